@@ -1,0 +1,223 @@
+"""The core FinOps metrics, exactly as defined in DESIGN.md "Metric definitions".
+
+Aggregates are computed in the warehouse by the canonical queries in ``sql/queries/`` (one per metric
+family); this module only divides and shapes them. The result of :func:`compute_metrics` is the JSON
+contract of ``agentledger metrics --json``:
+
+- money is USD; unpriced calls are counted in ``unpriced_calls`` and left out of every cost sum (a sum
+  over rows that are all unpriced is null, a sum over no rows is 0);
+- a ratio whose denominator is zero (or whose numerator is unknown) is null, never 0 or NaN;
+- with ``group_by`` the result is ``{"groups": [{"key": ..., <same keys>}, ...]}``, ordered by key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+from agentledger.analytics.filters import GROUP_BY, Filters, check_group_by
+from agentledger.warehouse.base import Warehouse
+
+__all__ = [
+    "GROUP_BY",
+    "METRIC_KEYS",
+    "Filters",
+    "call_totals",
+    "compute_metrics",
+    "model_mix",
+    "session_costs",
+    "task_outcomes",
+    "waste_breakdown",
+]
+
+METRIC_KEYS = (
+    "total_cost_usd",
+    "calls",
+    "unpriced_calls",
+    "tasks",
+    "completed_tasks",
+    "failed_tasks",
+    "cost_per_completed_task_usd",
+    "avg_completed_task_cost_usd",
+    "waste_usd",
+    "waste_ratio",
+    "cache_hit_rate",
+    "response_cache_hit_rate",
+    "sessions",
+    "p95_session_cost_usd",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "model_mix",
+)
+
+Row = dict[str, Any]
+
+
+# -- warehouse reads: one canonical query per family, rows keyed by group ---------------------------
+
+
+def _by_group(frame: pl.DataFrame) -> dict[str | None, Row]:
+    return {row["group_key"]: row for row in frame.iter_rows(named=True)}
+
+
+def call_totals(wh: Warehouse, filters: Filters, group_by: str | None = None) -> dict[str | None, Row]:
+    """Calls, unpriced calls, cost, tokens and response-cache counts per group."""
+    return _by_group(wh.query("call_totals", filters.params(), group=check_group_by(group_by)))
+
+
+def task_outcomes(wh: Warehouse, filters: Filters, group_by: str | None = None) -> dict[str | None, Row]:
+    """Tasks by outcome, and the cost of completed tasks, failed tasks and failed calls, per group."""
+    return _by_group(wh.query("task_outcomes", filters.params(), group=check_group_by(group_by)))
+
+
+def session_costs(wh: Warehouse, filters: Filters, group_by: str | None = None) -> dict[str | None, Row]:
+    """Sessions and the P95 of per-session cost, per group."""
+    return _by_group(wh.query("session_costs", filters.params(), group=check_group_by(group_by)))
+
+
+def model_mix(wh: Warehouse, filters: Filters, group_by: str | None = None) -> dict[str | None, list[Row]]:
+    """Per group, the rows of (model, provider) with calls, tokens and cost (shares not yet computed)."""
+    frame = wh.query("model_mix", filters.params(), group=check_group_by(group_by))
+    groups: dict[str | None, list[Row]] = {}
+    for row in frame.iter_rows(named=True):
+        groups.setdefault(row.pop("group_key"), []).append(row)
+    return groups
+
+
+# -- pure arithmetic ------------------------------------------------------------------------------
+
+
+def ratio(numerator: float | int | None, denominator: float | int | None) -> float | None:
+    """numerator / denominator, or None when either is unknown or the denominator is zero."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return float(numerator) / float(denominator)
+
+
+def money(total: float | None, rows: int) -> float | None:
+    """A cost sum: 0.0 over no rows, None when every row was unpriced, else the sum of the priced ones."""
+    if rows == 0:
+        return 0.0
+    return None if total is None else float(total)
+
+
+def _int(value: Any) -> int:
+    return 0 if value is None else int(value)
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _mix_order(entry: Row) -> tuple[bool, float, int, str, str]:
+    cost = entry["cost_usd"]
+    return (
+        cost is None,
+        -(cost or 0.0),
+        -entry["calls"],
+        entry["model"] or "\uffff",
+        entry["provider"] or "",
+    )
+
+
+def shape_model_mix(rows: list[Row], total_cost: float | None, total_calls: int) -> list[Row]:
+    """Model mix entries with their cost and call shares, most expensive first."""
+    entries = [
+        {
+            "model": r["model"],
+            "provider": r["provider"],
+            "calls": _int(r["calls"]),
+            "input_tokens": _int(r["input_tokens"]),
+            "output_tokens": _int(r["output_tokens"]),
+            "cost_usd": _float(r["cost_usd"]),
+            "cost_share": ratio(r["cost_usd"], total_cost),
+            "call_share": ratio(r["calls"], total_calls),
+        }
+        for r in rows
+    ]
+    return sorted(entries, key=_mix_order)
+
+
+def assemble(totals: Row | None, tasks: Row | None, sessions: Row | None, mix: list[Row]) -> dict[str, Any]:
+    """The metric contract from one group's aggregate rows (any of them may be missing: no calls)."""
+    totals, tasks, sessions = totals or {}, tasks or {}, sessions or {}
+    calls = _int(totals.get("calls"))
+    total_cost = money(_float(totals.get("total_cost_usd")), calls)
+    completed = _int(tasks.get("completed_tasks"))
+    completed_cost = money(_float(tasks.get("completed_cost_usd")), _int(tasks.get("completed_calls")))
+    waste = waste_from(tasks)
+    return {
+        "total_cost_usd": total_cost,
+        "calls": calls,
+        "unpriced_calls": _int(totals.get("unpriced_calls")),
+        "tasks": _int(tasks.get("tasks")),
+        "completed_tasks": completed,
+        "failed_tasks": _int(tasks.get("failed_tasks")),
+        "cost_per_completed_task_usd": ratio(total_cost, completed),
+        "avg_completed_task_cost_usd": ratio(completed_cost, completed),
+        "waste_usd": waste["waste_usd"],
+        "waste_ratio": ratio(waste["waste_usd"], total_cost),
+        "cache_hit_rate": ratio(_int(totals.get("cache_read_tokens")), _int(totals.get("input_tokens"))),
+        "response_cache_hit_rate": ratio(
+            _int(totals.get("response_cache_hits")), _int(totals.get("response_cache_known"))
+        ),
+        "sessions": _int(sessions.get("sessions")),
+        "p95_session_cost_usd": _float(sessions.get("p95_session_cost_usd")),
+        "input_tokens": _int(totals.get("input_tokens")),
+        "output_tokens": _int(totals.get("output_tokens")),
+        "cache_read_tokens": _int(totals.get("cache_read_tokens")),
+        "model_mix": shape_model_mix(mix, total_cost, calls),
+    }
+
+
+def waste_from(tasks: Row) -> dict[str, Any]:
+    """Waste by reason from a task_outcomes row: calls of failed tasks, error calls of completed ones."""
+    failed_task_calls = _int(tasks.get("failed_task_calls"))
+    failed_call_calls = _int(tasks.get("failed_call_calls"))
+    failed_task = money(_float(tasks.get("failed_task_cost_usd")), failed_task_calls)
+    failed_call = money(_float(tasks.get("failed_call_cost_usd")), failed_call_calls)
+    # Like one SUM over all wasted calls: 0 with none, unknown only when none of them is priced.
+    priced = [
+        cost
+        for cost, n in ((failed_task, failed_task_calls), (failed_call, failed_call_calls))
+        if n and cost is not None
+    ]
+    waste = money(sum(priced) if priced else None, failed_task_calls + failed_call_calls)
+    return {
+        "waste_usd": waste,
+        "failed_task_usd": failed_task,
+        "failed_task_calls": failed_task_calls,
+        "failed_call_usd": failed_call,
+        "failed_call_calls": failed_call_calls,
+    }
+
+
+def _key_order(key: str | None) -> tuple[bool, str]:
+    return (key is None, key or "")
+
+
+# -- the contract ---------------------------------------------------------------------------------
+
+
+def compute_metrics(wh: Warehouse, filters: Filters, group_by: str | None = None) -> dict[str, Any]:
+    """All metrics over ``filters``; with ``group_by`` one entry per group (see the module docstring)."""
+    totals = call_totals(wh, filters, group_by)
+    tasks = task_outcomes(wh, filters, group_by)
+    sessions = session_costs(wh, filters, group_by)
+    mix = model_mix(wh, filters, group_by)
+    if group_by is None:
+        return assemble(totals.get(None), tasks.get(None), sessions.get(None), mix.get(None, []))
+    groups = [
+        {"key": key, **assemble(totals[key], tasks.get(key), sessions.get(key), mix.get(key, []))}
+        for key in sorted(totals, key=_key_order)
+    ]
+    return {"groups": groups}
+
+
+def waste_breakdown(wh: Warehouse, filters: Filters, group_by: str | None = None) -> dict[str, Any]:
+    """Waste split by reason (failed tasks, failed calls in other tasks), overall or per group."""
+    tasks = task_outcomes(wh, filters, group_by)
+    if group_by is None:
+        return waste_from(tasks.get(None, {}))
+    return {"groups": [{"key": k, **waste_from(tasks[k])} for k in sorted(tasks, key=_key_order)]}

@@ -1,0 +1,354 @@
+"""The ``agentledger`` command line (typer). Every command reads the same Settings; flags override them."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from agentledger.core.errors import AgentLedgerError
+from agentledger.core.settings import Settings
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    help="agentledger: where every token of your LLM agents goes, and what to change.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+ingest_app = typer.Typer(help="Import traces into the ledger.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+
+console = Console(stderr=True)
+out = Console()
+
+WarehouseOpt = Annotated[
+    str | None, typer.Option("--warehouse", "-w", help="Warehouse URL (default: AGENTLEDGER_WAREHOUSE)")
+]
+SinceOpt = Annotated[
+    str | None, typer.Option(help="Start of the window: ISO date or date-time (UTC), inclusive")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option(help="End of the window: ISO date or date-time (UTC), exclusive")
+]
+
+
+class _State:
+    debug = False
+
+
+@app.callback()
+def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors")] = False) -> None:
+    _State.debug = debug
+
+
+def _settings(warehouse: str | None = None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if warehouse:
+        values["warehouse"] = warehouse
+    return Settings(**values)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+def demo(
+    sessions: Annotated[int, typer.Option(min=1, help="Number of user sessions to generate")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data")] = 7,
+    end: Annotated[str | None, typer.Option(help="Last day of the demo history (default: now)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Write a realistic synthetic agent workload (several weeks) through the real OTLP ingest path."""
+    from agentledger.app.services import build_pipeline, load_demo, open_warehouse, parse_when
+
+    settings = _settings(warehouse)
+    wh = open_warehouse(settings)
+    try:
+        with _progress() as progress:
+            task = progress.add_task("demo spans", total=None)
+            result = load_demo(
+                build_pipeline(settings, wh),
+                project_id=settings.project_id,
+                sessions=sessions,
+                seed=seed,
+                end=parse_when(end, "--end"),
+                progress=lambda n: progress.advance(task, n),
+            )
+    finally:
+        wh.close()
+    console.print(f"wrote {result.calls} calls and {result.spans} spans to {settings.warehouse}")
+
+
+@ingest_app.command("otlp")
+def ingest_otlp(
+    paths: Annotated[
+        list[Path], typer.Argument(help="OTLP/JSON, JSON-lines or protobuf files (.gz accepted)", exists=True)
+    ],
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Import OTLP trace files. A bad record is reported with its file and position; the good ones are kept."""
+    from agentledger.app.services import build_pipeline, open_warehouse
+    from agentledger.ingest.otlp.files import import_files
+
+    settings = _settings(warehouse)
+    wh = open_warehouse(settings)
+    try:
+        with _progress() as progress:
+            task = progress.add_task("spans", total=None)
+            report = import_files(
+                paths,
+                build_pipeline(settings, wh).ingest,
+                project_id=settings.project_id,
+                progress=lambda n: progress.advance(task, n),
+            )
+    finally:
+        wh.close()
+    for error in report.errors:
+        console.print(f"[yellow]skipped[/] {error}")
+    console.print(
+        f"{report.files} files, {report.spans} spans, {report.calls} calls, {report.rejected} rejected"
+    )
+    if report.errors or report.rejected:
+        raise typer.Exit(2)
+
+
+@app.command()
+def metrics(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option(help="day, week, agent, task_type, user, feature, model, provider, source, environment"),
+    ] = None,
+    agent: str | None = None,
+    task_type: str | None = None,
+    user: str | None = None,
+    feature: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    source: str | None = None,
+    environment: str | None = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Cost per completed task, waste ratio, cache hit rate, P95 session cost, model mix (DESIGN.md definitions)."""
+    from agentledger.analytics.metrics import Filters, compute_metrics
+    from agentledger.app.api import GROUP_BY
+    from agentledger.app.services import open_warehouse, parse_when
+
+    if group_by is not None and group_by not in GROUP_BY:
+        raise AgentLedgerError(f"--group-by must be one of {', '.join(GROUP_BY)}, not {group_by!r}")
+    settings = _settings(warehouse)
+    filters = Filters(
+        since=parse_when(since, "--since"),
+        until=parse_when(until, "--until"),
+        agent=agent,
+        task_type=task_type,
+        user=user,
+        feature=feature,
+        model=model,
+        provider=provider,
+        source=source,
+        environment=environment,
+        project_id=settings.project_id,
+    )
+    wh = open_warehouse(settings)
+    try:
+        result = compute_metrics(wh, filters, group_by)
+    finally:
+        wh.close()
+    if as_json:
+        out.print_json(json.dumps(result, default=str)) if out.is_terminal else print(
+            json.dumps(result, default=str)
+        )
+        return
+    _print_metrics(result, group_by)
+
+
+def _fmt(value: Any, key: str) -> str:
+    if value is None:
+        return "—"
+    if key.endswith("_usd"):
+        return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
+    if key.endswith(("_rate", "_ratio", "_share")):
+        return f"{value:.1%}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+_SUMMARY_KEYS = (
+    "total_cost_usd",
+    "calls",
+    "unpriced_calls",
+    "tasks",
+    "completed_tasks",
+    "failed_tasks",
+    "cost_per_completed_task_usd",
+    "waste_usd",
+    "waste_ratio",
+    "cache_hit_rate",
+    "sessions",
+    "p95_session_cost_usd",
+    "input_tokens",
+    "output_tokens",
+)
+
+
+def _print_metrics(result: dict[str, Any], group_by: str | None) -> None:
+    if group_by:
+        table = Table(
+            group_by,
+            *_SUMMARY_KEYS[:1],
+            "calls",
+            "tasks",
+            "cost_per_completed_task_usd",
+            "waste_ratio",
+            "cache_hit_rate",
+        )
+        for g in result["groups"]:
+            table.add_row(
+                str(g["key"]),
+                *(
+                    _fmt(g[k], k)
+                    for k in (
+                        "total_cost_usd",
+                        "calls",
+                        "tasks",
+                        "cost_per_completed_task_usd",
+                        "waste_ratio",
+                        "cache_hit_rate",
+                    )
+                ),
+            )
+        out.print(table)
+        return
+    table = Table("metric", "value", title="agentledger metrics")
+    for key in _SUMMARY_KEYS:
+        table.add_row(key, _fmt(result[key], key))
+    out.print(table)
+    mix = Table("model", "provider", "calls", "cost", "share of cost", "share of calls", title="model mix")
+    for m in result["model_mix"]:
+        mix.add_row(
+            str(m["model"]),
+            str(m["provider"]),
+            _fmt(m["calls"], "calls"),
+            _fmt(m["cost_usd"], "cost_usd"),
+            _fmt(m["cost_share"], "cost_share"),
+            _fmt(m["call_share"], "call_share"),
+        )
+    out.print(mix)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 4318, the OTLP/HTTP port)")] = None,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Run the HTTP service: OTLP/HTTP receiver (/v1/traces), LiteLLM callback receiver and the query API."""
+    import uvicorn
+    from agentledger.app.api import create_app
+
+    settings = _settings(warehouse, host=host, port=port)
+    console.print(
+        f"agentledger API on http://{settings.host}:{settings.port} (warehouse {settings.warehouse})"
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+@app.command()
+def up(
+    sessions: Annotated[int, typer.Option(help="Demo sessions to load when the ledger is empty")] = 300,
+    no_demo: Annotated[
+        bool, typer.Option("--no-demo", help="Do not load demo data into an empty ledger")
+    ] = False,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Start the API only")] = False,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Everything on the embedded default: load demo data if the ledger is empty, start the API and the dashboard."""
+    import uvicorn
+    from agentledger.app.api import create_app
+    from agentledger.app.services import build_pipeline, count_calls, load_demo, open_warehouse
+
+    settings = _settings(warehouse)
+    wh = open_warehouse(settings)
+    if not no_demo and count_calls(wh, settings.project_id) == 0:
+        with _progress() as progress:
+            task = progress.add_task("loading demo data", total=None)
+            load_demo(
+                build_pipeline(settings, wh),
+                project_id=settings.project_id,
+                sessions=sessions,
+                progress=lambda n: progress.advance(task, n),
+            )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, wh), host=settings.host, port=settings.port, log_level="warning")
+    )
+    api_url = f"http://{settings.host}:{settings.port}"
+    ui_script = _ui_script()
+    if no_ui or ui_script is None:
+        console.print(f"API on {api_url}  (metrics: {api_url}/api/metrics, OTLP: {api_url}/v1/traces)")
+        server.run()
+        return
+    # DuckDB allows one writing process per file: the API and the dashboard share this process and its connection.
+    threading.Thread(target=server.run, name="api", daemon=True).start()
+    _wait_started(server)
+    console.print(f"API on {api_url}  ·  dashboard on http://{settings.ui_host}:{settings.ui_port}")
+    _run_streamlit(ui_script, settings)
+
+
+def _wait_started(server: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _ui_script() -> Path | None:
+    from agentledger import ui
+
+    script = Path(ui.__file__).with_name("app.py")
+    return script if script.is_file() else None
+
+
+def _run_streamlit(script: Path, settings: Settings) -> None:
+    from streamlit.web import bootstrap
+
+    flags = {
+        "server.address": settings.ui_host,
+        "server.port": settings.ui_port,
+        "server.headless": True,
+        "browser.gatherUsageStats": False,
+        "global.developmentMode": False,
+    }
+    bootstrap.load_config_options(flag_options=flags)
+    bootstrap.run(str(script), False, [], flags)
+
+
+def main() -> None:
+    """Console entry point: AgentLedgerError prints ``Error: ...`` and exits 1 (``--debug`` shows the traceback)."""
+    try:
+        app(standalone_mode=True)
+    except AgentLedgerError as exc:
+        if _State.debug:
+            raise
+        console.print(f"[red]Error:[/] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Composition helpers: build the warehouse, pricer and pipeline from settings (shared by CLI, API, UI, scheduler)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime, time
+
+from agentledger.core.errors import ConfigError
+from agentledger.core.pricing import Pricer
+from agentledger.core.settings import Settings
+from agentledger.ingest.demo import generate_requests
+from agentledger.ingest.otlp import decode_protobuf, map_request
+from agentledger.ingest.pipeline import IngestResult, Pipeline
+from agentledger.warehouse import connect
+from agentledger.warehouse.base import Warehouse
+
+
+def open_warehouse(settings: Settings, url: str | None = None) -> Warehouse:
+    return connect(url or settings.warehouse)
+
+
+def build_pipeline(settings: Settings, warehouse: Warehouse) -> Pipeline:
+    return Pipeline(warehouse, Pricer.from_settings(settings))
+
+
+def parse_when(value: str | None, name: str) -> datetime | None:
+    """ISO date (midnight UTC) or date-time (naive = UTC)."""
+    if value is None or value == "":
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ConfigError(
+            f"{name}: {value!r} is not an ISO date (2026-11-01) or date-time (2026-11-01T12:00:00Z)"
+        ) from exc
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def load_demo(
+    pipeline: Pipeline,
+    *,
+    project_id: str,
+    sessions: int = 300,
+    seed: int = 7,
+    end: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> IngestResult:
+    """Write the demo workload through the real OTLP decode -> mapping -> pricing -> warehouse path."""
+    total = IngestResult(calls=0, spans=0)
+    for request in generate_requests(sessions=sessions, seed=seed, end=end):
+        batch = map_request(decode_protobuf(request.SerializeToString()), project_id=project_id)
+        result = pipeline.ingest(batch.calls, batch.spans)
+        total = IngestResult(calls=total.calls + result.calls, spans=total.spans + result.spans)
+        if progress:
+            progress(len(batch.spans))
+    return total
+
+
+def count_calls(warehouse: Warehouse, project_id: str) -> int:
+    frame = warehouse.sql(
+        "SELECT count(*) AS n FROM calls WHERE project_id = $project_id", {"project_id": project_id}
+    )
+    return int(frame["n"][0])
+
+
+def first(values: Iterable[str | None]) -> str | None:
+    return next((v for v in values if v), None)

@@ -1,0 +1,1 @@
+"""Shared kernel: canonical records, token semantics, pricing, settings, errors. Imports none of ours."""

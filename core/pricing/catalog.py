@@ -1,0 +1,190 @@
+"""The price catalog: genai-prices' packaged data snapshot, looked up by provider and model.
+
+Only the data shipped inside the installed genai-prices package is read; nothing here fetches prices from
+the network (LiteLLM's import-time price download with a silent fallback is what we avoid). Upgrading the
+package is how prices are updated, and ``agentledger reprice`` re-prices history afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from genai_prices.types import ModelInfo, Provider
+
+__all__ = ["CatalogMatch", "canonical_provider", "find_model", "is_time_of_day_priced"]
+
+# Source provider names → genai-prices provider ids. Keys are lower-case with '-' and ' ' read as '_'.
+# Covers OTel `gen_ai.provider.name` (and legacy `gen_ai.system`), LiteLLM `custom_llm_provider`, Helicone
+# `provider` (either case) and OpenInference `llm.provider`/`llm.system`. A value of None says "known, but not
+# in the catalog" (IBM watsonx): such calls fall back to matching the model alone.
+PROVIDER_ALIASES: dict[str, str | None] = {
+    "openai": "openai",
+    "text_completion_openai": "openai",
+    "anthropic": "anthropic",
+    "aws.bedrock": "aws",
+    "aws_bedrock": "aws",
+    "bedrock": "aws",
+    "bedrock_converse": "aws",
+    "amazon_bedrock": "aws",
+    "aws": "aws",
+    "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
+    "azure": "azure",
+    "azure_ai": "azure",
+    "azure_openai": "azure",
+    "azure_text": "azure",
+    "gcp.gemini": "google",
+    "gcp.vertex_ai": "google",
+    "gcp.gen_ai": "google",
+    "vertex_ai": "google",
+    "vertex_ai_beta": "google",
+    "vertexai": "google",
+    "vertex": "google",
+    "gemini": "google",
+    "google": "google",
+    "google_ai_studio": "google",
+    "x_ai": "x-ai",
+    "xai": "x-ai",
+    "x": "x-ai",
+    "grok": "x-ai",
+    "mistral_ai": "mistral",
+    "mistral": "mistral",
+    "mistralai": "mistral",
+    "codestral": "mistral",
+    "groq": "groq",
+    "deepseek": "deepseek",
+    "cohere": "cohere",
+    "cohere_chat": "cohere",
+    "perplexity": "perplexity",
+    "perplexityai": "perplexity",
+    "together_ai": "together",
+    "together": "together",
+    "togetherai": "together",
+    "fireworks_ai": "fireworks",
+    "fireworks": "fireworks",
+    "openrouter": "openrouter",
+    "cerebras": "cerebras",
+    "moonshot": "moonshotai",
+    "moonshotai": "moonshotai",
+    "databricks": "databricks",
+    "cloudflare": "cloudflare",
+    "novita": "novita",
+    "ibm.watsonx.ai": None,
+    "watsonx": None,
+    "watsonx_text": None,
+}
+
+# When neither the provider nor genai-prices' own model patterns place a model, these first-party catalogs
+# are searched in order. Resellers (OpenRouter, Together, Groq …) are left out on purpose: their prices
+# differ from the maker's, and a guess there would be a confident wrong number.
+# Bedrock ids (`anthropic.claude-…-v2:0`) only match under aws; Google comes last because its list falls back
+# to Anthropic's and would claim those names under the wrong provider.
+_MAKERS = (
+    "openai",
+    "anthropic",
+    "mistral",
+    "x-ai",
+    "deepseek",
+    "cohere",
+    "moonshotai",
+    "zhipuai",
+    "aws",
+    "google",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogMatch:
+    """A model found in the catalog, and the provider whose price list holds it."""
+
+    provider_id: str
+    model: ModelInfo
+    time_of_day: bool  # prices differ by hour (DeepSeek off-peak): resolve per call, not per day
+
+    def model_price(self, at: datetime):  # -> genai_prices.types.ModelPrice
+        """The catalog's standard price at ``at`` (dated price changes and off-peak windows applied)."""
+        return self.model.get_prices(at)
+
+
+def _providers() -> list[Provider]:
+    from genai_prices import data_snapshot
+
+    return data_snapshot.get_snapshot().providers
+
+
+@lru_cache(maxsize=1024)
+def canonical_provider(name: str | None) -> str | None:
+    """The genai-prices provider id for a source's provider name, or None when the catalog has none."""
+    if not name:
+        return None
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    if key in PROVIDER_ALIASES:
+        return PROVIDER_ALIASES[key]
+    from genai_prices.data_snapshot import find_provider_by_id
+
+    provider = find_provider_by_id(_providers(), name)
+    return provider.id if provider is not None else None
+
+
+def _provider_by_id(provider_id: str) -> Provider | None:
+    return next((p for p in _providers() if p.id == provider_id), None)
+
+
+def is_time_of_day_priced(model: ModelInfo) -> bool:
+    """Whether any of the model's prices is limited to a time of day."""
+    from genai_prices.types import TimeOfDateConstraint
+
+    if not isinstance(model.prices, list):
+        return False
+    return any(isinstance(p.constraint, TimeOfDateConstraint) for p in model.prices)
+
+
+def _model_refs(model: str) -> list[tuple[str | None, str]]:
+    """Ways to read a model string: as given, then each ``prefix/`` peeled off with the prefix as a hint.
+
+    ``openai/gpt-4o`` → ("openai", "gpt-4o"); ``bedrock/us.anthropic.claude-…`` → ("bedrock", "us.anthropic…");
+    ``openrouter/anthropic/claude-3.5-sonnet`` is tried under openrouter first, then under anthropic.
+    """
+    ref = model.strip().lower()
+    refs: list[tuple[str | None, str]] = [(None, ref)]
+    while "/" in ref:
+        prefix, ref = ref.split("/", 1)
+        refs.append((prefix, ref))
+    return refs
+
+
+def _in_provider(provider_id: str | None, ref: str) -> CatalogMatch | None:
+    if provider_id is None or (provider := _provider_by_id(provider_id)) is None:
+        return None
+    # find_model falls back to the providers a reseller lists (Azure → OpenAI, Google → Anthropic).
+    model = provider.find_model(ref, all_providers=_providers())
+    return None if model is None else CatalogMatch(provider.id, model, is_time_of_day_priced(model))
+
+
+def _by_model_pattern(ref: str) -> CatalogMatch | None:
+    """genai-prices' own rule: the first provider whose model pattern claims the name (gpt-* → openai)."""
+    for provider in _providers():
+        if provider.model_match is not None and provider.model_match.is_match(ref):
+            return _in_provider(provider.id, ref)
+    return None
+
+
+def find_model(provider: str | None, model: str) -> CatalogMatch | None:
+    """Find ``model`` in the catalog: under the call's provider, then by the model name alone."""
+    provider_id = canonical_provider(provider)
+    refs = _model_refs(model)
+    for hint, ref in refs:
+        if match := _in_provider(provider_id, ref) or _in_provider(canonical_provider(hint), ref):
+            return match
+    for _, ref in refs:
+        if match := _by_model_pattern(ref):
+            return match
+    for _, ref in refs:
+        for maker in _MAKERS:
+            if match := _in_provider(maker, ref):
+                return match
+    return None

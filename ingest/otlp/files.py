@@ -1,0 +1,260 @@
+"""Import OTLP trace files: what the OTel Collector's file exporter and ``otlp`` dumps write.
+
+Formats, chosen by extension (each may also end in ``.gz``):
+
+* ``.json``: one OTLP/JSON ``ExportTraceServiceRequest`` per file, pretty-printed or not; a file whose first
+  line is a complete JSON document is read as JSON lines instead (the Collector writes ``.json`` that way);
+* ``.jsonl`` / ``.ndjson``: one export request per line;
+* ``.pb`` / ``.binpb`` / ``.protobuf``: one binary ``ExportTraceServiceRequest`` per file.
+
+A record that cannot be read yields a :class:`FileError` naming the file and the position (line, or byte range
+for protobuf) and iteration goes on with the next record or file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from agentledger.core.errors import InputError
+from agentledger.core.records import Call, SpanContext
+from agentledger.ingest.otlp.decode import DecodedRequest, Rejection, decode_json_document, decode_protobuf
+from agentledger.ingest.otlp.mapping import map_request
+
+PROTOBUF_SUFFIXES = (".pb", ".binpb", ".protobuf")
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
+JSON_SUFFIXES = (".json",)
+SUPPORTED_SUFFIXES = PROTOBUF_SUFFIXES + JSON_LINES_SUFFIXES + JSON_SUFFIXES
+_SAMPLES_KEPT = 20  # rejection reasons kept in a report; the count covers all of them
+_READ_ERRORS = (OSError, EOFError, zlib.error)  # gzip.BadGzipFile is an OSError
+
+
+@dataclass(slots=True)
+class FileItem:
+    """One export request read from a file."""
+
+    path: Path
+    position: str  # "line 12", or "file" for a one-request file
+    request: DecodedRequest
+
+
+@dataclass(slots=True)
+class FileError:
+    """A record (or a whole file) that could not be read."""
+
+    path: Path
+    position: str
+    message: str
+
+    def describe(self) -> str:
+        return f"{self.path}: {self.position}: {self.message}"
+
+
+@dataclass(slots=True)
+class FileImportReport:
+    """Counts of one import; ``spans`` and ``calls`` are what was handed to ``ingest``."""
+
+    files: int = 0
+    requests: int = 0
+    spans: int = 0
+    calls: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+    rejection_samples: list[str] = field(default_factory=list)
+
+
+def iter_file_requests(path: str | Path) -> Iterator[FileItem | FileError]:
+    """Yield every export request of one file, or an error per unreadable record."""
+    path = Path(path)
+    kind = _file_kind(path)
+    if kind is None:
+        yield FileError(
+            path,
+            "file",
+            f"unknown file type; expected one of {', '.join(SUPPORTED_SUFFIXES)} (optionally .gz)",
+        )
+        return
+    try:
+        handle = _open(path)
+    except OSError as exc:
+        yield FileError(path, "file", f"cannot open: {exc.strerror or exc}")
+        return
+    with handle:
+        if kind == "protobuf":
+            yield from _iter_protobuf(path, handle)
+        elif kind == "lines":
+            yield from _iter_lines(path, handle, 0)
+        else:
+            yield from _iter_json(path, handle)
+
+
+def iter_paths(paths: Iterable[str | Path]) -> Iterator[Path]:
+    """Files named directly, and the supported files inside named directories (recursively, sorted)."""
+    for entry in paths:
+        path = Path(entry)
+        if path.is_dir():
+            yield from sorted(p for p in path.rglob("*") if p.is_file() and _file_kind(p) is not None)
+        else:
+            yield path
+
+
+def import_files(
+    paths: Iterable[str | Path],
+    ingest: Callable[[list[Call], list[SpanContext]], object],
+    *,
+    project_id: str,
+    batch_spans: int = 5000,
+    progress: Callable[[int], None] | None = None,
+) -> FileImportReport:
+    """Read, map and ingest OTLP files in batches of about ``batch_spans`` spans.
+
+    ``progress`` is called with the number of spans read since its previous call. Unreadable records are
+    listed in ``errors`` and skipped; an exception from ``ingest`` propagates (nothing is acknowledged).
+    """
+    report = FileImportReport()
+    calls: list[Call] = []
+    spans: list[SpanContext] = []
+    for path in iter_paths(paths):
+        report.files += 1
+        for item in iter_file_requests(path):
+            if isinstance(item, FileError):
+                report.errors.append(item.describe())
+                continue
+            report.requests += 1
+            batch = map_request(item.request, project_id=project_id)
+            _note_rejections(report, item, batch.rejected)
+            calls.extend(batch.calls)
+            spans.extend(batch.spans)
+            if progress is not None:
+                progress(len(item.request.spans) + len(item.request.rejected))
+            if len(spans) >= batch_spans:
+                _flush(ingest, calls, spans, report)
+    _flush(ingest, calls, spans, report)
+    return report
+
+
+def _note_rejections(report: FileImportReport, item: FileItem, rejected: list[Rejection]) -> None:
+    report.rejected += len(rejected)
+    room = _SAMPLES_KEPT - len(report.rejection_samples)
+    for rejection in rejected[: max(room, 0)]:
+        report.rejection_samples.append(f"{item.path}: {item.position}: {rejection.describe()}")
+
+
+def _flush(
+    ingest: Callable[[list[Call], list[SpanContext]], object],
+    calls: list[Call],
+    spans: list[SpanContext],
+    report: FileImportReport,
+) -> None:
+    if not spans and not calls:
+        return
+    ingest(list(calls), list(spans))
+    report.calls += len(calls)
+    report.spans += len(spans)
+    calls.clear()
+    spans.clear()
+
+
+def _open(path: Path) -> IO[bytes]:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]  # GzipFile reads bytes like any binary file
+    return open(path, "rb")  # noqa: SIM115  # closed by the caller's with-block
+
+
+def _file_kind(path: Path) -> str | None:
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    if name.endswith(PROTOBUF_SUFFIXES):
+        return "protobuf"
+    if name.endswith(JSON_LINES_SUFFIXES):
+        return "lines"
+    if name.endswith(JSON_SUFFIXES):
+        return "json"
+    return None
+
+
+def _iter_protobuf(path: Path, handle: IO[bytes]) -> Iterator[FileItem | FileError]:
+    try:
+        body = handle.read()
+    except _READ_ERRORS as exc:
+        yield FileError(path, "file", f"cannot read: {exc}")
+        return
+    try:
+        yield FileItem(path, "file", decode_protobuf(body))
+    except InputError as exc:
+        yield FileError(path, f"bytes 0-{len(body)}", str(exc))
+
+
+def _iter_json(path: Path, handle: IO[bytes]) -> Iterator[FileItem | FileError]:
+    """A single document, unless its first non-blank line is a whole document (then JSON lines)."""
+    line_no = 0
+    try:
+        first = handle.readline()
+        line_no = 1
+        while first and not first.strip():
+            first = handle.readline()
+            line_no += 1
+    except _READ_ERRORS as exc:
+        yield FileError(path, f"line {line_no + 1}", f"cannot read: {exc}")
+        return
+    if not first:
+        yield FileError(path, "file", "the file is empty")
+        return
+    try:
+        document = json.loads(first)
+    except (ValueError, RecursionError):
+        yield from _iter_whole_document(path, first, handle)
+        return
+    yield _item(path, f"line {line_no}", document)
+    yield from _iter_lines(path, handle, line_no)
+
+
+def _iter_whole_document(path: Path, head: bytes, handle: IO[bytes]) -> Iterator[FileItem | FileError]:
+    try:
+        text = head + handle.read()
+    except _READ_ERRORS as exc:
+        yield FileError(path, "file", f"cannot read: {exc}")
+        return
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield FileError(path, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}")
+        return
+    except (ValueError, RecursionError) as exc:
+        yield FileError(path, "file", f"invalid JSON: {exc}")
+        return
+    yield _item(path, "file", document)
+
+
+def _iter_lines(path: Path, handle: IO[bytes], line_no: int) -> Iterator[FileItem | FileError]:
+    lines = iter(handle)
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            return
+        except _READ_ERRORS as exc:
+            yield FileError(path, f"after line {line_no}", f"cannot read further: {exc}")
+            return
+        line_no += 1
+        if not line.strip():
+            continue
+        try:
+            document = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            yield FileError(path, f"line {line_no}", f"invalid JSON: {exc}")
+            continue
+        yield _item(path, f"line {line_no}", document)
+
+
+def _item(path: Path, position: str, document: object) -> FileItem | FileError:
+    try:
+        return FileItem(path, position, decode_json_document(document))
+    except InputError as exc:
+        return FileError(path, position, str(exc))

@@ -1,0 +1,336 @@
+"""The OTLP/HTTP trace receiver: ``POST /v1/traces`` (and Langfuse's ``/api/public/otel/v1/traces``).
+
+Follows the OTLP/HTTP specification: ``application/x-protobuf`` or ``application/json`` bodies, optionally
+``Content-Encoding: gzip``; the response is an ``ExportTraceServiceResponse`` in the request's encoding, with
+``partial_success`` when some spans were rejected. Errors carry a ``google.rpc.Status`` body (code + message):
+
+====  ===========================================================================================
+400   the body cannot be decoded (truncated protobuf, invalid JSON or gzip, wrong top-level shape)
+401   API keys are configured and the request has none of them (Bearer, or Basic with the key as password)
+413   the body is larger than ``max_body_bytes``, or than ``max_decompressed_bytes`` once gunzipped
+415   another content type or content encoding
+503   the warehouse could not take the write: retry later (OTLP exporters retry 503 with backoff)
+====  ===========================================================================================
+
+A 200 is only sent after ``ingest`` returned, so an acknowledged span is durable. Decoding, mapping and the
+ingest call run in the thread pool: the event loop never waits on them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agentledger.core.errors import InputError, TransientError, WarehouseError
+from agentledger.core.records import Call, SpanContext
+from agentledger.core.security import key_from_headers, key_is_valid
+from agentledger.core.settings import Settings
+from agentledger.ingest.otlp.decode import ContentKind, Rejection, decode_body
+from agentledger.ingest.otlp.mapping import map_request
+from fastapi import APIRouter, Request, Response
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
+from starlette.concurrency import run_in_threadpool
+
+log = logging.getLogger(__name__)
+
+TRACE_PATHS = ("/v1/traces", "/api/public/otel/v1/traces")
+PROTOBUF_MEDIA_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
+JSON_MEDIA_TYPES = frozenset({"application/json"})
+_MEDIA_TYPE_OF: dict[ContentKind, str] = {"protobuf": "application/x-protobuf", "json": "application/json"}
+_REJECTIONS_NAMED = 5  # how many bad spans the partial-success message names
+
+# google.rpc.Code values used in Status bodies.
+_RPC_INVALID_ARGUMENT = 3
+_RPC_UNAUTHENTICATED = 16
+_RPC_RESOURCE_EXHAUSTED = 8
+_RPC_UNAVAILABLE = 14
+
+IngestFn = Callable[[list[Call], list[SpanContext]], object]
+
+
+class _HttpError(Exception):
+    def __init__(
+        self, status: int, rpc_code: int, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.rpc_code = rpc_code
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass(slots=True)
+class ExportOutcome:
+    """What one export request produced (for the response and the log line)."""
+
+    spans: int
+    calls: int
+    rejected: list[Rejection]
+
+
+def build_otlp_router(
+    ingest: IngestFn,
+    settings: Settings,
+    project_for_request: Callable[[Request], str] | None = None,
+) -> APIRouter:
+    """A router with ``POST /v1/traces`` and its Langfuse alias, writing through ``ingest(calls, spans)``.
+
+    ``project_for_request`` picks the project for an authenticated request (e.g. from its API key);
+    by default every request goes to ``settings.project_id``.
+    """
+    receiver = _Receiver(ingest, settings, project_for_request or (lambda _request: settings.project_id))
+    router = APIRouter(tags=["ingest"])
+    for path, operation_id in zip(
+        TRACE_PATHS, ("otlp_export_traces", "otlp_export_traces_langfuse"), strict=True
+    ):
+        router.add_api_route(
+            path,
+            receiver.export,
+            methods=["POST"],
+            operation_id=operation_id,
+            summary="Receive OTLP/HTTP traces (protobuf or JSON, optionally gzip)",
+            response_class=Response,
+            responses=_OPENAPI_RESPONSES,
+            openapi_extra=_OPENAPI_BODY,
+        )
+    return router
+
+
+class _Receiver:
+    def __init__(
+        self, ingest: IngestFn, settings: Settings, project_for_request: Callable[[Request], str]
+    ) -> None:
+        self._ingest = ingest
+        self._settings = settings
+        self._project_for_request = project_for_request
+
+    async def export(self, request: Request) -> Response:
+        content_type = request.headers.get("content-type")
+        kind: ContentKind = "protobuf" if _media_type(content_type) in PROTOBUF_MEDIA_TYPES else "json"
+        try:
+            self._authenticate(request)
+            kind = _content_kind(content_type)
+            gzipped = _is_gzipped(request.headers.get("content-encoding"))
+            body = await _read_capped(request, self._settings.max_body_bytes)
+            project_id = self._project_for_request(request)
+            outcome = await run_in_threadpool(self._process, body, gzipped, kind, project_id)
+        except _HttpError as exc:
+            return _error_response(exc, kind)
+        return _success_response(outcome, kind)
+
+    def _authenticate(self, request: Request) -> None:
+        keys = self._settings.api_keys
+        if not keys:
+            return
+        presented = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        if not key_is_valid(presented, keys):
+            reason = "no API key" if presented is None else "an unknown API key"
+            raise _HttpError(
+                401,
+                _RPC_UNAUTHENTICATED,
+                f"the request has {reason}: send 'Authorization: Bearer <key>' with one of AGENTLEDGER_API_KEYS",
+                {"WWW-Authenticate": 'Bearer realm="agentledger"'},
+            )
+
+    def _process(self, body: bytes, gzipped: bool, kind: ContentKind, project_id: str) -> ExportOutcome:
+        if gzipped:
+            body = gunzip_capped(body, self._settings.max_decompressed_bytes)
+        try:
+            batch = map_request(decode_body(body, kind), project_id=project_id)
+        except InputError as exc:
+            raise _HttpError(400, _RPC_INVALID_ARGUMENT, str(exc)) from None
+        if batch.spans or batch.calls:
+            try:
+                self._ingest(batch.calls, batch.spans)
+            except (WarehouseError, TransientError) as exc:
+                log.warning("OTLP export not stored, answering 503: %s", exc)
+                raise _HttpError(
+                    503, _RPC_UNAVAILABLE, f"the warehouse could not store the spans: {exc}"
+                ) from None
+        if batch.rejected:
+            log.info(
+                "OTLP export: %d spans stored, %d rejected (%s)",
+                len(batch.spans),
+                len(batch.rejected),
+                batch.rejected[0].describe(),
+            )
+        return ExportOutcome(len(batch.spans), len(batch.calls), batch.rejected)
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _content_kind(content_type: str | None) -> ContentKind:
+    media_type = _media_type(content_type)
+    if media_type in PROTOBUF_MEDIA_TYPES:
+        return "protobuf"
+    if media_type in JSON_MEDIA_TYPES:
+        return "json"
+    shown = media_type or "none"
+    raise _HttpError(
+        415,
+        _RPC_INVALID_ARGUMENT,
+        f"unsupported Content-Type {shown}: send application/x-protobuf or application/json",
+    )
+
+
+def _is_gzipped(content_encoding: str | None) -> bool:
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("", "identity"):
+        return False
+    if encoding in ("gzip", "x-gzip"):
+        return True
+    raise _HttpError(
+        415, _RPC_INVALID_ARGUMENT, f"unsupported Content-Encoding {encoding}: send gzip or none"
+    )
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(f"the body is {int(declared)} bytes", limit, "AGENTLEDGER_MAX_BODY_BYTES")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large("the body", limit, "AGENTLEDGER_MAX_BODY_BYTES")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def gunzip_capped(data: bytes, limit: int) -> bytes:
+    """Gunzip ``data`` (all members) without ever holding more than ``limit`` decompressed bytes.
+
+    Raises a 413 error past the limit (a gzip bomb stops there) and a 400 for data that is not gzip.
+    """
+    out: list[bytes] = []
+    total = 0
+    pending = data
+    while pending:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while True:
+            try:
+                chunk = decompressor.decompress(pending, limit - total + 1)
+            except zlib.error as exc:
+                raise _HttpError(400, _RPC_INVALID_ARGUMENT, f"the body is not valid gzip: {exc}") from None
+            total += len(chunk)
+            if total > limit:
+                raise _too_large("the decompressed body", limit, "AGENTLEDGER_MAX_DECOMPRESSED_BYTES")
+            out.append(chunk)
+            pending = decompressor.unconsumed_tail
+            if not pending:
+                break
+        if not decompressor.eof:
+            raise _HttpError(400, _RPC_INVALID_ARGUMENT, "the gzip body is truncated")
+        pending = decompressor.unused_data  # a further gzip member, if any
+    return b"".join(out)
+
+
+def _too_large(what: str, limit: int, setting: str) -> _HttpError:
+    return _HttpError(
+        413,
+        _RPC_RESOURCE_EXHAUSTED,
+        f"{what} exceeds the limit of {limit} bytes ({setting}); send smaller batches",
+    )
+
+
+# ------------------------------------------------------------------------------------------------ responses
+
+
+def partial_success_message(rejected: list[Rejection], accepted: int) -> str:
+    """``rejected 2 of 5 spans: span ab12…: reason; …`` naming the first few."""
+    named = "; ".join(r.describe() for r in rejected[:_REJECTIONS_NAMED])
+    more = f"; and {len(rejected) - _REJECTIONS_NAMED} more" if len(rejected) > _REJECTIONS_NAMED else ""
+    return f"rejected {len(rejected)} of {len(rejected) + accepted} spans: {named}{more}"
+
+
+def _success_response(outcome: ExportOutcome, kind: ContentKind) -> Response:
+    response = ExportTraceServiceResponse()
+    if outcome.rejected:
+        response.partial_success.CopyFrom(
+            ExportTracePartialSuccess(
+                rejected_spans=len(outcome.rejected),
+                error_message=partial_success_message(outcome.rejected, outcome.spans),
+            )
+        )
+    if kind == "protobuf":
+        return Response(response.SerializeToString(), 200, media_type=_MEDIA_TYPE_OF["protobuf"])
+    document: dict[str, Any] = {}
+    if outcome.rejected:
+        # proto3 JSON mapping: int64 is written as a decimal string.
+        document["partialSuccess"] = {
+            "rejectedSpans": str(response.partial_success.rejected_spans),
+            "errorMessage": response.partial_success.error_message,
+        }
+    return Response(json.dumps(document), 200, media_type=_MEDIA_TYPE_OF["json"])
+
+
+def _error_response(error: _HttpError, kind: ContentKind) -> Response:
+    if kind == "protobuf":
+        body = encode_status(error.rpc_code, error.message)
+    else:
+        body = json.dumps({"code": error.rpc_code, "message": error.message}).encode()
+    return Response(body, error.status, headers=error.headers, media_type=_MEDIA_TYPE_OF[kind])
+
+
+def encode_status(code: int, message: str) -> bytes:
+    """A protobuf ``google.rpc.Status`` (field 1 code, field 2 message), without depending on googleapis."""
+    text = message.encode("utf-8")
+    return b"\x08" + _varint(code) + b"\x12" + _varint(len(text)) + text
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+_STATUS_SCHEMA = {
+    "type": "object",
+    "properties": {"code": {"type": "integer"}, "message": {"type": "string"}},
+}
+_OPENAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "ExportTraceServiceResponse; partialSuccess names rejected spans",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+        },
+    },
+    **{
+        status: {"description": text, "content": {"application/json": {"schema": _STATUS_SCHEMA}}}
+        for status, text in (
+            (400, "The body cannot be decoded"),
+            (401, "Missing or unknown API key"),
+            (413, "Body too large (compressed or decompressed)"),
+            (415, "Unsupported Content-Type or Content-Encoding"),
+            (503, "The warehouse is unavailable; retry"),
+        )
+    },
+}
+_OPENAPI_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+            "application/json": {
+                "schema": {"type": "object", "description": "OTLP/JSON ExportTraceServiceRequest"}
+            },
+        },
+    }
+}

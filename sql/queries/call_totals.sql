@@ -1,0 +1,29 @@
+-- Totals over LLM calls: cost (unpriced calls are counted, never summed as 0), tokens, cache use.
+WITH scoped AS (
+    -- the calls in the window [since, until) that pass the filters; group_key comes from an allow-listed expression
+    SELECT c.*, {group} AS group_key
+    FROM calls AS c
+    WHERE c.project_id = $project_id
+      AND ($since IS NULL OR c.started_at >= $since)
+      AND ($until IS NULL OR c.started_at < $until)
+      AND ($agent IS NULL OR c.agent_name = $agent)
+      AND ($task_type IS NULL OR c.task_type = $task_type)
+      AND ($user IS NULL OR c.user_id = $user)
+      AND ($feature IS NULL OR c.feature = $feature)
+      AND ($model IS NULL OR c.model = $model)
+      AND ($provider IS NULL OR c.provider = $provider)
+      AND ($source IS NULL OR c.source = $source)
+      AND ($environment IS NULL OR c.environment = $environment)
+)
+SELECT
+    group_key,
+    COUNT(*) AS calls,
+    SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_calls,
+    SUM(cost_usd) AS total_cost_usd,
+    SUM(input_tokens) AS input_tokens,
+    SUM(output_tokens) AS output_tokens,
+    SUM(cache_read_tokens) AS cache_read_tokens,
+    SUM(CASE WHEN response_cache_hit THEN 1 ELSE 0 END) AS response_cache_hits,
+    SUM(CASE WHEN response_cache_hit IS NOT NULL THEN 1 ELSE 0 END) AS response_cache_known
+FROM scoped
+GROUP BY group_key

@@ -1,0 +1,307 @@
+"""Framework conventions: Langfuse, Vercel AI SDK, OpenLLMetry/Traceloop and OpenInference spans."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from otlp_helpers import (
+    SpanSpec,
+    mapped,
+    mapped_from_file,
+    one_call,
+    openinference_span,
+    reference,
+    span_by_id,
+    tokens,
+)
+
+# ------------------------------------------------------------------------------- OpenInference examples
+
+
+OPENINFERENCE_EXPECTED = {
+    # example: (input, output, reasoning, provider, model, operation, max_tokens)
+    1: (229, 21, 0, "openai", "gpt-3.5-turbo-0613", "chat", None),
+    2: (259, 14, 0, "openai", "gpt-3.5-turbo-0613", "chat", None),
+    3: (0, 482, 482, "openai", "gpt-5", "chat", None),
+    4: (0, 0, 0, "anthropic", "claude-opus-4-6", "chat", None),
+    5: (0, 0, 0, "anthropic", "claude-opus-4-6", "chat", None),
+    6: (0, 318, 318, "gcp.gen_ai", "gemini-3-pro", "chat", None),
+    7: (31, 25, 0, "openai", "babbage:2023-07-21-v2", "text_completion", 25),
+}
+
+
+@pytest.mark.parametrize("example", sorted(OPENINFERENCE_EXPECTED))
+def test_openinference_examples(example: int) -> None:
+    spec = openinference_span(reference(f"openinference/spec_llm_spans.example{example}.json"))
+    call = one_call(spec)
+    input_tokens, output_tokens, reasoning, provider, model, operation, max_tokens = OPENINFERENCE_EXPECTED[
+        example
+    ]
+    assert tokens(call) == (input_tokens, 0, 0, output_tokens, reasoning)
+    assert (call.provider, call.model, call.operation, call.max_tokens) == (
+        provider,
+        model,
+        operation,
+        max_tokens,
+    )
+
+
+def test_openinference_prompt_and_prefix_hashes() -> None:
+    first, second, completion = (
+        one_call(openinference_span(reference(f"openinference/spec_llm_spans.example{n}.json")))
+        for n in (1, 2, 7)
+    )
+    # Examples 1 and 2 share the Shakespearean system prompt but not the conversation.
+    assert first.prefix_hash is not None and first.prefix_hash == second.prefix_hash
+    assert (
+        first.prompt_hash is not None
+        and second.prompt_hash is not None
+        and first.prompt_hash != second.prompt_hash
+    )
+    assert completion.prompt_hash is not None and completion.prefix_hash is None
+    assert first.trace_id == second.trace_id == "409df945e0584829b240cfbdd2ff4488"
+    assert first.status == "ok"
+    assert first.started_at == datetime(2024, 1, 11, 23, 45, 17, 982858, tzinfo=UTC)
+
+
+# ------------------------------------------------------------------------------------------- Langfuse
+
+
+def test_langfuse_usage_details_exclude_cache_and_win_over_genai() -> None:
+    batch = mapped_from_file("langfuse_generation_usage_details.json")
+    assert batch.rejected == []
+    [call] = batch.calls
+    assert tokens(call) == (120, 30, 10, 180, 50)
+    assert call.cost_reported_usd == pytest.approx(0.00294)
+    assert call.model == "claude-3-5-sonnet-20241022" and call.provider == "anthropic"
+    assert call.max_tokens == 2048
+    assert call.ttft_ms == pytest.approx(250.0)
+    assert (call.session_id, call.user_id, call.environment) == ("lf-session-1", "lf-user-1", "production")
+    agent = span_by_id(batch, "3000000000000001")
+    assert (agent.kind, agent.agent_name, agent.workflow_name, agent.session_id) == (
+        "agent",
+        "support-agent",
+        "support-agent",
+        "lf-session-1",
+    )
+
+
+def test_langfuse_level_error_and_non_call_types() -> None:
+    generation = SpanSpec(
+        span_id="0000000000000e01",
+        attributes={"langfuse.observation.type": "generation", "langfuse.observation.level": "ERROR"},
+    )
+    embedding = SpanSpec(
+        span_id="0000000000000e02",
+        attributes={"langfuse.observation.type": "embedding", "gen_ai.usage.input_tokens": 12},
+    )
+    # A Langfuse span whose GenAI attributes say "chat": langfuse.* wins, it is not a call.
+    span = SpanSpec(
+        span_id="0000000000000e03",
+        name="retrieve-docs",
+        attributes={
+            "langfuse.observation.type": "span",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.usage.input_tokens": 9,
+        },
+    )
+    batch = mapped(generation, embedding, span)
+    assert [(c.span_id, c.status, c.operation, c.input_tokens) for c in batch.calls] == [
+        ("0000000000000e01", "error", "chat", 0),
+        ("0000000000000e02", "unset", "embeddings", 12),
+    ]
+    assert span_by_id(batch, "0000000000000e03").workflow_name == "retrieve-docs"
+
+
+def test_reported_cost_fallbacks() -> None:
+    genai_cost = SpanSpec(
+        span_id="0000000000000e04", attributes={"gen_ai.operation.name": "chat", "gen_ai.usage.cost": 0.5}
+    )
+    oi_cost = SpanSpec(
+        span_id="0000000000000e05", attributes={"openinference.span.kind": "LLM", "llm.cost.total": 0.25}
+    )
+    details_without_total = SpanSpec(
+        span_id="0000000000000e06",
+        attributes={
+            "langfuse.observation.type": "generation",
+            "langfuse.observation.cost_details": '{"input": 0.1, "output": 0.2}',
+        },
+    )
+    assert [
+        c.cost_reported_usd for c in mapped(genai_cost, oi_cost, details_without_total).calls
+    ] == pytest.approx([0.5, 0.25, 0.3])
+
+
+# ------------------------------------------------------------------------------------- Vercel AI SDK
+
+
+def test_vercel_parent_and_do_generate_count_once() -> None:
+    batch = mapped_from_file("vercel_generate_text.json")
+    assert batch.rejected == []
+    [call] = batch.calls
+    assert call.span_id == "1000000000000002"
+    assert tokens(call) == (1200, 1000, 0, 300, 0)
+    assert (call.provider, call.model, call.model_requested) == ("openai", "gpt-4o-2024-08-06", "gpt-4o")
+    assert (call.session_id, call.user_id) == ("sess-42", "user-7")
+    assert call.tags == {"service.name": "helpdesk-web", "plan": "pro"}
+    assert call.ttft_ms == pytest.approx(412.5)
+    assert call.max_tokens == 512
+    assert call.finish_reason == "stop"
+    assert call.response_id == "chatcmpl-AbC123"
+    assert call.feature == "summarize-ticket"
+    assert call.environment == "staging"
+    assert call.prefix_hash is not None and call.prompt_hash is not None
+    kinds = {s.span_id: (s.kind, s.workflow_name) for s in batch.spans}
+    assert kinds == {
+        "1000000000000001": ("task", "summarize-ticket"),
+        "1000000000000002": ("llm", "summarize-ticket"),
+        "1000000000000003": ("tool", "summarize-ticket"),
+    }
+
+
+def test_vercel_uncached_input_is_repaired_and_embeddings_are_calls() -> None:
+    anthropic = SpanSpec(
+        span_id="0000000000000f01",
+        name="ai.streamText.doStream",
+        attributes={
+            "ai.model.provider": "anthropic.messages",
+            "ai.model.id": "claude-sonnet-4",
+            "ai.usage.inputTokens": 5,
+            "ai.usage.cachedInputTokens": 3000,
+            "ai.usage.outputTokens": 40,
+        },
+    )
+    embed = SpanSpec(
+        span_id="0000000000000f02",
+        name="ai.embedMany.doEmbed",
+        attributes={
+            "ai.model.provider": "openai.embedding",
+            "ai.model.id": "text-embedding-3-small",
+            "ai.usage.tokens": 64,
+        },
+    )
+    parent = SpanSpec(
+        span_id="0000000000000f03",
+        name="ai.embedMany",
+        attributes={"ai.usage.tokens": 64, "ai.model.id": "text-embedding-3-small"},
+    )
+    first, second = mapped(anthropic, embed, parent).calls
+    assert tokens(first) == (3005, 3000, 0, 40, 0) and first.provider == "anthropic"
+    assert (second.operation, second.input_tokens, second.provider) == ("embeddings", 64, "openai")
+
+
+# ------------------------------------------------------------------------------- OpenLLMetry/Traceloop
+
+
+def test_openllmetry_chat_span_and_its_workflow() -> None:
+    batch = mapped_from_file("openllmetry_openai_chat.json")
+    [call] = batch.calls
+    assert tokens(call) == (14, 0, 0, 173, 0)
+    assert (call.provider, call.model, call.operation, call.status) == (
+        "openai",
+        "gpt-3.5-turbo-0125",
+        "chat",
+        "ok",
+    )
+    assert (call.session_id, call.user_id) == ("s-99", "u-1")
+    assert call.tags == {"service.name": "checkout", "customer": "acme"}
+    assert call.feature == "joke_generator"
+    assert call.finish_reason == "stop"
+    assert call.prompt_hash is not None
+    workflow, task = span_by_id(batch, "2000000000000001"), span_by_id(batch, "2000000000000002")
+    assert (workflow.kind, workflow.workflow_name, workflow.session_id) == (
+        "workflow",
+        "joke_generator",
+        "s-99",
+    )
+    assert (task.kind, task.workflow_name) == ("task", "create_joke")
+
+
+def test_total_tokens_fill_a_missing_input_count() -> None:
+    spec = SpanSpec(
+        span_id="0000000000001001",
+        attributes={
+            "llm.request.type": "completion",
+            "llm.usage.total_tokens": 50,
+            "gen_ai.usage.completion_tokens": 20,
+        },
+    )
+    call = one_call(spec)
+    assert (call.input_tokens, call.output_tokens, call.operation) == (30, 20, "text_completion")
+
+
+def test_traceloop_agent_and_unlabelled_llm_span() -> None:
+    agent = SpanSpec(
+        span_id="0000000000001002",
+        name="planner.agent",
+        attributes={
+            "traceloop.span.kind": "agent",
+            "traceloop.entity.name": "planner",
+            "gen_ai.usage.input_tokens": 7,
+        },
+    )
+    # Older OpenLLMetry: no llm.request.type, but a model and usage: still an LLM call.
+    bare = SpanSpec(
+        span_id="0000000000001003",
+        name="anthropic.chat",
+        attributes={
+            "gen_ai.system": "Anthropic",
+            "gen_ai.request.model": "claude-3-haiku",
+            "gen_ai.usage.prompt_tokens": 10,
+        },
+    )
+    batch = mapped(agent, bare)
+    assert [c.span_id for c in batch.calls] == ["0000000000001003"]
+    assert span_by_id(batch, "0000000000001002").agent_name == "planner"
+    assert batch.calls[0].provider == "anthropic"
+
+
+# ------------------------------------------------------------------------------------- OpenInference
+
+
+def test_openinference_context_spans_and_metadata() -> None:
+    chain = SpanSpec(
+        span_id="0000000000001101",
+        name="rag-pipeline",
+        attributes={"openinference.span.kind": "CHAIN", "session.id": "oi-s", "user.id": "oi-u"},
+    )
+    agent = SpanSpec(
+        span_id="0000000000001102",
+        name="Agent run",
+        attributes={"openinference.span.kind": "AGENT", "agent.name": "triage"},
+    )
+    llm = SpanSpec(
+        span_id="0000000000001103",
+        attributes={
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-4o",
+            "llm.token_count.prompt": 50000,
+            "llm.token_count.prompt_details.cache_read": 40000,
+            "llm.token_count.prompt_details.cache_write": 5000,
+            "llm.token_count.completion": 100,
+            "llm.invocation_parameters": '{"max_completion_tokens": 300}',
+            "metadata": '{"team": "search", "ab": 2}',
+            "tag.tags": ["rag", "prod"],
+            "agent.name": "triage",
+        },
+    )
+    retriever = SpanSpec(span_id="0000000000001104", attributes={"openinference.span.kind": "RETRIEVER"})
+    batch = mapped(chain, agent, llm, retriever)
+    [call] = batch.calls
+    assert tokens(call) == (50000, 40000, 5000, 100, 0)
+    assert call.max_tokens == 300
+    assert call.agent_name == "triage"
+    assert call.tags == {
+        "service.name": "checkout",
+        "rag": "true",
+        "prod": "true",
+        "team": "search",
+        "ab": "2",
+    }
+    assert (
+        span_by_id(batch, "0000000000001101").workflow_name,
+        span_by_id(batch, "0000000000001101").session_id,
+    ) == ("rag-pipeline", "oi-s")
+    assert span_by_id(batch, "0000000000001102").agent_name == "triage"
+    assert span_by_id(batch, "0000000000001104").kind == "retriever"
