@@ -22,8 +22,8 @@ SELECT
     provider, model, price_status, cost_source,
     COALESCE(response_cache_hit, FALSE) AS response_cache_hit,
     source, agent_name, task_type, COALESCE(session_id, trace_id) AS session_key, user_id, feature, environment,
-    CASE WHEN $per_call THEN trace_id END AS trace_id,
-    CASE WHEN $per_call THEN span_id END AS span_id,
+    CASE WHEN $per_call THEN trace_id END AS call_trace_id,
+    CASE WHEN $per_call THEN span_id END AS call_span_id,
     COUNT(*) AS calls,
     SUM(input_tokens) AS input_tokens,
     SUM(cache_read_tokens) AS cache_read_tokens,
@@ -37,4 +37,4 @@ GROUP BY
     COALESCE(response_cache_hit, FALSE), source, agent_name, task_type, COALESCE(session_id, trace_id),
     user_id, feature, environment,
     CASE WHEN $per_call THEN trace_id END, CASE WHEN $per_call THEN span_id END
-ORDER BY charge_period_start, provider, model, session_key, trace_id, span_id
+ORDER BY charge_period_start, provider, model, session_key, call_trace_id, call_span_id
