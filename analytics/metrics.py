@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import polars as pl
+
 from agentledger.analytics.filters import GROUP_BY, Filters, check_group_by
 from agentledger.warehouse.base import Warehouse
 

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+
+from agentledger import __version__
 from agentledger.analytics.metrics import Filters, compute_metrics
+from agentledger.app.query_api import build_query_router
+from agentledger.app.recommend_api import build_recommend_router
 from agentledger.app.services import build_pipeline, open_warehouse, parse_when
 from agentledger.core.errors import ConfigError
 from agentledger.core.security import key_from_headers, key_is_valid
 from agentledger.core.settings import Settings
 from agentledger.ingest.otlp.receiver import build_otlp_router
+from agentledger.ingest.writer import BatchingWriter, IngestFn
 from agentledger.warehouse.base import Warehouse
-from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request
-from fastapi.concurrency import run_in_threadpool
-
-from agentledger import __version__
 
 GROUP_BY = (
     "day",
@@ -37,10 +41,14 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
     owned = warehouse is None
     wh = warehouse or open_warehouse(settings)
     pipeline = build_pipeline(settings, wh)
+    # The receivers write through one batching writer: concurrent requests share a transaction, a 200 is
+    # sent once the batch is durable, and a full queue answers 503 + Retry-After.
+    writer = BatchingWriter(pipeline.ingest, capacity_spans=settings.ingest_queue_spans)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        writer.close()
         if owned:
             wh.close()
 
@@ -51,8 +59,10 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
         description="Cost observability for LLM agents: OTLP ingest, metrics and FinOps analytics.",
     )
     app.state.settings, app.state.warehouse, app.state.pipeline = settings, wh, pipeline
-    app.include_router(build_otlp_router(pipeline.ingest, settings), tags=["ingest"])
-    _include_litellm(app, pipeline, settings)
+    app.state.writer = writer
+    app.add_middleware(RetryAfterOn503, seconds=writer.retry_after_seconds)
+    app.include_router(build_otlp_router(writer.submit, settings), tags=["ingest"])
+    _include_litellm(app, writer.submit, settings)
 
     def require_key(
         authorization: Annotated[str | None, Header()] = None,
@@ -66,6 +76,9 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
                 "missing or invalid API key: send 'Authorization: Bearer <key>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+
+    app.include_router(build_query_router(wh, settings, require_key), tags=["query"])
+    app.include_router(build_recommend_router(wh, settings, require_key), tags=["recommendations"])
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
@@ -109,12 +122,38 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
     return app
 
 
-def _include_litellm(app: FastAPI, pipeline: Any, settings: Settings) -> None:
+def _include_litellm(app: FastAPI, ingest: IngestFn, settings: Settings) -> None:
     try:
         from agentledger.ingest.litellm_receiver import build_litellm_router
     except ImportError:  # the LiteLLM receiver is optional in a trimmed install
         return
-    app.include_router(build_litellm_router(pipeline.ingest, settings), tags=["ingest"])
+    app.include_router(build_litellm_router(ingest, settings), tags=["ingest"])
+
+
+class RetryAfterOn503:
+    """ASGI middleware: a 503 without ``Retry-After`` gets one (the ingest queue's backoff).
+
+    The receivers answer 503 when the write queue is full or the warehouse failed; exporters retry 503,
+    and ``Retry-After`` tells them when (OTLP/HTTP exporters honour it).
+    """
+
+    def __init__(self, app: Any, seconds: float) -> None:
+        self.app = app
+        self.value = str(max(1, math.ceil(seconds))).encode()  # HTTP wants whole seconds
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_retry_after(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"retry-after" for name, _ in headers):
+                    message = {**message, "headers": [*headers, (b"retry-after", self.value)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_retry_after)
 
 
 def app_factory() -> FastAPI:

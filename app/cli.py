@@ -3,29 +3,51 @@
 from __future__ import annotations
 
 import json
-import sys
+import os
 import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import click
 import typer
-from agentledger.core.errors import AgentLedgerError
-from agentledger.core.settings import Settings
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperGroup
+
+from agentledger.core.errors import AgentLedgerError
+from agentledger.core.settings import Settings
+
+console = Console(stderr=True)
+out = Console()
+
+
+class _State:
+    debug = False
+
+
+class _Group(TyperGroup):
+    """Turns agentledger's own errors into ``Error: ...`` and exit code 1 (``--debug`` shows the traceback)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AgentLedgerError as exc:
+            if _State.debug:
+                raise
+            console.print(f"[red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
 
 app = typer.Typer(
+    cls=_Group,
     help="agentledger: where every token of your LLM agents goes, and what to change.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 ingest_app = typer.Typer(help="Import traces into the ledger.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
-
-console = Console(stderr=True)
-out = Console()
 
 WarehouseOpt = Annotated[
     str | None, typer.Option("--warehouse", "-w", help="Warehouse URL (default: AGENTLEDGER_WAREHOUSE)")
@@ -38,11 +60,7 @@ UntilOpt = Annotated[
 ]
 
 
-class _State:
-    debug = False
-
-
-@app.callback()
+@app.callback(cls=_Group)
 def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors")] = False) -> None:
     _State.debug = debug
 
@@ -262,6 +280,7 @@ def serve(
 ) -> None:
     """Run the HTTP service: OTLP/HTTP receiver (/v1/traces), LiteLLM callback receiver and the query API."""
     import uvicorn
+
     from agentledger.app.api import create_app
 
     settings = _settings(warehouse, host=host, port=port)
@@ -282,6 +301,7 @@ def up(
 ) -> None:
     """Everything on the embedded default: load demo data if the ledger is empty, start the API and the dashboard."""
     import uvicorn
+
     from agentledger.app.api import create_app
     from agentledger.app.services import build_pipeline, count_calls, load_demo, open_warehouse
 
@@ -300,16 +320,65 @@ def up(
         uvicorn.Config(create_app(settings, wh), host=settings.host, port=settings.port, log_level="warning")
     )
     api_url = f"http://{settings.host}:{settings.port}"
-    ui_script = _ui_script()
-    if no_ui or ui_script is None:
+    if no_ui:
         console.print(f"API on {api_url}  (metrics: {api_url}/api/metrics, OTLP: {api_url}/v1/traces)")
         server.run()
         return
-    # DuckDB allows one writing process per file: the API and the dashboard share this process and its connection.
+    from agentledger.ui.launch import run_dashboard
+
+    # DuckDB allows one writing process per file: the API and the dashboard share this process. The pages
+    # read Settings() from the environment, so a --warehouse flag travels there.
+    os.environ["AGENTLEDGER_WAREHOUSE"] = settings.warehouse
     threading.Thread(target=server.run, name="api", daemon=True).start()
     _wait_started(server)
     console.print(f"API on {api_url}  ·  dashboard on http://{settings.ui_host}:{settings.ui_port}")
-    _run_streamlit(ui_script, settings)
+    run_dashboard(settings.ui_host, settings.ui_port)
+
+
+@app.command()
+def migrate(
+    from_url: Annotated[
+        str, typer.Option("--from", help="Source warehouse URL, e.g. duckdb:///.agentledger/ledger.duckdb")
+    ],
+    to_url: Annotated[
+        str,
+        typer.Option(
+            "--to", help="Target warehouse URL, e.g. clickhouse://user:pass@host:8123/db or chdb:///dir"
+        ),
+    ],
+    batch_rows: Annotated[int, typer.Option(min=1, help="Rows per batch")] = 50_000,
+) -> None:
+    """Copy a ledger between warehouses (resumable: a stopped copy goes on after its last batch); counts checked."""
+    from agentledger.warehouse import connect
+    from agentledger.warehouse.chclient import redact_url
+    from agentledger.warehouse.copy import copy_ledger
+
+    source, target = connect(from_url), connect(to_url)
+    try:
+        with _progress() as progress:
+            tasks: dict[str, Any] = {}
+
+            def show(table: str, n: int) -> None:
+                if table not in tasks:
+                    tasks[table] = progress.add_task(f"copying {table}", total=None)
+                progress.advance(tasks[table], n)
+
+            report = copy_ledger(
+                source, target, source_label=redact_url(from_url), batch_rows=batch_rows, progress=show
+            )
+    finally:
+        source.close()
+        target.close()
+    for t in report.tables:
+        mark = "[green]ok[/]" if t.ok else "[red]MISMATCH[/]"
+        console.print(
+            f"{t.table}: {t.copied:,} rows copied; source {t.source_rows:,}, target {t.target_rows:,} {mark}"
+        )
+    console.print(f"cursors: {report.cursors}")
+    if not report.ok:
+        raise AgentLedgerError(
+            "row counts differ between source and target: run the same command again to resume"
+        )
 
 
 def _wait_started(server: Any, timeout: float = 15.0) -> None:
@@ -318,36 +387,23 @@ def _wait_started(server: Any, timeout: float = 15.0) -> None:
         time.sleep(0.05)
 
 
-def _ui_script() -> Path | None:
-    from agentledger import ui
+def _register_commands() -> None:
+    from agentledger.app import cli_analytics, cli_recommend, cli_sources
+    from agentledger.ui.launch import ui
 
-    script = Path(ui.__file__).with_name("app.py")
-    return script if script.is_file() else None
+    cli_sources.register(app, ingest_app)
+    cli_analytics.register(app)
+    app.command("recommend")(cli_recommend.recommend)
+    app.command("whatif")(cli_recommend.whatif)
+    app.command("ui")(ui)
 
 
-def _run_streamlit(script: Path, settings: Settings) -> None:
-    from streamlit.web import bootstrap
-
-    flags = {
-        "server.address": settings.ui_host,
-        "server.port": settings.ui_port,
-        "server.headless": True,
-        "browser.gatherUsageStats": False,
-        "global.developmentMode": False,
-    }
-    bootstrap.load_config_options(flag_options=flags)
-    bootstrap.run(str(script), False, [], flags)
+_register_commands()
 
 
 def main() -> None:
-    """Console entry point: AgentLedgerError prints ``Error: ...`` and exits 1 (``--debug`` shows the traceback)."""
-    try:
-        app(standalone_mode=True)
-    except AgentLedgerError as exc:
-        if _State.debug:
-            raise
-        console.print(f"[red]Error:[/] {exc}")
-        sys.exit(1)
+    """Console entry point."""
+    app()
 
 
 if __name__ == "__main__":

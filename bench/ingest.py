@@ -26,11 +26,12 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workload import requests  # noqa: E402
+
 from agentledger.app.services import build_pipeline  # noqa: E402
 from agentledger.core.settings import Settings  # noqa: E402
 from agentledger.ingest.otlp.files import import_files  # noqa: E402
 from agentledger.warehouse import connect  # noqa: E402
-from workload import requests  # noqa: E402
 
 
 def _free_port() -> int:

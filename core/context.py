@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from operator import attrgetter
+from typing import NamedTuple
 
 from agentledger.core.records import Call, SpanContext
 
@@ -34,9 +36,12 @@ class ResolvedContext:
     user_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class _Chain:
-    """Nearest non-null value of each attribute over a span and its ancestors."""
+class _Chain(NamedTuple):
+    """Nearest non-null value of each attribute over a span and its ancestors.
+
+    A tuple rather than a frozen dataclass: one is built per span on the ingest path, and a frozen
+    dataclass pays an ``object.__setattr__`` per field.
+    """
 
     agent_name: str | None = None
     task_type: str | None = None
@@ -47,6 +52,17 @@ class _Chain:
 
 
 _EMPTY = _Chain()
+_KEY = attrgetter("project_id", "source", "trace_id", "span_id")  # Call.key() / SpanContext.key(), in C
+_FILLED_FROM_CALL = (
+    "parent_span_id",
+    "agent_name",
+    "task_type",
+    "session_id",
+    "user_id",
+    "started_at",
+    "ended_at",
+)
+_FILL_GET = attrgetter(*_FILLED_FROM_CALL)
 
 
 def trace_key(record: Call | SpanContext) -> TraceKey:
@@ -84,18 +100,11 @@ def call_span(call: Call, span: SpanContext | None = None) -> SpanContext:
             session_id=call.session_id,
             user_id=call.user_id,
         )
+    own, theirs = _FILL_GET(span), _FILL_GET(call)
     fills = {
-        name: getattr(call, name)
-        for name in (
-            "parent_span_id",
-            "agent_name",
-            "task_type",
-            "session_id",
-            "user_id",
-            "started_at",
-            "ended_at",
-        )
-        if getattr(span, name) is None and getattr(call, name) is not None
+        name: value
+        for name, mine, value in zip(_FILLED_FROM_CALL, own, theirs, strict=True)
+        if mine is None and value is not None
     }
     if span.status == "unset" and call.status != "unset":
         fills["status"] = call.status
@@ -104,12 +113,12 @@ def call_span(call: Call, span: SpanContext | None = None) -> SpanContext:
 
 def _extend(span: SpanContext, up: _Chain) -> _Chain:
     return _Chain(
-        agent_name=span.agent_name or up.agent_name,
-        task_type=span.task_type or up.task_type,
-        workflow_name=span.workflow_name or up.workflow_name,
-        session_id=span.session_id or up.session_id,
-        user_id=span.user_id or up.user_id,
-        rooted=up.rooted if span.parent_span_id else True,
+        span.agent_name or up[0],
+        span.task_type or up[1],
+        span.workflow_name or up[2],
+        span.session_id or up[3],
+        span.user_id or up[4],
+        up[5] if span.parent_span_id else True,
     )
 
 
@@ -117,7 +126,8 @@ class TraceIndex:
     """Spans of one or more traces, with memoized ancestor chains."""
 
     def __init__(self, spans: Iterable[SpanContext]) -> None:
-        self.spans: dict[Key, SpanContext] = {s.key(): s for s in spans}
+        spans = list(spans)
+        self.spans: dict[Key, SpanContext] = dict(zip(map(_KEY, spans), spans, strict=True))
         self._chains: dict[Key, _Chain] = {}
         self._fallbacks: dict[TraceKey, tuple[str | None, str | None]] | None = None
 
@@ -144,12 +154,14 @@ class TraceIndex:
         return self.chain(key).rooted
 
     def _trace_fallbacks(self) -> dict[TraceKey, tuple[str | None, str | None]]:
+        """Per trace, the session and user of its earliest span that has one (in ``_span_order``)."""
         if self._fallbacks is None:
-            found: dict[TraceKey, tuple[str | None, str | None]] = {}
-            for span in sorted(self.spans.values(), key=_span_order):
-                session, user = found.get(trace_key(span), (None, None))
-                found[trace_key(span)] = (session or span.session_id, user or span.user_id)
-            self._fallbacks = found
+            sessions = _earliest(self.spans, "session_id")
+            users = _earliest(self.spans, "user_id")
+            self._fallbacks = {
+                trace: (sessions.get(trace, _NO_FALLBACK)[1], users.get(trace, _NO_FALLBACK)[1])
+                for trace in sessions.keys() | users.keys()
+            }
         return self._fallbacks
 
     def resolve(
@@ -160,18 +172,36 @@ class TraceIndex:
         if own is None:
             return ResolvedContext(task_type=operation)
         up = self.chain(parent_key(own))
-        session, user = self._trace_fallbacks().get(key[:3], (None, None))
+        session, user = self._trace_fallbacks().get(key[:3], _NO_FALLBACK)
         return ResolvedContext(
-            agent_name=own.agent_name or up.agent_name,
-            task_type=own.task_type or up.task_type or up.workflow_name or operation,
-            session_id=own.session_id or up.session_id or session,
-            user_id=own.user_id or up.user_id or user,
+            own.agent_name or up[0],
+            own.task_type or up[1] or up[2] or operation,
+            own.session_id or up[3] or session,
+            own.user_id or up[4] or user,
         )
 
 
 def _span_order(span: SpanContext) -> tuple[bool, float, str]:
     started = span.started_at.timestamp() if span.started_at is not None else 0.0
     return (span.started_at is None, started, span.span_id)
+
+
+_NO_FALLBACK: tuple[None, None] = (None, None)
+
+
+def _earliest(spans: Mapping[Key, SpanContext], field: str) -> dict[TraceKey, tuple[tuple, str]]:
+    """Per trace, (order, value) of the earliest span with a non-empty ``field`` (one pass, no sort)."""
+    found: dict[TraceKey, tuple[tuple, str]] = {}
+    get = attrgetter(field)
+    for key, span in spans.items():
+        value = get(span)
+        if not value:
+            continue
+        order = _span_order(span)
+        best = found.get(key[:3])
+        if best is None or order < best[0]:
+            found[key[:3]] = (order, value)
+    return found
 
 
 def resolve_trace(spans: Iterable[SpanContext], calls: Iterable[Call]) -> dict[Key, ResolvedContext]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,16 +51,67 @@ class Settings(BaseSettings):
     max_decompressed_bytes: int = Field(
         64 * 1024 * 1024, description="Largest accepted body after gzip decompression, bytes"
     )
+    ingest_queue_spans: int = Field(
+        50_000,
+        ge=1,
+        description="Spans the receivers' write queue holds; beyond it they answer 503 + Retry-After",
+    )
     config_file: Path = Field(Path("agentledger.yaml"), description="Sources and alert rules file")
     runaway_call_threshold: int = Field(
         25, description="A task with more LLM calls than this is a runaway loop"
     )
+
+    # -- alerts, the weekly report and the scheduler (secrets from the environment only) --
+    dashboard_url: str | None = Field(
+        None, description="Dashboard address linked from alerts and reports, e.g. http://ledger.internal:8501"
+    )
+    slack_webhook_url: SecretStr | None = Field(None, description="Slack incoming webhook URL (a secret)")
+    smtp_host: str | None = Field(None, description="SMTP server for alert and report email")
+    smtp_port: int = Field(587, description="SMTP port (587 = submission with STARTTLS)")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS before login")
+    smtp_username: str | None = Field(None, description="SMTP login name (no login when unset)")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (a secret)")
+    smtp_from: str = Field("agentledger@localhost", description="Sender address of alert and report email")
+    smtp_ca_file: Path | None = Field(None, description="CA bundle that signs the SMTP server's certificate")
+    smtp_timeout_seconds: float = Field(15.0, description="SMTP connect and command timeout, seconds")
+    alert_email_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Comma-separated recipients of the default email channel"
+    )
+    webhook_url: str | None = Field(None, description="URL of the default generic webhook channel")
+    webhook_secret: SecretStr | None = Field(
+        None, description="Key of the X-AgentLedger-Signature HMAC-SHA256 header (a secret)"
+    )
+    report_weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
+        "mon", description="Day the weekly report for the previous ISO week is sent"
+    )
+    report_hour: int = Field(9, ge=0, le=23, description="Hour of day the weekly report is sent")
+    report_timezone: str = Field(
+        "UTC", description="IANA time zone of report_weekday/report_hour and of weeks"
+    )
+    sync_interval_minutes: int = Field(15, ge=1, description="Scheduler: minutes between collector syncs")
+    alert_interval_minutes: int = Field(5, ge=1, description="Scheduler: minutes between alert evaluations")
 
     @field_validator("api_keys", mode="before")
     @classmethod
     def _split_keys(cls, v: object) -> object:
         if isinstance(v, str):
             return [k.strip() for k in v.split(",") if k.strip()]
+        return v
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Europe/Berlin") from exc
+        return v
+
+    @field_validator("alert_email_to", mode="before")
+    @classmethod
+    def _split_recipients(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [a.strip() for a in v.split(",") if a.strip()]
         return v
 
 

@@ -2,6 +2,11 @@
 
 Backends differ in dialect and capabilities, which are data on the class (``dialect``, ``capabilities``),
 never ``if dialect == ...`` in callers. Values are always bound as parameters.
+
+Optional capability ``insert_new``: ``stored_span_keys(traces)`` returns the identities of the stored spans of
+those traces, and inside ``with new_rows():`` ``write_calls``/``write_spans`` insert without looking for stored
+identities (the caller knows there are none; :class:`DuplicateKeyError` otherwise). The ingest pipeline uses
+them to skip the upsert's lookups for the rows it knows are new.
 """
 
 from __future__ import annotations
@@ -14,6 +19,15 @@ from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 import pyarrow as pa
+
+from agentledger.core.errors import WarehouseError
+
+
+class DuplicateKeyError(WarehouseError):
+    """Rows written as new (``new_rows()``, backends with the ``insert_new`` capability) met a stored identity.
+
+    The transaction is lost; the caller retries the batch as a plain upsert.
+    """
 
 
 @dataclass(frozen=True, slots=True)

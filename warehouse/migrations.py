@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from agentledger.core.errors import WarehouseError
-
 import agentledger
+from agentledger.core.errors import WarehouseError
 
 _FILE_RE = re.compile(r"^(\d{3,})_([\w-]+)\.sql$")
 

@@ -30,9 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from agentledger.core.errors import ConfigError
-from agentledger.core.pricing.catalog import canonical_provider
-from agentledger.core.pricing.rates import UnitPrices
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -42,6 +39,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from agentledger.core.errors import ConfigError
+from agentledger.core.pricing.catalog import canonical_provider
+from agentledger.core.pricing.rates import UnitPrices
 
 __all__ = ["PriceOverride", "load_overrides", "parse_overrides"]
 

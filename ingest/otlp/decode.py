@@ -17,6 +17,9 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
 from agentledger.core.errors import InputError
 from agentledger.ingest.otlp.decode_json import decode_json, decode_json_document
 from agentledger.ingest.otlp.raw import (
@@ -28,8 +31,6 @@ from agentledger.ingest.otlp.raw import (
     Rejection,
     SpanError,
 )
-from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 __all__ = [
     "ContentKind",

@@ -25,18 +25,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agentledger.core.errors import InputError, TransientError, WarehouseError
-from agentledger.core.records import Call, SpanContext
-from agentledger.core.security import key_from_headers, key_is_valid
-from agentledger.core.settings import Settings
-from agentledger.ingest.otlp.decode import ContentKind, Rejection, decode_body
-from agentledger.ingest.otlp.mapping import map_request
 from fastapi import APIRouter, Request, Response
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceResponse,
 )
 from starlette.concurrency import run_in_threadpool
+
+from agentledger.core.errors import InputError, TransientError, WarehouseError
+from agentledger.core.records import Call, SpanContext
+from agentledger.core.security import key_from_headers, key_is_valid
+from agentledger.core.settings import Settings
+from agentledger.ingest.otlp.decode import ContentKind, Rejection, decode_body
+from agentledger.ingest.otlp.mapping import map_request
 
 log = logging.getLogger(__name__)
 

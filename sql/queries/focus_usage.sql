@@ -4,7 +4,7 @@
 WITH scoped AS (
     -- the calls in the window [since, until) that pass the filters; group_key comes from an allow-listed expression
     SELECT c.*, {group} AS group_key
-    FROM calls AS c
+    FROM ledger_calls AS c
     WHERE c.project_id = $project_id
       AND ($since IS NULL OR c.started_at >= $since)
       AND ($until IS NULL OR c.started_at < $until)

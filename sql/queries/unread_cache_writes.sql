@@ -3,11 +3,11 @@
 -- (cache_read_tokens > 0) within 5 minutes of its start (Anthropic's default cache lifetime).
 -- Later reads are looked for among all calls of those sessions, also outside the window.
 -- Rows per group, provider, model and UTC day (the caller prices the write premium at that day's rates),
--- with the trace that left the most tokens unread as the example.
+-- with the trace that left the most tokens unread as the example and the group's count of distinct traces.
 WITH scoped AS (
     -- the calls in the window [since, until) that pass the filters; group_key comes from an allow-listed expression
     SELECT c.*, {group} AS group_key
-    FROM calls AS c
+    FROM ledger_calls AS c
     WHERE c.project_id = $project_id
       AND ($since IS NULL OR c.started_at >= $since)
       AND ($until IS NULL OR c.started_at < $until)
@@ -52,6 +52,9 @@ per_trace AS (
     FROM unread
     GROUP BY group_key, provider, model, day, source, trace_id
 ),
+group_traces AS (
+    SELECT group_key, COUNT(DISTINCT source || ':' || trace_id) AS traces FROM unread GROUP BY group_key
+),
 ranked AS (
     SELECT
         per_trace.*,
@@ -61,11 +64,12 @@ ranked AS (
     FROM per_trace
 )
 SELECT
-    group_key, provider, model, day,
-    SUM(calls) AS calls,
-    COUNT(*) AS traces,
-    SUM(cache_write_tokens) AS cache_write_tokens,
-    MIN(CASE WHEN example_rank = 1 THEN trace_id END) AS example_trace_id
-FROM ranked
-GROUP BY group_key, provider, model, day
-ORDER BY group_key, provider, model, day
+    r.group_key, r.provider, r.model, r.day,
+    SUM(r.calls) AS calls,
+    SUM(r.cache_write_tokens) AS cache_write_tokens,
+    MIN(CASE WHEN r.example_rank = 1 THEN r.trace_id END) AS example_trace_id,
+    MIN(g.traces) AS group_traces
+FROM ranked AS r
+JOIN group_traces AS g ON g.group_key = r.group_key OR (g.group_key IS NULL AND r.group_key IS NULL)
+GROUP BY r.group_key, r.provider, r.model, r.day
+ORDER BY r.group_key, r.provider, r.model, r.day

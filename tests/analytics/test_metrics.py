@@ -24,13 +24,14 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from agentledger.analytics.metrics import METRIC_KEYS, Filters, compute_metrics, waste_breakdown
 from agentledger.core.errors import InputError
 from agentledger.core.records import Call, SpanContext
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.warehouse import connect
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 D1 = datetime(2025, 1, 6, 10, tzinfo=UTC)  # a Monday
 D2 = D1 + timedelta(days=1)

@@ -58,24 +58,27 @@ def _record_spans() -> list:
                 attrs["gen_ai.usage.cache_creation.input_tokens"] = cw
             with tracer.start_as_current_span(f"chat {model}", attributes=attrs):
                 pass
-    with tracer.start_as_current_span(
-        "invoke_agent support-bot",
-        attributes={
-            "gen_ai.operation.name": "invoke_agent",
-            "gen_ai.agent.name": "support-bot",
-            "gen_ai.conversation.id": "s2",
-            "agentledger.task.outcome": "failure",
-        },
-    ), tracer.start_as_current_span(
-        "chat gpt-4o",
-        attributes={
-            "gen_ai.operation.name": "chat",
-            "gen_ai.provider.name": "openai",
-            "gen_ai.request.model": "gpt-4o",
-            "gen_ai.usage.input_tokens": 500,
-            "gen_ai.usage.output_tokens": 0,
-        },
-    ) as span:
+    with (
+        tracer.start_as_current_span(
+            "invoke_agent support-bot",
+            attributes={
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "support-bot",
+                "gen_ai.conversation.id": "s2",
+                "agentledger.task.outcome": "failure",
+            },
+        ),
+        tracer.start_as_current_span(
+            "chat gpt-4o",
+            attributes={
+                "gen_ai.operation.name": "chat",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": 500,
+                "gen_ai.usage.output_tokens": 0,
+            },
+        ) as span,
+    ):
         span.set_status(Status(StatusCode.ERROR, "rate limited"))
     provider.shutdown()
     return list(memory.get_finished_spans())

@@ -17,6 +17,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from genai_prices import Usage, calc_price
+from genai_prices.data import providers as catalog_providers
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from agentledger.core.errors import ConfigError
 from agentledger.core.pricing import (
     Pricer,
@@ -31,10 +36,6 @@ from agentledger.core.pricing.rates import unit_prices_from_model_price
 from agentledger.core.records import Call
 from agentledger.core.settings import Settings
 from agentledger.core.tokens import TokenCounts
-from genai_prices import Usage, calc_price
-from genai_prices.data import providers as catalog_providers
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO / ".." / "shared" / "reference"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from agentledger.core.records import Call, SpanContext
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.warehouse import connect

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
 from agentledger.core.errors import ConfigError, WarehouseError
 from agentledger.core.records import (
     CALL_SCHEMA,

@@ -6,12 +6,13 @@ import base64
 import json
 
 import pytest
-from agentledger.core.errors import InputError
-from agentledger.ingest.otlp.decode import decode_json, decode_json_document, decode_protobuf
-from agentledger.ingest.otlp.mapping import map_request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from otlp_helpers import T0, SpanSpec, json_body, json_request, pb_body, pb_request, reference
+
+from agentledger.core.errors import InputError
+from agentledger.ingest.otlp.decode import decode_json, decode_json_document, decode_protobuf
+from agentledger.ingest.otlp.mapping import map_request
 
 ALL_TYPES = {
     "s": "text",

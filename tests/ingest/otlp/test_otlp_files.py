@@ -8,9 +8,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from otlp_helpers import SpanSpec, fixture, json_request, pb_body, reference
+
 from agentledger.core.records import Call, SpanContext
 from agentledger.ingest.otlp.files import FileError, FileItem, import_files, iter_file_requests
-from otlp_helpers import SpanSpec, fixture, json_request, pb_body, reference
 
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 5}
 

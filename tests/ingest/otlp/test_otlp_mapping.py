@@ -6,10 +6,11 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from otlp_helpers import T0, SpanSpec, mapped, mapped_from_file, one_call, reference, span_by_id, tokens
+
 from agentledger.ingest.otlp.decode import RawSpan, decode_json
 from agentledger.ingest.otlp.extras import RAW_LIMIT_CHARS
 from agentledger.ingest.otlp.mapping import map_request, map_spans
-from otlp_helpers import T0, SpanSpec, mapped, mapped_from_file, one_call, reference, span_by_id, tokens
 
 # ------------------------------------------------------------------------------------ reference fixtures
 

@@ -13,15 +13,16 @@ from collections.abc import Iterator
 
 import pytest
 import uvicorn
-from agentledger.core.errors import WarehouseError
-from agentledger.core.records import Call, SpanContext
-from agentledger.core.settings import Settings
-from agentledger.ingest.otlp.receiver import build_otlp_router, gunzip_capped
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from otlp_helpers import SpanSpec, json_body, pb_body, pb_request, reference
+
+from agentledger.core.errors import WarehouseError
+from agentledger.core.records import Call, SpanContext
+from agentledger.core.settings import Settings
+from agentledger.ingest.otlp.receiver import build_otlp_router, gunzip_capped
 
 CHAT = {
     "gen_ai.operation.name": "chat",

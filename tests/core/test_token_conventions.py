@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from agentledger.core.tokens import (
     TokenCounts,
     from_helicone,
@@ -13,8 +16,6 @@ from agentledger.core.tokens import (
     from_openai_usage,
     validate,
 )
-from hypothesis import given
-from hypothesis import strategies as st
 
 REFERENCE = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference"
 

@@ -1,0 +1,68 @@
+"""What every channel offers, and the HTTP POST that Slack and webhooks share.
+
+A channel renders a message into its own payload (a JSON-ready dict, stored with the delivery so a retry
+sends exactly what the first attempt sent) and sends a payload. ``send`` raises
+:class:`~agentledger.core.errors.TransientError` when trying again may work (connection refused, timeouts,
+429, 5xx) and :class:`~agentledger.core.errors.TerminalError` when it will not (a refused address, 4xx).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import httpx
+
+from agentledger.core.errors import TerminalError, TransientError
+
+if TYPE_CHECKING:
+    from agentledger.alerts.message import AlertMessage
+    from agentledger.alerts.report import WeeklyReport
+
+Payload = dict[str, Any]
+HTTP_TIMEOUT_S = 10.0
+
+
+class Channel(Protocol):
+    """A destination for alerts and reports."""
+
+    name: str
+    type: str
+
+    def render_alert(self, message: AlertMessage) -> Payload:
+        """The channel's payload for an alert event."""
+
+    def render_report(self, report: WeeklyReport) -> Payload:
+        """The channel's payload for the weekly report."""
+
+    def send(self, payload: Payload, *, delivery_id: str, now: datetime) -> None:
+        """Deliver a rendered payload; raises TransientError or TerminalError on failure."""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def post(
+    url: str, body: bytes, headers: dict[str, str], *, what: str, timeout: float = HTTP_TIMEOUT_S
+) -> None:
+    """POST ``body``; 2xx is success, 408/429/5xx and transport errors are transient, other 4xx terminal.
+
+    ``what`` names the destination in errors without its URL (a Slack webhook URL is a secret).
+    """
+    try:
+        response = httpx.post(url, content=body, headers=headers, timeout=timeout)
+    except httpx.TransportError as exc:
+        reason = str(exc).replace(url, "<url>")  # the URL may be a secret (Slack webhooks)
+        raise TransientError(f"{what}: cannot reach the server: {type(exc).__name__}: {reason}") from None
+    if response.is_success:
+        return
+    detail = response.text[:200].strip()
+    message = f"{what}: HTTP {response.status_code} {detail}".strip()
+    if response.status_code in (408, 429) or response.status_code >= 500:
+        raise TransientError(message, retry_after=_retry_after(response))
+    raise TerminalError(message)

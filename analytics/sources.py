@@ -1,0 +1,49 @@
+"""Where the ledger's data comes from: collector cursors, calls per source, and the span of time covered.
+
+These read the canonical queries ``sources``, ``source_activity`` and ``data_extent`` of ``sql/queries/``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from agentledger.warehouse.base import Warehouse
+
+__all__ = ["DataExtent", "data_extent", "list_sources", "source_activity"]
+
+
+@dataclass(frozen=True)
+class DataExtent:
+    """How many calls a project holds and when the first and last of them started (None when empty)."""
+
+    calls: int
+    first_call_at: datetime | None
+    last_call_at: datetime | None
+
+    @property
+    def empty(self) -> bool:
+        """True when the project has no calls at all."""
+        return self.calls == 0
+
+
+def list_sources(wh: Warehouse) -> pl.DataFrame:
+    """Every collector cursor (source_key, value, updated_at, last_run_at, last_error, records)."""
+    return wh.query("sources", {})
+
+
+def source_activity(wh: Warehouse, project_id: str = "default") -> pl.DataFrame:
+    """Per source: calls, unpriced calls, first and last call time, and the latest ingest time."""
+    return wh.query("source_activity", {"project_id": project_id})
+
+
+def data_extent(wh: Warehouse, project_id: str = "default") -> DataExtent:
+    """The number of calls of ``project_id`` and the time span they cover."""
+    row = wh.query("data_extent", {"project_id": project_id}).row(0, named=True)
+    return DataExtent(
+        calls=int(row["calls"] or 0),
+        first_call_at=row["first_call_at"],
+        last_call_at=row["last_call_at"],
+    )

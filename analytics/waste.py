@@ -1,0 +1,176 @@
+"""Waste attribution in dollars, per reason, overall or per agent, task type, model (any dimension).
+
+Reasons and their rules (the SQL is in ``sql/queries/waste_reasons.sql`` and ``unread_cache_writes.sql``):
+
+- ``failed_task``: every call in scope of a task whose outcome is failure (DESIGN.md outcome rules);
+- ``failed_call``: an error call in a task that nevertheless succeeded (retries, failed tool rounds).
+
+  These two are DESIGN.md's ``waste_usd``: they never overlap, and their sum equals
+  :func:`~agentledger.analytics.metrics.compute_metrics`' ``waste_usd`` for the same filters.
+
+The others are informational (a call may carry several, and may also be in the two above):
+
+- ``runaway_loop``: in a task with more than ``runaway_threshold`` LLM calls (``Settings.runaway_call_threshold``),
+  the calls past that step; and the repeats (2nd and later) of a prompt sent 3 times or more in one trace.
+  The dollars are the spend past the point where the loop should have stopped;
+- ``duplicate_call``: a call whose exact prompt (``prompt_hash``) was already sent earlier in the same trace
+  (every occurrence but the first);
+- ``truncated_output``: the output hit the token limit (finish reason ``length``/``max_tokens``);
+- ``unread_cache_write``: a provider cache write with no cache read by a later call of the same model in
+  the same session (or trace) within 5 minutes, the default cache lifetime. Its dollars are the write
+  premium actually wasted: cache-write tokens x (cache-write rate - input rate) at the call's date, from the
+  pricer (a model without a price leaves its dollars unknown and counts its calls as unpriced).
+
+Each row: reason, whether it counts as waste, dollars, share of the group's total cost, calls (and how
+many of them are unpriced), traces, and the costliest example trace ids.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import polars as pl
+
+from agentledger.analytics._common import check_choice, normalized, params
+from agentledger.analytics.filters import GROUP_BY, Filters
+from agentledger.analytics.metrics import call_totals, money, ratio
+from agentledger.core.pricing import Pricer
+from agentledger.warehouse.base import Warehouse
+
+__all__ = [
+    "INFORMATIONAL_REASONS",
+    "REASONS",
+    "WASTE_REASONS",
+    "cache_write_premium",
+    "waste_attribution",
+]
+
+WASTE_REASONS = ("failed_task", "failed_call")
+INFORMATIONAL_REASONS = ("runaway_loop", "duplicate_call", "truncated_output", "unread_cache_write")
+REASONS = WASTE_REASONS + INFORMATIONAL_REASONS
+
+SCHEMA = {
+    "key": pl.String(),
+    "reason": pl.String(),
+    "counts_as_waste": pl.Boolean(),
+    "cost_usd": pl.Float64(),
+    "share_of_cost": pl.Float64(),
+    "calls": pl.Int64(),
+    "unpriced_calls": pl.Int64(),
+    "traces": pl.Int64(),
+    "example_trace_ids": pl.List(pl.String()),
+}
+Row = dict[str, Any]
+
+
+def cache_write_premium(
+    pricer: Pricer, provider: str | None, model: str | None, day: date, tokens: int
+) -> float | None:
+    """USD paid above the input rate for ``tokens`` cache-write tokens of ``model`` on ``day`` (None: no price)."""
+    if not model:
+        return None
+    prices = pricer.unit_prices(provider, model, datetime.combine(day, time(12), UTC))
+    if prices is None:
+        return None
+    return tokens * max(prices.cache_write - prices.input, 0.0)
+
+
+def _reason_rows(wh: Warehouse, filters: Filters, group: str, threshold: int, examples: int) -> dict:
+    """{(group key, reason): row} from waste_reasons.sql, example ids in rank order."""
+    frame = normalized(
+        wh.query(
+            "waste_reasons", params(filters, runaway_threshold=threshold, examples=examples), group=group
+        )
+    )
+    rows: dict[tuple[str | None, str], Row] = {}
+    for r in frame.iter_rows(named=True):
+        entry = rows.setdefault(
+            (r["group_key"], r["reason"]),
+            {
+                "cost_usd": r["cost_usd"],
+                "calls": r["calls"],
+                "unpriced_calls": r["unpriced_calls"],
+                "traces": r["traces"],
+                "example_trace_ids": [],
+            },
+        )
+        entry["example_trace_ids"].append(r["example_trace_id"])
+    return rows
+
+
+def _unread_cache_rows(wh: Warehouse, filters: Filters, group: str, pricer: Pricer, examples: int) -> dict:
+    """{(group key, "unread_cache_write"): row}, the premium priced per provider, model and day."""
+    frame = normalized(wh.query("unread_cache_writes", params(filters), group=group))
+    acc: dict[str | None, Row] = {}
+    for r in frame.iter_rows(named=True):
+        entry = acc.setdefault(
+            r["group_key"],
+            {"priced": [], "calls": 0, "unpriced_calls": 0, "traces": r["group_traces"], "examples": []},
+        )
+        premium = cache_write_premium(
+            pricer, r["provider"], r["model"], date.fromisoformat(r["day"]), r["cache_write_tokens"]
+        )
+        entry["calls"] += r["calls"]
+        if premium is None:
+            entry["unpriced_calls"] += r["calls"]
+        else:
+            entry["priced"].append(premium)
+        entry["examples"].append((r["cache_write_tokens"], r["example_trace_id"]))
+    out = {}
+    for key, e in acc.items():
+        ranked = [t for _, t in sorted(e["examples"], key=lambda x: (-x[0], x[1]))]
+        unique = list(dict.fromkeys(ranked))[:examples]
+        cost = money(sum(e["priced"]) if e["priced"] else None, e["calls"])
+        out[(key, "unread_cache_write")] = {
+            "cost_usd": cost,
+            "calls": e["calls"],
+            "unpriced_calls": e["unpriced_calls"],
+            "traces": e["traces"],
+            "example_trace_ids": unique,
+        }
+    return out
+
+
+def _empty() -> Row:
+    return {"cost_usd": 0.0, "calls": 0, "unpriced_calls": 0, "traces": 0, "example_trace_ids": []}
+
+
+def _order(key: str | None) -> tuple[bool, str]:
+    return (key is None, key or "")
+
+
+def waste_attribution(
+    wh: Warehouse,
+    filters: Filters,
+    group_by: str | None = None,
+    *,
+    runaway_threshold: int = 25,
+    examples: int = 3,
+    pricer: Pricer | None = None,
+) -> pl.DataFrame:
+    """One row per group and reason (every reason listed, zero when absent) with dollars, share of the
+    group's total cost, calls, traces and up to ``examples`` example trace ids (see the module docstring).
+
+    ``pricer`` prices the cache-write premium (the catalog when None; pass ``Pricer.from_settings``)."""
+    check_choice("group_by", group_by, (None, *GROUP_BY))
+    group = group_by or "none"
+    found = _reason_rows(wh, filters, group, runaway_threshold, examples)
+    found |= _unread_cache_rows(wh, filters, group, pricer or Pricer(), examples)
+    totals = call_totals(wh, filters, group_by)
+    rows = []
+    for key in sorted(totals, key=_order):
+        group_cost = money(totals[key]["total_cost_usd"], int(totals[key]["calls"]))
+        for reason in REASONS:
+            entry = found.get((key, reason)) or _empty()
+            rows.append(
+                {
+                    "key": key,
+                    "reason": reason,
+                    "counts_as_waste": reason in WASTE_REASONS,
+                    **entry,
+                    "share_of_cost": ratio(entry["cost_usd"], group_cost),
+                }
+            )
+    frame = pl.DataFrame(rows, schema=SCHEMA, orient="row") if rows else pl.DataFrame(schema=SCHEMA)
+    return frame if group_by else frame.drop("key")

@@ -1,0 +1,83 @@
+"""The edge of the what-if replay: the window it covers and the calls it reads from the warehouse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from agentledger.analytics.filters import Filters
+from agentledger.warehouse.base import Warehouse
+
+__all__ = ["DEFAULT_WINDOW_DAYS", "MONTH_DAYS", "Window", "load_calls", "resolve_window"]
+
+DEFAULT_WINDOW_DAYS = 30
+MONTH_DAYS = 30  # a "month" of savings: the window's saving scaled to 30 days
+_SECONDS_PER_DAY = 86_400.0
+
+_INT_COLUMNS = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "max_tokens",
+    "step",
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The replayed period [since, until) and how a saving over it scales to a month."""
+
+    since: datetime
+    until: datetime
+
+    @property
+    def days(self) -> float:
+        """Length of the window in days."""
+        return (self.until - self.since).total_seconds() / _SECONDS_PER_DAY
+
+    def monthly(self, usd: float) -> float:
+        """``usd`` saved over the window, scaled to 30 days (a window under one day counts as one day,
+        so a burst of traffic is not multiplied into a fantasy)."""
+        return usd * MONTH_DAYS / max(self.days, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The window as JSON: ISO timestamps and its length in days."""
+        return {"since": self.since.isoformat(), "until": self.until.isoformat(), "days": self.days}
+
+
+def resolve_window(wh: Warehouse, filters: Filters, default_days: int = DEFAULT_WINDOW_DAYS) -> Window:
+    """The window to replay: the given since/until, defaulting to the last ``default_days`` of data.
+
+    ``until`` defaults to just after the project's last call, ``since`` to ``default_days`` before it but
+    not before the first call (a ledger a week old is a week of history, not three weeks of zeros).
+    """
+    extent = wh.query("data_extent", {"project_id": filters.project_id}).row(0, named=True)
+    first, last = extent["first_call_at"], extent["last_call_at"]
+    until = filters.until
+    if until is None:
+        until = last + timedelta(microseconds=1) if last is not None else datetime.now(UTC)
+    since = filters.since
+    if since is None:
+        since = until - timedelta(days=default_days)
+        if first is not None and since < first < until:
+            since = first
+    return Window(since=_utc(since), until=_utc(until))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def load_calls(wh: Warehouse, filters: Filters, window: Window) -> pl.DataFrame:
+    """The calls of ``window`` passing ``filters`` (``sql/queries/whatif_calls.sql``), with stable types
+    whatever the backend (token counts and steps as Int64, costs as Float64)."""
+    scoped = replace(filters, since=window.since, until=window.until)
+    frame = wh.query("whatif_calls", scoped.params())
+    casts = [pl.col(name).cast(pl.Int64) for name in _INT_COLUMNS if name in frame.columns]
+    casts.append(pl.col("cost_usd").cast(pl.Float64))
+    return frame.with_columns(casts)

@@ -1,0 +1,84 @@
+"""HTTP endpoints of recommendations and what-if replays (mounted by the FastAPI app).
+
+``GET /api/recommendations?since=&until=`` returns the report of ``agentledger recommend --json``;
+``POST /api/whatif`` takes ``{"policy": {...}, "since": ..., "until": ...}`` and returns the replay of
+``agentledger whatif --json``. Both default to the last 30 days of data and need an API key when keys are
+configured.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
+
+from agentledger.analytics.filters import Filters
+from agentledger.analytics.recommend import RecommendOptions, recommend_report
+from agentledger.analytics.whatif import Policy, run_whatif
+from agentledger.app.services import parse_when
+from agentledger.core.errors import ConfigError, InputError
+from agentledger.core.pricing import Pricer
+from agentledger.core.settings import Settings
+from agentledger.warehouse.base import Warehouse
+
+__all__ = ["WhatIfRequest", "build_recommend_router"]
+
+
+class WhatIfRequest(BaseModel):
+    """Body of ``POST /api/whatif``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    policy: Policy = Field(default_factory=Policy, description="The what-if policy (same shape as the YAML)")
+    since: str | None = Field(None, description="Start of the window, ISO date or date-time (UTC)")
+    until: str | None = Field(None, description="End of the window (exclusive)")
+
+
+def _filters(settings: Settings, since: str | None, until: str | None) -> Filters:
+    try:
+        return Filters(
+            since=parse_when(since, "since"), until=parse_when(until, "until"), project_id=settings.project_id
+        )
+    except (ConfigError, InputError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+async def _run(function: Callable[..., Any], *args: Any) -> Any:
+    """Run a blocking analytics call off the event loop; a wrong input is the client's 422."""
+    try:
+        return await run_in_threadpool(function, *args)
+    except (ConfigError, InputError) as exc:
+        raise HTTPException(422, str(exc)) from exc
+
+
+def build_recommend_router(
+    warehouse: Warehouse, settings: Settings, require_key: Callable[..., None]
+) -> APIRouter:
+    """The recommendation and what-if endpoints on ``warehouse``, guarded by ``require_key``."""
+    router = APIRouter(dependencies=[Depends(require_key)], tags=["recommend"])
+    pricer = Pricer.from_settings(settings)
+
+    @router.get("/api/recommendations")
+    async def recommendations(since: str | None = None, until: str | None = None) -> dict[str, Any]:
+        """Recommendations over [since, until) (default: the last 30 days of data), biggest monthly
+        saving first, with the notes beside them."""
+        filters = _filters(settings, since, until)
+        report = await _run(recommend_report, warehouse, filters, settings, RecommendOptions())
+        return report.model_dump(mode="json")
+
+    @router.post("/api/whatif")
+    async def whatif(body: WhatIfRequest) -> dict[str, Any]:
+        """What the window would have cost under ``policy``: totals, saving with its interval, per agent
+        and task type, and the calls kept as recorded."""
+        filters = _filters(settings, body.since, body.until)
+        options = RecommendOptions()
+        return await _run(
+            lambda: run_whatif(
+                warehouse, filters, body.policy, pricer, resamples=options.resamples, seed=options.seed
+            )
+        )
+
+    return router

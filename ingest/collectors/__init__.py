@@ -1,0 +1,1 @@
+"""Pull collectors: one module per source, all implementing :class:`~agentledger.ingest.collectors.base.Collector`."""

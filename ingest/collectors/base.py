@@ -1,0 +1,50 @@
+"""The collector protocol shared by every pull source (Langfuse, Helicone, LiteLLM API / Postgres / files).
+
+A collector has two halves: ``fetch`` is its only I/O (pages of raw source records from a cursor on), and
+``normalize`` is pure (one raw record -> canonical calls and context spans). The sync runner
+(:mod:`agentledger.ingest.sync`) writes each page through the pipeline and only then advances the cursor,
+so a run killed at any point resumes without loss; writes are idempotent, so re-reading is harmless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from agentledger.core.records import Call, SpanContext
+
+
+@dataclass(slots=True)
+class Page:
+    """Raw records of one fetch step and the cursor value that is safe to store once they are written."""
+
+    records: list[dict[str, Any]]
+    next_cursor: str | None  # None: keep the previous cursor
+
+
+@dataclass(slots=True)
+class Normalized:
+    calls: list[Call] = field(default_factory=list)
+    spans: list[SpanContext] = field(default_factory=list)
+
+
+@runtime_checkable
+class Collector(Protocol):
+    name: str  # "langfuse", "helicone", "litellm"
+    source_key: str  # cursor identity, e.g. "langfuse:https://cloud.langfuse.com" (no secrets in it)
+
+    def fetch(
+        self, cursor: str | None, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Page]:
+        """Yield pages of raw records after ``cursor`` (minus the overlap window), oldest first."""
+        ...
+
+    def normalize(self, record: dict[str, Any], *, project_id: str) -> Normalized:
+        """Map one raw record to canonical records. Pure. Raises ``InputError`` for a malformed record."""
+        ...
+
+    def record_id(self, record: dict[str, Any]) -> str:
+        """The source's id of a raw record, for error messages."""
+        ...

@@ -1,0 +1,314 @@
+"""Pure mapping of one Langfuse v2 observation (``ObservationV2``) to canonical records.
+
+Conventions this mapping undoes (FORMATS.md §1):
+
+- ``usageDetails.input`` excludes cache reads/writes and ``output`` excludes reasoning: the details are added
+  back by :func:`agentledger.core.tokens.from_langfuse_usage`.
+- ``latency`` and ``timeToFirstToken`` are **seconds** on observations (the metrics API uses ms).
+- ``costDetails.total`` (= ``totalCost``) is Langfuse's own price, kept as ``cost_reported_usd``. A total of 0
+  on a call that used tokens means Langfuse had no price for the model, so it is read as unknown, not free.
+- ``level == ERROR`` is a failed observation; ``statusMessage`` says why.
+
+``response_id`` links a call that another source also recorded (the ledger view counts it once), so it is
+the provider's response id whenever the observation reveals it: ``gen_ai.response.id`` among the span
+attributes of an OTel-ingested observation, or the id LiteLLM's Langfuse logger builds as
+``time-HH-MM-SS-ffffff_<provider response id>`` (``litellm.utils.get_logging_id``) with its prefix removed.
+Otherwise it is the observation id itself, the generation id an application may have set and logged
+elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from agentledger.core.errors import InputError
+from agentledger.core.records import Call, Outcome, SpanContext, SpanKind, Status
+from agentledger.core.tokens import TokenCounts, from_langfuse_usage
+from agentledger.ingest.collectors.base import Normalized
+from agentledger.ingest.collectors.timeutil import parse_optional_timestamp, parse_timestamp
+
+SOURCE = "langfuse"
+CALL_TYPES = {"GENERATION": "chat", "EMBEDDING": "embeddings"}  # observation type -> operation
+# A plain SPAN is whatever an SDK decorator wrapped (often a helper function), so it is kept as context
+# ("other") rather than as a task boundary; CHAIN spans and the trace itself name the workflow.
+SPAN_KINDS: dict[str, SpanKind] = {
+    "GENERATION": "llm",
+    "EMBEDDING": "llm",
+    "AGENT": "agent",
+    "CHAIN": "workflow",
+    "TOOL": "tool",
+    "RETRIEVER": "retriever",
+}
+_SUCCESS_WORDS = {"success", "succeeded", "true", "pass", "passed", "yes", "ok", "1", "completed"}
+_FAILURE_WORDS = {"failure", "failed", "fail", "false", "no", "error", "0", "incomplete"}
+_META_TASK_TYPE = "agentledger.task.type"
+_META_OUTCOME = "agentledger.task.outcome"
+_META_AGENT = ("gen_ai.agent.name", "agent.name")
+_META_PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "ai.model.provider", "llm.provider")
+_META_RESPONSE_ID = ("gen_ai.response.id",)
+_LITELLM_GENERATION_ID = re.compile(r"^time-\d{2}-\d{2}-\d{2}-\d{6}_(.+)$")
+_ERROR_TYPE_LIMIT = 200
+
+
+def observation_id(record: Any) -> str:
+    """The observation id for messages (``<no id>`` when the record has none)."""
+    if isinstance(record, dict) and record.get("id"):
+        return str(record["id"])
+    return "<no id>"
+
+
+def normalize_observation(
+    record: dict[str, Any], *, project_id: str, outcome_scores: tuple[str, ...]
+) -> Normalized:
+    """Map one observation; raise ``InputError`` naming the observation when a field cannot be read."""
+    try:
+        return _normalize(record, project_id, outcome_scores)
+    except InputError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InputError(
+            f"Langfuse observation {observation_id(record)}: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def _normalize(record: dict[str, Any], project_id: str, outcome_scores: tuple[str, ...]) -> Normalized:
+    if not isinstance(record, dict):
+        raise InputError(f"Langfuse observation is not an object: {type(record).__name__}")
+    for key in ("id", "traceId", "startTime"):
+        if not record.get(key):
+            raise InputError(f"Langfuse observation {observation_id(record)}: missing {key}")
+    trace = record.get("_trace") or {}
+    meta = _metadata(record.get("metadata"))
+    out = Normalized(spans=[_observation_span(record, trace, meta, project_id)])
+    if record["id"] != record["traceId"]:
+        out.spans.append(trace_span(record, trace, project_id, outcome_scores))
+    obs_type = str(record.get("type") or "").upper()
+    if obs_type in CALL_TYPES:
+        out.calls.append(_call(record, trace, meta, project_id, CALL_TYPES[obs_type]))
+    return out
+
+
+def _observation_span(
+    record: dict[str, Any], trace: dict[str, Any], meta: dict[str, Any], project_id: str
+) -> SpanContext:
+    obs_type = str(record.get("type") or "").upper()
+    kind = SPAN_KINDS.get(obs_type, "other")
+    name = record.get("name")
+    is_root = not record.get("parentObservationId")
+    status = _status(record)
+    return SpanContext(
+        source=SOURCE,
+        trace_id=record["traceId"],
+        span_id=record["id"],
+        project_id=project_id,
+        parent_span_id=_parent(record),
+        name=name,
+        kind=kind,
+        started_at=parse_timestamp(record["startTime"]),
+        ended_at=parse_optional_timestamp(record.get("endTime")),
+        status=status,
+        agent_name=name if kind == "agent" else _first_meta(meta, _META_AGENT),
+        task_type=_first_meta(meta, (_META_TASK_TYPE,)),
+        workflow_name=name if kind == "workflow" else None,
+        session_id=record.get("sessionId") or trace.get("sessionId"),
+        user_id=record.get("userId") or trace.get("userId"),
+        outcome=_outcome_word(_first_meta(meta, (_META_OUTCOME,))),
+        # A top-level observation that failed is the trace-level error signal Langfuse gives.
+        source_outcome="failure" if is_root and status == "error" else None,
+    )
+
+
+def trace_span(
+    record: dict[str, Any], trace: dict[str, Any], project_id: str, outcome_scores: tuple[str, ...]
+) -> SpanContext:
+    """The trace as a workflow span (``span_id`` = trace id). Built from trace-level fields only, so every
+    observation of the trace yields the same span and re-writing it is idempotent."""
+    name = trace.get("name") or record.get("traceName")
+    return SpanContext(
+        source=SOURCE,
+        trace_id=record["traceId"],
+        span_id=record["traceId"],
+        project_id=project_id,
+        name=name,
+        kind="workflow",
+        started_at=parse_optional_timestamp(trace.get("timestamp")),
+        workflow_name=name,
+        session_id=trace.get("sessionId") or record.get("sessionId"),
+        user_id=trace.get("userId") or record.get("userId"),
+        source_outcome=score_outcome(trace.get("scores") or [], outcome_scores),
+    )
+
+
+def _call(
+    record: dict[str, Any], trace: dict[str, Any], meta: dict[str, Any], project_id: str, operation: str
+) -> Call:
+    tokens = from_langfuse_usage(record.get("usageDetails") or {})
+    started = parse_timestamp(record["startTime"])
+    ended = parse_optional_timestamp(record.get("endTime"))
+    params = record.get("modelParameters") if isinstance(record.get("modelParameters"), dict) else {}
+    status = _status(record)
+    return Call(
+        source=SOURCE,
+        trace_id=record["traceId"],
+        span_id=record["id"],
+        started_at=started,
+        project_id=project_id,
+        source_record_id=record["id"],
+        parent_span_id=_parent(record),
+        session_id=record.get("sessionId") or trace.get("sessionId"),
+        user_id=record.get("userId") or trace.get("userId"),
+        agent_name=_first_meta(meta, _META_AGENT),
+        task_type=_first_meta(meta, (_META_TASK_TYPE,)),
+        operation=operation,
+        environment=record.get("environment") or trace.get("environment"),
+        tags=_tags(record, trace),
+        provider=_provider(params, meta),
+        model=record.get("providedModelName") or record.get("model"),
+        ended_at=ended,
+        latency_ms=_seconds_to_ms(record.get("latency"), started, ended),
+        ttft_ms=_seconds_to_ms(
+            record.get("timeToFirstToken"),
+            started,
+            parse_optional_timestamp(record.get("completionStartTime")),
+        ),
+        input_tokens=tokens.input_tokens,
+        cache_read_tokens=tokens.cache_read_tokens,
+        cache_write_tokens=tokens.cache_write_tokens,
+        output_tokens=tokens.output_tokens,
+        reasoning_tokens=tokens.reasoning_tokens,
+        max_tokens=_int_or_none(
+            params.get("max_tokens") or params.get("max_completion_tokens") or params.get("maxTokens")
+        ),
+        status=status,
+        error_type=_error_type(record) if status == "error" else None,
+        response_id=response_id(record, meta),
+        cost_reported_usd=reported_cost(record, tokens),
+        raw=json.dumps({k: v for k, v in record.items() if k != "_trace"}, sort_keys=True, default=str),
+    )
+
+
+def response_id(record: dict[str, Any], meta: dict[str, Any]) -> str:
+    """The provider's response id when the observation carries it, else the observation id."""
+    from_otel = _first_meta(meta, _META_RESPONSE_ID)
+    if from_otel:
+        return from_otel
+    match = _LITELLM_GENERATION_ID.match(str(record["id"]))
+    return match.group(1) if match else str(record["id"])
+
+
+def reported_cost(record: dict[str, Any], tokens: TokenCounts) -> float | None:
+    """Langfuse's total cost in USD, or None when it does not know it (absent, or 0 for a call with tokens)."""
+    details = record.get("costDetails") if isinstance(record.get("costDetails"), dict) else {}
+    total = details.get("total", record.get("totalCost"))
+    if total is None:
+        return None
+    value = float(total)
+    if value < 0:
+        raise ValueError(f"negative cost {value}")
+    used_tokens = tokens.input_tokens + tokens.output_tokens > 0
+    if value == 0 and used_tokens and not any(float(v or 0) > 0 for v in details.values()):
+        return None  # Langfuse writes 0 when its model table has no price: unknown, not free
+    return value
+
+
+def score_outcome(scores: list[dict[str, Any]], names: tuple[str, ...]) -> Outcome | None:
+    """The task outcome from the first configured score name present (its latest value)."""
+    for name in names:
+        matching = [s for s in scores if s.get("name") == name]
+        if matching:
+            latest = max(matching, key=lambda s: str(s.get("timestamp") or ""))
+            return _score_value_outcome(latest)
+    return None
+
+
+def _score_value_outcome(score: dict[str, Any]) -> Outcome | None:
+    data_type = str(score.get("dataType") or "").upper()
+    if data_type in ("CATEGORICAL", "TEXT") or score.get("value") is None:
+        return _outcome_word(score.get("stringValue"))
+    return "success" if float(score["value"]) >= 0.5 else "failure"  # BOOLEAN is 1/0; NUMERIC 0..1
+
+
+def _outcome_word(value: Any) -> Outcome | None:
+    word = str(value).strip().lower() if value is not None else ""
+    if word in _SUCCESS_WORDS:
+        return "success"
+    if word in _FAILURE_WORDS:
+        return "failure"
+    return None
+
+
+def _parent(record: dict[str, Any]) -> str | None:
+    """The physical parent, or the trace span for top-level observations (Langfuse's trace is their root)."""
+    if record.get("parentObservationId"):
+        return record["parentObservationId"]
+    return None if record["id"] == record["traceId"] else record["traceId"]
+
+
+def _status(record: dict[str, Any]) -> Status:
+    # Langfuse has no explicit success marker, so anything but ERROR is the OTel default, unset.
+    return "error" if str(record.get("level") or "").upper() == "ERROR" else "unset"
+
+
+def _error_type(record: dict[str, Any]) -> str:
+    message = record.get("statusMessage")
+    return str(message)[:_ERROR_TYPE_LIMIT] if message else "ERROR"
+
+
+def _metadata(value: Any) -> dict[str, Any]:
+    """Observation metadata flattened with its OTel ``attributes`` (where Langfuse keeps span attributes)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return {}
+    if not isinstance(value, dict):
+        return {}
+    attrs = value.get("attributes")
+    return {**value, **attrs} if isinstance(attrs, dict) else dict(value)
+
+
+def _first_meta(meta: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    for key in keys:
+        value = meta.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def _provider(params: dict[str, Any], meta: dict[str, Any]) -> str | None:
+    value = params.get("system") or _first_meta(meta, _META_PROVIDER)
+    if not value:
+        return None
+    return str(value).strip().lower() or None
+
+
+def _tags(record: dict[str, Any], trace: dict[str, Any]) -> dict[str, str]:
+    tags = {str(t): "true" for t in (trace.get("tags") or record.get("tags") or [])}
+    release = trace.get("release") or record.get("release")
+    if release:
+        tags["langfuse.release"] = str(release)
+    return tags
+
+
+def _seconds_to_ms(seconds: Any, start: datetime, end: datetime | None) -> float | None:
+    """Langfuse observation timings are seconds; fall back to the timestamps when the metric is absent."""
+    if seconds is not None:
+        value = float(seconds) * 1000.0
+        return value if value >= 0 else None
+    if end is None:
+        return None
+    delta = (end - start).total_seconds() * 1000.0
+    return delta if delta >= 0 else None
+
+
+def _int_or_none(value: Any) -> int | None:
+    """``modelParameters`` values are often strings (OTel attributes are stored as text)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,159 @@
+"""LiteLLM proxy spend logs through its API: ``GET /spend/logs/v2`` (paginated, FORMATS.md §3).
+
+The endpoint requires ``start_date`` and ``end_date`` (``%Y-%m-%d %H:%M:%S``, read as UTC, both inclusive) and
+pages with ``page``/``page_size`` (≤ 1000). Rows are read sorted by ``startTime`` ascending, so the cursor,
+the newest ``startTime`` written, is safe to store after every page. The proxy caps its row count at 10,000
+(``total_is_capped``); past the cap ``total_pages`` stops growing, so paging then goes on until a short page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import SecretStr
+
+from agentledger.core.errors import ConfigError, InputError, TerminalError
+from agentledger.ingest.collectors.base import Page
+from agentledger.ingest.collectors.litellm import LiteLLMRecords, record_started_at
+from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP, format_timestamp, read_start
+from agentledger.ingest.http import HttpClient
+
+SPEND_LOGS_PATH = "/spend/logs/v2"
+MAX_PAGE_SIZE = 1000
+_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def public_url(url: str) -> str:
+    """The URL without user info, query or fragment: safe for cursor keys and messages."""
+    parts = urlsplit(url.rstrip("/"))
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def api_date(moment: datetime, *, round_up: bool = False) -> str:
+    """A ``start_date``/``end_date`` value: UTC, whole seconds (floored, or ceiled for an inclusive end)."""
+    moment = moment.astimezone(UTC)
+    if round_up and moment.microsecond:
+        moment = moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment.strftime(_DATE_FORMAT)
+
+
+class LiteLLMApiCollector(LiteLLMRecords):
+    """Pull collector over a LiteLLM proxy's ``/spend/logs/v2`` with a master or virtual key (Bearer)."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: SecretStr | str,
+        *,
+        page_size: int = MAX_PAGE_SIZE,
+        overlap: timedelta = DEFAULT_OVERLAP,
+        initial_lookback: timedelta | None = timedelta(days=30),
+        credential_hint: str = "LITELLM_API_KEY",
+        client: HttpClient | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        **client_options: Any,
+    ) -> None:
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ConfigError(f"LiteLLM page_size must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+        key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        self.source_key = f"litellm:{public_url(api_url)}"
+        self.page_size = page_size
+        self.overlap = overlap
+        self.initial_lookback = initial_lookback
+        self._clock = clock
+        self._client = client or HttpClient(
+            api_url,
+            service="LiteLLM",
+            credential_hint=credential_hint,
+            headers={"Authorization": f"Bearer {key}"},
+            secrets=[key],
+            **client_options,
+        )
+
+    @classmethod
+    def from_source(
+        cls, source: Any, env: Mapping[str, str] | None = None, **options: Any
+    ) -> LiteLLMApiCollector:
+        """Build from a :class:`~agentledger.ingest.config.LiteLLMApiSource` (key from its env variable)."""
+        return cls(
+            source.api_url,
+            source.api_key(env),
+            page_size=source.page_size,
+            overlap=source.overlap,
+            initial_lookback=source.initial_lookback,
+            credential_hint=source.api_key_env,
+            **options,
+        )
+
+    def fetch(
+        self, cursor: str | None, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Page]:
+        """Pages of SpendLogs rows with ``start <= startTime < end``, oldest first."""
+        now = self._clock()
+        start = read_start(
+            cursor, since=since, overlap=self.overlap, initial_lookback=self.initial_lookback, now=now
+        )
+        start = start or _EPOCH
+        end = until or now
+        params = {
+            "start_date": api_date(start),
+            "end_date": api_date(end, round_up=True),
+            "page_size": self.page_size,
+            "sort_by": "startTime",
+            "sort_order": "asc",
+        }
+        newest: datetime | None = None
+        page = 1
+        while True:
+            body = self._client.get_json(SPEND_LOGS_PATH, params={**params, "page": page})
+            rows, total_pages, capped = _page_body(body, page)
+            records = [r for r in rows if _in_window(r, start, end)]
+            newest = _newest(records, newest)
+            yield Page(records=records, next_cursor=format_timestamp(newest) if newest else None)
+            if not rows or len(rows) < self.page_size or (page >= total_pages and not capped):
+                return
+            page += 1
+
+    def close(self) -> None:
+        """Close the HTTP connection pool."""
+        self._client.close()
+
+
+def _page_body(body: Any, page: int) -> tuple[list[dict[str, Any]], int, bool]:
+    """``data``, ``total_pages`` and ``total_is_capped`` of one response; TerminalError when it is not one."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+        raise TerminalError(
+            f"LiteLLM {SPEND_LOGS_PATH} page {page} has no 'data' list: check that api_url is the proxy's base URL"
+        )
+    rows = body["data"]  # a row that is not an object is passed on: the runner counts it as malformed
+    total_pages = body.get("total_pages")
+    pages = int(total_pages) if isinstance(total_pages, int | float) and math.isfinite(total_pages) else page
+    return rows, pages, bool(body.get("total_is_capped"))
+
+
+def _in_window(record: dict[str, Any], start: datetime, end: datetime) -> bool:
+    """The API's dates are whole seconds and inclusive; keep ``[start, end)`` exactly. Rows whose time
+    cannot be read are kept, so that the runner reports them as malformed instead of dropping them."""
+    try:
+        started = record_started_at(record)
+    except InputError:
+        return True
+    return start <= started < end
+
+
+def _newest(records: list[dict[str, Any]], newest: datetime | None) -> datetime | None:
+    for record in records:
+        try:
+            started = record_started_at(record)
+        except InputError:
+            continue
+        if newest is None or started > newest:
+            newest = started
+    return newest

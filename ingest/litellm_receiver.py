@@ -1,0 +1,214 @@
+"""The LiteLLM callback receiver: ``POST /api/ingest/litellm`` takes a JSON list of StandardLoggingPayloads.
+
+:class:`agentledger.ingest.litellm_callback.AgentLedgerLogger` posts here; anything else that holds LiteLLM's
+``standard_logging_object`` (or SpendLogs rows) may too. Each record is normalized on its own: bad ones are
+named in the response and the rest are stored. Statuses:
+
+====  ===========================================================================================
+200   ``{"accepted": n, "rejected": m, "errors": [...]}``, sent only once ``ingest`` returned (durable)
+400   the body is not JSON or not valid gzip
+401   API keys are configured and the request has none of them (``Authorization: Bearer <key>``)
+413   the body exceeds ``max_body_bytes``, or ``max_decompressed_bytes`` once gunzipped
+415   a Content-Encoding other than gzip
+422   the body is not a JSON list, or no record in it could be read
+503   the warehouse could not take the write: retry later
+====  ===========================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from agentledger.core.errors import InputError, TransientError, WarehouseError
+from agentledger.core.records import Call, SpanContext
+from agentledger.core.security import key_from_headers, key_is_valid
+from agentledger.core.settings import Settings
+from agentledger.ingest.collectors.litellm import record_id, to_call
+
+log = logging.getLogger(__name__)
+
+INGEST_PATH = "/api/ingest/litellm"
+_ERRORS_NAMED = 20
+
+IngestFn = Callable[[list[Call], list[SpanContext]], object]
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+def build_litellm_router(
+    ingest: IngestFn,
+    settings: Settings,
+    project_for_request: Callable[[Request], str] | None = None,
+) -> APIRouter:
+    """A router with ``POST /api/ingest/litellm`` writing through ``ingest(calls, spans)``.
+
+    ``project_for_request`` picks the project of an authenticated request; by default ``settings.project_id``.
+    """
+    pick_project = project_for_request or (lambda _request: settings.project_id)
+    router = APIRouter(tags=["ingest"])
+
+    @router.post(
+        INGEST_PATH,
+        operation_id="ingest_litellm",
+        summary="Receive LiteLLM StandardLoggingPayloads (a JSON list, optionally gzip)",
+        response_model=None,
+        openapi_extra=_OPENAPI_BODY,
+    )
+    async def ingest_litellm(request: Request) -> JSONResponse:
+        try:
+            _authenticate(request, settings)
+            gzipped = _is_gzipped(request.headers.get("content-encoding"))
+            body = await _read_capped(request, settings.max_body_bytes)
+            project_id = pick_project(request)
+            outcome = await run_in_threadpool(_process, ingest, settings, body, gzipped, project_id)
+        except _Refused as exc:
+            return JSONResponse({"detail": exc.message}, exc.status, headers=exc.headers)
+        return JSONResponse(outcome)
+
+    return router
+
+
+def _process(
+    ingest: IngestFn, settings: Settings, body: bytes, gzipped: bool, project_id: str
+) -> dict[str, Any]:
+    if gzipped:
+        body = gunzip_capped(body, settings.max_decompressed_bytes)
+    records = _parse(body)
+    calls, errors = _normalize(records, project_id)
+    if not calls and errors:
+        raise _Refused(422, f"no record could be read: {'; '.join(errors[:_ERRORS_NAMED])}")
+    if calls:
+        try:
+            ingest(calls, [])
+        except (WarehouseError, TransientError) as exc:
+            log.warning("LiteLLM batch not stored, answering 503: %s", exc)
+            raise _Refused(
+                503, f"the warehouse could not store the calls: {exc}", {"Retry-After": "5"}
+            ) from None
+    if errors:
+        log.info(
+            "LiteLLM batch: %d calls stored, %d records rejected (%s)", len(calls), len(errors), errors[0]
+        )
+    return {"accepted": len(calls), "rejected": len(errors), "errors": errors[:_ERRORS_NAMED]}
+
+
+def _parse(body: bytes) -> list[Any]:
+    try:
+        document = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Refused(400, f"the body is not JSON: {exc}") from None
+    if not isinstance(document, list):
+        raise _Refused(
+            422, f"expected a JSON list of StandardLoggingPayload objects, got {type(document).__name__}"
+        )
+    return document
+
+
+def _normalize(records: list[Any], project_id: str) -> tuple[list[Call], list[str]]:
+    """Calls keyed by identity (a repeated payload is stored once) and one message per bad record."""
+    calls: dict[tuple[str, str, str, str], Call] = {}
+    errors: list[str] = []
+    for index, record in enumerate(records):
+        try:
+            call = to_call(record, project_id=project_id)
+        except InputError as exc:
+            errors.append(f"[{index}] {exc}")
+            log.debug("rejected LiteLLM record %s: %s", record_id(record), exc)
+            continue
+        calls[call.key()] = call
+    return list(calls.values()), errors
+
+
+def _authenticate(request: Request, settings: Settings) -> None:
+    """When keys are configured, the request must present one (constant-time comparison)."""
+    if not settings.api_keys:
+        return
+    presented = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    if not key_is_valid(presented, settings.api_keys):
+        reason = "no API key" if presented is None else "an unknown API key"
+        raise _Refused(
+            401,
+            f"the request has {reason}: send 'Authorization: Bearer <key>' with one of AGENTLEDGER_API_KEYS",
+            {"WWW-Authenticate": 'Bearer realm="agentledger"'},
+        )
+
+
+def _is_gzipped(content_encoding: str | None) -> bool:
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("", "identity"):
+        return False
+    if encoding in ("gzip", "x-gzip"):
+        return True
+    raise _Refused(415, f"unsupported Content-Encoding {encoding}: send gzip or none")
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(f"the body ({declared} bytes)", limit, "AGENTLEDGER_MAX_BODY_BYTES")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large("the body", limit, "AGENTLEDGER_MAX_BODY_BYTES")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def gunzip_capped(data: bytes, limit: int) -> bytes:
+    """Gunzip every member of ``data`` without holding more than ``limit`` bytes (a gzip bomb stops there)."""
+    out: list[bytes] = []
+    total = 0
+    pending = data
+    while pending:
+        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = decompressor.decompress(pending, limit - total + 1)
+            while True:
+                total += len(chunk)
+                if total > limit:
+                    raise _too_large("the decompressed body", limit, "AGENTLEDGER_MAX_DECOMPRESSED_BYTES")
+                out.append(chunk)
+                if not decompressor.unconsumed_tail:
+                    break
+                chunk = decompressor.decompress(decompressor.unconsumed_tail, limit - total + 1)
+        except zlib.error as exc:
+            raise _Refused(400, f"the body is not valid gzip: {exc}") from None
+        if not decompressor.eof:
+            raise _Refused(400, "the gzip body is truncated")
+        pending = decompressor.unused_data  # a further gzip member, if any
+    return b"".join(out)
+
+
+def _too_large(what: str, limit: int, setting: str) -> _Refused:
+    return _Refused(413, f"{what} exceeds the limit of {limit} bytes ({setting}); send smaller batches")
+
+
+_OPENAPI_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "object", "description": "LiteLLM StandardLoggingPayload"},
+                }
+            }
+        },
+    }
+}

@@ -1,0 +1,238 @@
+"""The sync runner: pull every page of a collector through the pipeline and advance its cursor.
+
+Order per page: normalize -> ``pipeline.ingest`` (durable when it returns) -> ``warehouse.set_cursor``. A run
+killed between the two re-reads that page next time, which idempotent writes make harmless; a run killed
+before the write loses nothing because the cursor has not moved. A malformed record is logged with its id
+and counted, never fatal. The cursor row also records when the source was last synced, how many records the
+run read, and the last error (secrets masked).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from agentledger.core.errors import AgentLedgerError, InputError
+from agentledger.core.records import Call, SpanContext
+from agentledger.ingest.collectors.base import Collector, Page
+from agentledger.ingest.collectors.registry import build_collector
+from agentledger.ingest.collectors.timeutil import parse_timestamp
+from agentledger.ingest.http import redact
+from agentledger.warehouse.base import Cursor, Warehouse
+
+log = logging.getLogger(__name__)
+
+_ERROR_LIMIT = 500
+_IDLE_CURSOR_INTERVAL_S = 5.0
+
+
+@dataclass
+class SyncReport:
+    """What one collector's run did; ``progress`` callbacks receive it after every page."""
+
+    source: str  # the collector's name
+    source_key: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    pages: int = 0
+    records: int = 0
+    calls: int = 0
+    spans: int = 0
+    malformed: int = 0
+    malformed_ids: list[str] = field(default_factory=list)  # the first few, for the CLI
+    cursor_before: str | None = None
+    cursor_after: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Ingests(Protocol):
+    """What the runner needs from :class:`agentledger.ingest.pipeline.Pipeline`."""
+
+    def ingest(self, calls: list[Call], spans: list[SpanContext]) -> Any: ...
+
+
+ProgressFn = Callable[[SyncReport], None]
+
+
+def sync_collector(
+    collector: Collector,
+    pipeline: _Ingests,
+    warehouse: Warehouse,
+    *,
+    project_id: str,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    progress: ProgressFn | None = None,
+    raise_errors: bool = True,
+) -> SyncReport:
+    """Sync one collector from its stored cursor (or ``since``) to now (or ``until``).
+
+    A failure is recorded as the cursor's ``last_error`` and in the report, then re-raised; with
+    ``raise_errors=False`` agentledger's own errors (refused keys, the source down) are returned in the
+    report instead, while anything else (a bug) still propagates.
+    """
+    previous = warehouse.get_cursor(collector.source_key)
+    report = SyncReport(collector.name, collector.source_key, started_at=datetime.now(UTC))
+    report.cursor_before = report.cursor_after = previous.value if previous else None
+    try:
+        stored_at = time.monotonic()
+        for page in collector.fetch(report.cursor_before, since=since, until=until):
+            _sync_page(collector, pipeline, page, project_id, report)
+            # A page with records must be followed by its cursor; after an empty one (a quiet time window)
+            # the write can wait: losing it only means reading nothing again.
+            if page.records or time.monotonic() - stored_at > _IDLE_CURSOR_INTERVAL_S:
+                _store_cursor(warehouse, report, error=None)
+                stored_at = time.monotonic()
+            if progress is not None:
+                progress(report)
+    except Exception as exc:
+        report.error = redact(f"{type(exc).__name__}: {exc}")[:_ERROR_LIMIT]
+        report.finished_at = datetime.now(UTC)
+        _store_cursor_safely(warehouse, report)
+        if raise_errors or not isinstance(exc, AgentLedgerError):
+            raise
+        log.error("sync of %s failed: %s", collector.source_key, report.error)
+        return report
+    report.finished_at = datetime.now(UTC)
+    _store_cursor(warehouse, report, error=None)
+    return report
+
+
+def sync_all(
+    config: Any,
+    pipeline: _Ingests,
+    warehouse: Warehouse,
+    *,
+    project_id: str = "default",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    progress: ProgressFn | None = None,
+    env: Mapping[str, str] | None = None,
+    build: Callable[..., Collector] | None = None,
+) -> list[SyncReport]:
+    """Sync every enabled source of a :class:`~agentledger.ingest.config.SourcesConfig`, one after another.
+
+    A source that fails (bad credentials, the remote side down) gets a report with ``error`` set and the
+    others still run; errors that are not agentledger's own (bugs) propagate.
+    """
+    build = build or build_collector
+    reports = []
+    for source in config.enabled():
+        started = datetime.now(UTC)
+        try:
+            collector = build(source, env=env)
+        except AgentLedgerError as exc:  # a missing env var: report it and go on with the other sources
+            log.error("sync of source %r failed: %s", source.label, redact(str(exc)))
+            reports.append(_failed_report(source.label, exc, started))
+            continue
+        try:
+            run = sync_collector(
+                collector,
+                pipeline,
+                warehouse,
+                project_id=source.project_id or project_id,
+                since=since,
+                until=until,
+                progress=progress,
+                raise_errors=False,
+            )
+        finally:
+            _close(collector)
+        reports.append(run)
+    return reports
+
+
+def _sync_page(
+    collector: Collector, pipeline: _Ingests, page: Page, project_id: str, report: SyncReport
+) -> None:
+    calls, spans = _normalize_page(collector, page.records, project_id, report)
+    if calls or spans:
+        pipeline.ingest(calls, spans)
+    report.pages += 1
+    report.records += len(page.records)
+    report.calls += len(calls)
+    report.spans += len(spans)
+    if page.next_cursor is not None:
+        report.cursor_after = _later_cursor(report.cursor_after, page.next_cursor)
+
+
+def _normalize_page(
+    collector: Collector, records: list[dict[str, Any]], project_id: str, report: SyncReport
+) -> tuple[list[Call], list[SpanContext]]:
+    """Normalize each record; count and log the malformed ones. Records that repeat a span (the same trace
+    context emitted by several observations) are merged, last one wins, so one write carries each key once."""
+    calls: dict[tuple[str, str, str, str], Call] = {}
+    spans: dict[tuple[str, str, str, str], SpanContext] = {}
+    for record in records:
+        try:
+            out = collector.normalize(record, project_id=project_id)
+        except InputError as exc:
+            _count_malformed(collector, record, exc, report)
+            continue
+        calls.update((c.key(), c) for c in out.calls)
+        spans.update((s.key(), s) for s in out.spans)
+    return list(calls.values()), list(spans.values())
+
+
+def _count_malformed(
+    collector: Collector, record: dict[str, Any], exc: InputError, report: SyncReport
+) -> None:
+    record_id = collector.record_id(record)
+    report.malformed += 1
+    if len(report.malformed_ids) < 20:
+        report.malformed_ids.append(record_id)
+    log.warning("%s: skipped malformed record %s: %s", collector.source_key, record_id, redact(str(exc)))
+
+
+def _later_cursor(current: str | None, new: str) -> str:
+    """Never move a timestamp cursor backwards (a backfill with ``--since/--until`` below the cursor must not
+    make the next run re-read everything); opaque page tokens simply replace the old value."""
+    if current is None:
+        return new
+    try:
+        return new if parse_timestamp(new) >= parse_timestamp(current) else current
+    except ValueError:
+        return new
+
+
+def _store_cursor(warehouse: Warehouse, report: SyncReport, *, error: str | None) -> None:
+    now = datetime.now(UTC)
+    warehouse.set_cursor(
+        Cursor(
+            source_key=report.source_key,
+            value=report.cursor_after,
+            updated_at=now,
+            last_run_at=report.started_at,
+            last_error=error,
+            records=report.records,
+        )
+    )
+
+
+def _store_cursor_safely(warehouse: Warehouse, report: SyncReport) -> None:
+    """Record the failure beside the cursor; if the warehouse itself is what failed, keep the first error."""
+    try:
+        _store_cursor(warehouse, report, error=report.error)
+    except AgentLedgerError as exc:
+        log.error("could not record the failure of %s: %s", report.source_key, redact(str(exc)))
+
+
+def _close(collector: Collector) -> None:
+    """Release the collector's connections (collectors that hold none have no ``close``)."""
+    close = getattr(collector, "close", None)
+    if callable(close):
+        close()
+
+
+def _failed_report(label: str, exc: AgentLedgerError, started: datetime) -> SyncReport:
+    report = SyncReport(label, label, started_at=started, finished_at=datetime.now(UTC))
+    report.error = redact(f"{type(exc).__name__}: {exc}")[:_ERROR_LIMIT]
+    return report

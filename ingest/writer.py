@@ -1,0 +1,189 @@
+"""One batching writer in front of the warehouse: concurrent ingest requests share one transaction.
+
+DuckDB has a single writer, and every transaction pays a fixed cost (the commit's WAL sync, the per-statement
+overhead of the lookups and inserts), so requests that each wrote their own small batch contended for the
+connection and paid that cost once per request. Here the receivers hand their records to :class:`BatchingWriter`
+and wait; one thread takes whatever is queued (up to ``max_batch_spans``, waiting at most ``max_wait_seconds``
+for more) and writes it through ``ingest`` as one batch, so in one transaction (the pipeline's).
+
+Contract for the receivers (the reliability requirement):
+
+* :meth:`BatchingWriter.submit` returns only once the batch holding the request is durably written, so an
+  HTTP 200 sent after it acknowledges stored spans;
+* when the write fails, every request of that batch gets the error (nothing of the batch is stored: it was
+  one transaction), and answers 503 so the exporters retry;
+* the queue is bounded (``capacity_spans``, the ``ingest_queue_spans`` setting): a request that does not fit
+  is refused at once with :class:`QueueFullError`, a :class:`TransientError` carrying ``retry_after``, which
+  the receivers answer with 503 + ``Retry-After``: backpressure instead of an unbounded queue.
+
+Records of later requests win over earlier ones with the same identity, as sequential writes would.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from agentledger.core.errors import TransientError
+from agentledger.core.records import Call, SpanContext
+
+log = logging.getLogger(__name__)
+
+IngestFn = Callable[[list[Call], list[SpanContext]], object]
+
+
+class QueueFullError(TransientError):
+    """The write queue is full (or the writer is closed): retry after ``retry_after`` seconds."""
+
+
+@dataclass(slots=True)
+class WriteReceipt:
+    """What one submission handed to the writer (counts as submitted, before de-duplication)."""
+
+    calls: int
+    spans: int
+
+
+@dataclass(slots=True)
+class _Request:
+    calls: list[Call]
+    spans: list[SpanContext]
+    size: int
+    done: Future = field(default_factory=Future)
+
+
+def request_size(calls: list[Call], spans: list[SpanContext]) -> int:
+    """Queue weight of a request in spans: OTLP calls come with their span, gateway calls without one."""
+    return max(len(calls), len(spans), 1)
+
+
+class BatchingWriter:
+    """Coalesces concurrent ``submit(calls, spans)`` calls into batches written by one thread.
+
+    ``ingest`` is the pipeline's ``ingest(calls, spans)``. The thread starts with the first submission and
+    stops in :meth:`close`, after writing what is queued.
+    """
+
+    def __init__(
+        self,
+        ingest: IngestFn,
+        *,
+        capacity_spans: int,
+        max_batch_spans: int = 20_000,
+        max_wait_seconds: float = 0.005,
+        retry_after_seconds: float = 1.0,
+    ) -> None:
+        if capacity_spans < 1 or max_batch_spans < 1:
+            raise ValueError("capacity_spans and max_batch_spans must be at least 1")
+        self._ingest = ingest
+        self.capacity_spans = capacity_spans
+        self.max_batch_spans = max_batch_spans
+        self.max_wait_seconds = max_wait_seconds
+        self.retry_after_seconds = retry_after_seconds
+        self._queue: deque[_Request] = deque()
+        self._queued = 0  # spans waiting in _queue
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    @property
+    def queued_spans(self) -> int:
+        """Spans waiting for the writer (not counting the batch being written)."""
+        return self._queued
+
+    def submit(self, calls: list[Call], spans: list[SpanContext]) -> WriteReceipt:
+        """Queue the records and wait until the batch holding them is written; raise its error otherwise.
+
+        Raises :class:`QueueFullError` at once when the queue cannot take them. A request larger than the
+        whole queue is still taken when the queue is empty, so no request size is refused forever.
+        """
+        request = _Request(calls, spans, request_size(calls, spans))
+        with self._cond:
+            self._admit(request)
+        request.done.result()  # re-raises the batch's error in every waiting thread
+        return WriteReceipt(calls=len(calls), spans=len(spans))
+
+    __call__ = submit
+
+    def _admit(self, request: _Request) -> None:
+        if self._closed:
+            raise QueueFullError("the ingest writer is shutting down", self.retry_after_seconds)
+        if self._queued and self._queued + request.size > self.capacity_spans:
+            raise QueueFullError(
+                f"the write queue is full ({self._queued} spans waiting, AGENTLEDGER_INGEST_QUEUE_SPANS="
+                f"{self.capacity_spans}): retry in {self.retry_after_seconds:g} s",
+                self.retry_after_seconds,
+            )
+        self._queue.append(request)
+        self._queued += request.size
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="agentledger-writer", daemon=True)
+            self._thread.start()
+        self._cond.notify()
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Refuse new submissions, write what is queued, and stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    # -- the writer thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while (batch := self._take()) is not None:
+            self._write(batch)
+
+    def _take(self) -> list[_Request] | None:
+        """The next batch: what is queued once it reaches ``max_batch_spans`` or ``max_wait_seconds`` passed."""
+        with self._cond:
+            while not self._queue:
+                if self._closed:
+                    return None
+                self._cond.wait()
+            deadline = time.monotonic() + self.max_wait_seconds
+            while self._queued < self.max_batch_spans and not self._closed:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            batch = [self._queue.popleft()]
+            size = batch[0].size
+            while self._queue and size + self._queue[0].size <= self.max_batch_spans:
+                batch.append(self._queue.popleft())
+                size += batch[-1].size
+            self._queued -= size
+            return batch
+
+    def _write(self, batch: list[_Request]) -> None:
+        calls = [c for request in batch for c in request.calls]
+        spans = [s for request in batch for s in request.spans]
+        try:
+            self._ingest(calls, spans)
+        except Exception as exc:  # handed to every waiter of the batch, which re-raises it
+            log.warning("ingest writer: a batch of %d requests was not stored: %s", len(batch), exc)
+            for request in batch:
+                request.done.set_exception(exc)
+            return
+        except BaseException as exc:  # the thread dies: no waiter may hang on it
+            self._fail_all(batch, exc)
+            raise
+        for request in batch:
+            request.done.set_result(None)
+
+    def _fail_all(self, batch: list[_Request], exc: BaseException) -> None:
+        error = QueueFullError(f"the ingest writer stopped: {exc!r}", self.retry_after_seconds)
+        with self._cond:
+            self._closed = True
+            pending = [*batch, *self._queue]
+            self._queue.clear()
+            self._queued = 0
+        for request in pending:
+            request.done.set_exception(error)

@@ -1,0 +1,217 @@
+"""Each channel against a real local server: what Slack, the webhook receiver and the SMTP server get."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alert_fixtures import SMTP_PASSWORD, SMTP_USER, HttpSink, SmtpSink, free_port
+from pydantic import SecretStr
+
+from agentledger.alerts.channels import build_channels, select
+from agentledger.alerts.channels.email import EmailChannel, SmtpConfig
+from agentledger.alerts.channels.slack import SlackChannel
+from agentledger.alerts.channels.webhook import WebhookChannel, sign, verify
+from agentledger.alerts.message import AlertMessage, Offender
+from agentledger.alerts.rules import parse_alerts
+from agentledger.core.errors import ConfigError, TerminalError, TransientError
+from agentledger.core.settings import Settings
+
+AT = datetime(2026, 11, 23, 12, tzinfo=UTC)
+DASH = "http://ledger.example:8501"
+
+
+def message(event: str = "fired") -> AlertMessage:
+    return AlertMessage(
+        event=event,
+        rule="support-p95",
+        kind="threshold",
+        severity="critical",
+        alert_key="support-p95",
+        metric="p95_session_cost_usd",
+        unit="usd",
+        op=">",
+        value=0.62,
+        threshold=0.5,
+        since=AT - timedelta(hours=24),
+        until=AT,
+        at=AT,
+        description="Support sessions got expensive.",
+        scope={"agent": "support-bot"},
+        offenders=[
+            Offender("session", "sess-42", 1.25, 31, "support-bot", link=f"{DASH}/sessions?session=sess-42"),
+            Offender("session", "sess-7", 0.9, 12, "support-bot", link=f"{DASH}/sessions?session=sess-7"),
+        ],
+        dashboard_url=DASH,
+    )
+
+
+# -- Slack ------------------------------------------------------------------------------------------
+
+
+def test_slack_gets_block_kit_with_value_threshold_offenders_and_link(http_sink: HttpSink) -> None:
+    channel = SlackChannel("slack", SecretStr(http_sink.url))
+    channel.send(channel.render_alert(message()), delivery_id="d1", now=AT)
+
+    (request,) = http_sink.requests
+    assert request.headers["Content-Type"] == "application/json"
+    payload = json.loads(request.body)
+    assert payload["text"] == "FIRING: support-p95: p95_session_cost_usd $0.62 > $0.50"
+    blocks = payload["blocks"]
+    assert [b["type"] for b in blocks] == [
+        "header",
+        "section",
+        "section",
+        "section",
+        "section",
+        "actions",
+        "context",
+    ]
+    header = blocks[0]["text"]
+    assert (
+        header["type"] == "plain_text"
+        and header["text"] == "FIRING: support-p95"
+        and len(header["text"]) <= 150
+    )
+    fields = {f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for f in blocks[2]["fields"]}
+    assert fields["*Value*"] == "$0.62"
+    assert fields["*Threshold*"] == "> $0.50"
+    assert fields["*Scope*"] == "agent=support-bot"
+    assert fields["*Window*"] == "2026-11-22 12:00 → 2026-11-23 12:00 UTC"
+    assert all(f["type"] == "mrkdwn" for f in blocks[2]["fields"]) and len(blocks[2]["fields"]) <= 10
+    assert blocks[3]["text"]["text"] == "Support sessions got expensive."
+    offenders = blocks[4]["text"]["text"]
+    assert offenders.startswith("*Top offending sessions*")
+    assert f"<{DASH}/sessions?session=sess-42|session sess-42>: $1.25 · 31 calls · support-bot" in offenders
+    button = blocks[5]["elements"][0]
+    assert (
+        button["type"] == "button"
+        and button["url"] == f"{DASH}/overview?from=2026-11-22&to=2026-11-23&agent=support-bot"
+    )
+
+
+def test_slack_errors_are_transient_or_terminal_and_never_show_the_url(http_sink: HttpSink) -> None:
+    channel = SlackChannel("slack", SecretStr(http_sink.url))
+    http_sink.status = 503
+    with pytest.raises(TransientError, match="HTTP 503"):
+        channel.send({"text": "x"}, delivery_id="d", now=AT)
+    http_sink.status = 404
+    with pytest.raises(TerminalError, match="HTTP 404"):
+        channel.send({"text": "x"}, delivery_id="d", now=AT)
+    down = SlackChannel("slack", SecretStr(f"http://127.0.0.1:{free_port()}/services/T0/B0/secret-token"))
+    with pytest.raises(TransientError) as err:
+        down.send({"text": "x"}, delivery_id="d", now=AT)
+    assert "secret-token" not in str(err.value) and "cannot reach" in str(err.value)
+
+
+# -- webhook ----------------------------------------------------------------------------------------
+
+
+def test_webhook_body_is_signed_with_hmac_sha256_and_timestamped(http_sink: HttpSink) -> None:
+    channel = WebhookChannel("hook", http_sink.url, SecretStr("whsec-123"))
+    channel.send(channel.render_alert(message()), delivery_id="evt_1:hook", now=AT)
+
+    (request,) = http_sink.requests
+    signature = request.headers["X-AgentLedger-Signature"]
+    assert signature.startswith("sha256=") and verify("whsec-123", request.body, signature)
+    assert not verify("other-secret", request.body, signature)
+    assert not verify("whsec-123", request.body + b" ", signature)
+    body = json.loads(request.body)
+    assert request.headers["X-AgentLedger-Timestamp"] == str(int(AT.timestamp())) == str(body["sent_at"])
+    assert request.headers["X-AgentLedger-Delivery"] == "evt_1:hook" == body["delivery_id"]
+    assert (body["type"], body["event"]) == ("alert", "fired")
+    assert body["alert"]["value"] == 0.62 and body["alert"]["offenders"][0]["id"] == "sess-42"
+
+
+def test_sign_is_hmac_sha256_hex() -> None:
+    # RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?"
+    expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    assert sign("Jefe", b"what do ya want for nothing?") == f"sha256={expected}"
+
+
+# -- email ------------------------------------------------------------------------------------------
+
+
+def smtp_config(sink: SmtpSink, password: str = SMTP_PASSWORD) -> SmtpConfig:
+    return SmtpConfig(
+        host="127.0.0.1",
+        port=sink.port,
+        starttls=True,
+        username=SMTP_USER,
+        password=SecretStr(password),
+        sender="agentledger@example.com",
+        ca_file=sink.cert,
+        timeout=5,
+    )
+
+
+def test_email_goes_out_over_starttls_with_login_as_text_and_html(smtp_sink: SmtpSink) -> None:
+    channel = EmailChannel("mail", smtp_config(smtp_sink), ["finops@example.com", "oncall@example.com"])
+    channel.send(channel.render_alert(message()), delivery_id="evt_9:mail", now=AT)
+
+    (mail,) = smtp_sink.messages
+    assert smtp_sink.handler.envelopes == [
+        ("agentledger@example.com", ["finops@example.com", "oncall@example.com"])
+    ]
+    assert smtp_sink.handler.logins == [SMTP_USER] and smtp_sink.handler.tls == [True]
+    assert mail["Subject"] == "[agentledger] FIRING: support-p95: p95_session_cost_usd $0.62 > $0.50"
+    assert mail["X-AgentLedger-Delivery"] == "evt_9:mail"
+    assert mail.get_content_type() == "multipart/alternative"
+    text = mail.get_body(("plain",)).get_content()
+    html = mail.get_body(("html",)).get_content()
+    assert (
+        "Value:     $0.62" in text and "Threshold: > $0.50" in text and "Scope:     agent=support-bot" in text
+    )
+    assert "sess-42: $1.25, 31 calls, support-bot" in text
+    assert f"Dashboard: {DASH}/overview?" in text
+    assert (
+        "<h1" in html
+        and "FIRING" in html
+        and 'href="http://ledger.example:8501/sessions?session=sess-42"' in html
+    )
+
+
+def test_email_refused_login_is_terminal_and_a_dead_server_transient(smtp_sink: SmtpSink) -> None:
+    wrong = EmailChannel("mail", smtp_config(smtp_sink, password="nope"), ["a@example.com"])
+    with pytest.raises(TerminalError, match="refused"):
+        wrong.send(wrong.render_alert(message()), delivery_id="d", now=AT)
+    dead = SmtpConfig(host="127.0.0.1", port=free_port(), timeout=2)
+    with pytest.raises(TransientError, match="ConnectionRefusedError"):
+        EmailChannel("mail", dead, ["a@example.com"]).send(
+            {"subject": "s", "text": "t", "html": "<p>h</p>"}, delivery_id="d", now=AT
+        )
+    assert smtp_sink.messages == []
+
+
+# -- building channels from the config and settings -------------------------------------------------
+
+
+def test_channels_come_from_the_file_and_the_settings() -> None:
+    config = parse_alerts(
+        {
+            "channels": [
+                {"type": "email", "name": "finops", "to": ["f@example.com"]},
+                {
+                    "type": "webhook",
+                    "name": "pager",
+                    "url": "https://x.example/h",
+                    "secret_env": "PAGER_SECRET",
+                },
+            ]
+        }
+    )
+    settings = Settings(
+        smtp_host="smtp.example.com", slack_webhook_url="https://hooks.slack.com/services/T/B/X"
+    )
+    channels = build_channels(config, settings, env={"PAGER_SECRET": "k"})
+    assert {n: c.type for n, c in channels.items()} == {
+        "finops": "email",
+        "pager": "webhook",
+        "slack": "slack",
+    }
+    assert "X" not in repr(channels["slack"])
+    with pytest.raises(ConfigError, match="PAGER_SECRET is not set"):
+        build_channels(config, settings, env={})
+    with pytest.raises(ConfigError, match=r"routes to channel\(s\) \['email'\] that are not configured"):
+        select(channels, ["email"], "rule 'x'")

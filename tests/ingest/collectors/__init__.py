@@ -1,0 +1,1 @@
+"""Tests of the pull collectors, the shared contract suite and the local fake servers they run against."""

@@ -1,0 +1,214 @@
+"""Helicone collector: the shared contract, the mapping field by field on Helicone's own records, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agentledger.core.errors import TerminalError
+from agentledger.ingest.collectors import helicone as helicone_module
+from agentledger.ingest.collectors.helicone import HeliconeCollector
+from agentledger.ingest.collectors.registry import build_collector
+from agentledger.ingest.config import parse_config
+from agentledger.ingest.pipeline import Pipeline
+from agentledger.ingest.sync import sync_collector
+
+from .contract import PROJECT, CollectorContract, SourceHarness, open_warehouse, stored_rows
+from .servers.base import FakeServer, Fault
+from .servers.helicone import (
+    API_KEY,
+    BURST_AT,
+    CACHE_REF,
+    CLOCK,
+    QUERY,
+    HeliconeApi,
+    build_dataset,
+    ch_time,
+    load_mock_records,
+)
+
+PAGE = 10  # smaller than the 25-row burst that shares one millisecond
+pytestmark = pytest.mark.slow  # starts a local server
+
+
+@pytest.fixture
+def server() -> Iterator[FakeServer]:
+    with FakeServer(HeliconeApi()) as srv:
+        yield srv
+
+
+def make_collector(server: FakeServer, sleeps: list[float] | None = None, **kwargs: Any) -> HeliconeCollector:
+    options: dict[str, Any] = {
+        "base_url": server.url,
+        "page_size": PAGE,
+        "clock": lambda: CLOCK,
+        "sleep": (sleeps.append if sleeps is not None else lambda s: None),
+    }
+    return HeliconeCollector(API_KEY, **{**options, **kwargs})
+
+
+def _rows() -> dict[str, dict[str, Any]]:
+    return {r["request_id"]: r for r in build_dataset()}
+
+
+def normalize(record: dict[str, Any], cost_unit: str = "usd") -> Any:
+    return HeliconeCollector("unused", cost_unit=cost_unit).normalize(record, project_id=PROJECT)
+
+
+class TestHeliconeContract(CollectorContract):
+    @pytest.fixture
+    def harness(self, server: FakeServer) -> Iterator[SourceHarness]:
+        rows = build_dataset()
+        malformed = [r for r in rows if r["prompt_tokens"] == "many"]
+        yield SourceHarness(
+            make_collector=lambda: make_collector(server),
+            samples=[r for r in rows if r not in malformed],
+            malformed_record=malformed[0],
+            expected_calls=len(rows) - 1,
+            expected_malformed=1,
+            secrets=(API_KEY,),
+        )
+
+
+# --- mapping, field by field ----------------------------------------------------------------------------
+
+
+def test_helicone_mock_records_at_raw_nano_usd_scale() -> None:
+    failed, ok, *_ = load_mock_records()
+    (call,) = normalize(ok, cost_unit="nano_usd").calls
+    assert call.cost_reported_usd == pytest.approx(0.00001995)  # 19950 nano-USD
+    assert (call.input_tokens, call.output_tokens, call.cache_read_tokens) == (13, 30, 0)
+    assert (call.provider, call.model, call.operation) == ("openai", "gpt-4o-mini-2024-07-18", "chat")
+    assert (call.trace_id, call.span_id, call.parent_span_id) == (ok["request_id"], ok["request_id"], None)
+    assert call.started_at.isoformat() == "2025-08-16T20:44:24.110000+00:00"
+    assert call.latency_ms == pytest.approx(1500.0)  # delay_ms 0 = not measured: from the timestamps
+    assert call.ttft_ms is None and call.response_cache_hit is None and call.status == "ok"
+    assert call.response_id is None  # Helicone's own response_id is not the provider's
+    (bad,) = normalize(failed, cost_unit="nano_usd").calls
+    assert (bad.status, bad.error_type, bad.cost_reported_usd) == ("error", "http_400", 0.0)
+    assert bad.model == "gpt-4o-mini"
+
+
+def test_the_api_serves_usd_and_the_default_unit_reads_it_unchanged() -> None:
+    row = _rows()["fac84b2d-fd86-4ee8-b246-08ba0c7ddab3"]
+    assert row["cost"] == pytest.approx(0.00001995)
+    assert normalize(row).calls[0].cost_reported_usd == pytest.approx(0.00001995)
+    with pytest.raises(ValueError, match="cost_unit"):
+        HeliconeCollector("k", cost_unit="cents")  # type: ignore[arg-type]
+
+
+def test_cache_reads_are_added_back_to_input() -> None:
+    (call,) = normalize(_rows()["d0000100-0000-4000-8000-000000000100"]).calls
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (1224, 1024, 0)
+    assert (call.output_tokens, call.reasoning_tokens) == (30, 0)
+    assert call.cost_reported_usd == pytest.approx(0.0000618)
+    assert call.response_cache_hit is False  # caching on, not a hit
+
+
+def test_cache_hit_cancelled_server_error_and_anthropic_rows() -> None:
+    rows = _rows()
+    (hit,) = normalize(rows["d0000101-0000-4000-8000-000000000101"]).calls
+    assert hit.response_cache_hit is True and hit.cost_reported_usd == 0.0 and hit.input_tokens == 0
+    assert rows["d0000101-0000-4000-8000-000000000101"]["cache_reference_id"] == CACHE_REF
+    (cancelled,) = normalize(rows["d0000102-0000-4000-8000-000000000102"]).calls
+    assert (cancelled.status, cancelled.error_type) == ("error", "cancelled")
+    (failed,) = normalize(rows["d0000103-0000-4000-8000-000000000103"]).calls
+    assert (failed.status, failed.error_type, failed.cost_reported_usd) == ("error", "http_500", 0.0)
+    (claude,) = normalize(rows["d0000104-0000-4000-8000-000000000104"]).calls
+    assert claude.provider == "anthropic"
+    assert (claude.input_tokens, claude.cache_write_tokens, claude.output_tokens) == (2060, 2048, 400)
+
+
+def test_session_properties_make_the_trace_and_its_workflow_span() -> None:
+    out = normalize(_rows()["d0000007-0000-4000-8000-000000000007"])
+    (call,) = out.calls
+    call_span, session_span = out.spans
+    assert (call.trace_id, call.session_id, call.parent_span_id) == ("session-1", "session-1", "session-1")
+    assert (call.user_id, call.agent_name, call.environment) == ("user-1", "planner", "production")
+    assert call.tags == {
+        "Helicone-Session-Path": "/plan/step-2",
+        "environment": "production",
+        "agent": "planner",
+    }
+    assert (call.latency_ms, call.ttft_ms) == (1500.0, 320.0)
+    assert (call_span.kind, call_span.span_id, call_span.parent_span_id) == ("llm", call.span_id, "session-1")
+    assert (session_span.span_id, session_span.kind, session_span.workflow_name) == (
+        "session-1",
+        "workflow",
+        "Course Plan",
+    )
+
+
+def test_provider_body_gives_the_response_id_and_max_tokens() -> None:
+    row = dict(_rows()["d0000007-0000-4000-8000-000000000007"])
+    row["request_body"] = {"model": "gpt-4o-mini", "max_tokens": 256, "messages": []}
+    row["response_body"] = {"id": "chatcmpl-abc123", "choices": [{"finish_reason": "length"}]}
+    (call,) = normalize(row).calls
+    assert (call.response_id, call.max_tokens, call.finish_reason) == ("chatcmpl-abc123", 256, "length")
+
+
+# --- paging ---------------------------------------------------------------------------------------------
+
+
+def test_pages_cover_every_row_once_across_a_millisecond_burst(server) -> None:
+    pages = list(make_collector(server).fetch(None))
+    ids = [r["request_id"] for p in pages for r in p.records]
+    assert len(ids) == len(set(ids)) == len(build_dataset())
+    bodies = [r.body for r in server.api.requests_to(QUERY)]
+    assert all(b["limit"] == PAGE and b["sort"] == {"created_at": "asc"} for b in bodies)
+    burst_queries = [
+        b
+        for b in bodies
+        if b["filter"]
+        .get("left", {})
+        .get("request_response_rmt", {})
+        .get("request_created_at", {})
+        .get("gte")
+        == "2025-08-17T12:00:00.250Z"
+        and b["filter"]["right"]["request_response_rmt"]["request_created_at"]["lt"]
+        == "2025-08-17T12:00:00.251Z"
+    ]
+    assert [b["offset"] for b in burst_queries] == [0, 10, 20]  # the only offsets ever used
+    assert all(b["offset"] == 0 for b in bodies if b not in burst_queries)
+    cursors = [p.next_cursor for p in pages]
+    assert cursors == sorted(cursors) and ch_time(BURST_AT).replace(" ", "T") + "000Z" in cursors
+
+
+def test_a_group_larger_than_the_api_offset_limit_fails_loudly(server, monkeypatch) -> None:
+    monkeypatch.setattr(helicone_module, "MAX_OFFSET", 10)
+    with pytest.raises(TerminalError, match="share request_created_at"):
+        list(make_collector(server).fetch(None))
+
+
+def test_retries_rate_limits_server_errors_and_dropped_connections(server, tmp_path) -> None:
+    sleeps: list[float] = []
+    server.api.inject(QUERY, 2, Fault(status=429, headers={"Retry-After": "2"}))
+    server.api.inject(QUERY, 4, Fault(status=502))
+    server.api.inject(QUERY, 6, Fault(drop=True))
+    wh, clean = open_warehouse(tmp_path, "retried"), open_warehouse(tmp_path, "clean")
+    try:
+        report = sync_collector(make_collector(server, sleeps), Pipeline(wh), wh, project_id=PROJECT)
+        sync_collector(make_collector(server), Pipeline(clean), clean, project_id=PROJECT)
+        assert report.ok and stored_rows(wh) == stored_rows(clean)
+        assert sleeps[0] == 2.0 and len(sleeps) == 3
+    finally:
+        wh.close()
+        clean.close()
+
+
+def test_refused_key_names_the_variable_and_never_the_key(server) -> None:
+    config = parse_config({"sources": [{"type": "helicone", "base_url": server.url}]})
+    collector = build_collector(config.sources[0], env={"HELICONE_API_KEY": "sk-helicone-wrong-42424242"})
+    with pytest.raises(TerminalError) as info:
+        list(collector.fetch(None))
+    assert "HELICONE_API_KEY" in str(info.value) and "401" in str(info.value)
+    assert "sk-helicone-wrong-42424242" not in str(info.value)
+
+
+def test_a_rejected_query_surfaces_the_server_message(server) -> None:
+    collector = make_collector(server)
+    collector.page_size = 5000  # past the constructor's check, to see the server's own answer
+    with pytest.raises(TerminalError, match="Invalid limit"):
+        list(collector.fetch(None))

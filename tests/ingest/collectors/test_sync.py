@@ -1,0 +1,161 @@
+"""The sync runner: cursor order and bookkeeping, malformed records, failures, several sources."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentledger.core.errors import ConfigError, InputError, TransientError
+from agentledger.core.records import Call
+from agentledger.ingest.collectors.base import Normalized, Page
+from agentledger.ingest.config import parse_config
+from agentledger.ingest.pipeline import Pipeline
+from agentledger.ingest.sync import sync_all, sync_collector
+
+from .contract import open_warehouse
+
+T0 = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+class ListCollector:
+    """An in-memory source: records with an id and a minute offset, two per page, oldest first."""
+
+    name = "memory"
+
+    def __init__(
+        self, records: list[dict[str, Any]], fail_with: Exception | None = None, key: str = "memory:test"
+    ):
+        self.records, self.fail_with, self.source_key = records, fail_with, key
+        self.seen_cursor: str | None = "unset"
+
+    def fetch(
+        self, cursor: str | None, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Page]:
+        self.seen_cursor = cursor
+        todo = [r for r in self.records if cursor is None or "minute" not in r or _ts(r).isoformat() > cursor]
+        for i in range(0, len(todo), 2):
+            if self.fail_with is not None and i >= 2:
+                raise self.fail_with
+            chunk = todo[i : i + 2]
+            yield Page(chunk, _ts(chunk[-1]).isoformat())
+
+    def normalize(self, record: dict[str, Any], *, project_id: str) -> Normalized:
+        if "minute" not in record:
+            raise InputError(f"record {record.get('id')} has no minute")
+        call = Call(
+            source="memory", trace_id="t", span_id=record["id"], started_at=_ts(record), project_id=project_id
+        )
+        return Normalized(calls=[call])
+
+    def record_id(self, record: dict[str, Any]) -> str:
+        return str(record.get("id", "<no id>"))
+
+
+def _ts(record: dict[str, Any]) -> datetime:
+    return T0 + timedelta(minutes=record["minute"])
+
+
+def records(n: int) -> list[dict[str, Any]]:
+    return [{"id": f"r{i}", "minute": i} for i in range(n)]
+
+
+@pytest.fixture
+def wh(tmp_path: Path) -> Iterator[Any]:
+    warehouse = open_warehouse(tmp_path, "sync")
+    yield warehouse
+    warehouse.close()
+
+
+def test_cursor_row_records_value_time_and_count(wh) -> None:
+    report = sync_collector(ListCollector(records(5)), Pipeline(wh), wh, project_id="p")
+    cursor = wh.get_cursor("memory:test")
+    assert (report.pages, report.records, report.calls) == (3, 5, 5)
+    assert cursor.value == (T0 + timedelta(minutes=4)).isoformat() == report.cursor_after
+    assert cursor.records == 5 and cursor.last_error is None and cursor.last_run_at == report.started_at
+    again = ListCollector(records(5))
+    sync_collector(again, Pipeline(wh), wh, project_id="p")
+    assert again.seen_cursor == cursor.value  # the next run starts from the stored cursor
+
+
+def test_malformed_records_are_logged_with_their_id_and_counted(wh, caplog) -> None:
+    rows = records(2) + [{"id": "broken-7"}, {"id": "r2", "minute": 2}, {"id": "r3", "minute": 3}]
+    with caplog.at_level(logging.WARNING, logger="agentledger.ingest.sync"):
+        report = sync_collector(ListCollector(rows), Pipeline(wh), wh, project_id="p")
+    assert report.ok and report.malformed == 1 and report.malformed_ids == ["broken-7"] and report.calls == 4
+    assert "broken-7" in caplog.text
+    assert wh.sql("SELECT count(*) AS n FROM calls")["n"][0] == 4
+
+
+def test_a_failure_keeps_the_last_good_cursor_and_records_a_redacted_error(wh) -> None:
+    boom = TransientError("Helicone down; request had Authorization: Bearer sk-abcdefgh12345678")
+    with pytest.raises(TransientError):
+        sync_collector(ListCollector(records(6), fail_with=boom), Pipeline(wh), wh, project_id="p")
+    cursor = wh.get_cursor("memory:test")
+    assert cursor.value == (T0 + timedelta(minutes=1)).isoformat()  # page 1 written, page 2 never came
+    assert "TransientError" in cursor.last_error and "sk-abcdefgh12345678" not in cursor.last_error
+    report = sync_collector(
+        ListCollector(records(6), fail_with=boom), Pipeline(wh), wh, project_id="p", raise_errors=False
+    )
+    assert report.error and "Helicone down" in report.error
+
+
+def test_bugs_propagate_even_when_errors_are_reported(wh) -> None:
+    with pytest.raises(ZeroDivisionError):
+        sync_collector(
+            ListCollector(records(6), fail_with=ZeroDivisionError("bug")),
+            Pipeline(wh),
+            wh,
+            project_id="p",
+            raise_errors=False,
+        )
+
+
+def test_a_backfill_below_the_cursor_does_not_move_it_back(wh) -> None:
+    sync_collector(ListCollector(records(6)), Pipeline(wh), wh, project_id="p")
+    newest = wh.get_cursor("memory:test").value
+
+    class Backfill(ListCollector):
+        def fetch(self, cursor, *, since=None, until=None):
+            yield Page(self.records[:2], _ts(self.records[1]).isoformat())
+
+    sync_collector(
+        Backfill(records(6)), Pipeline(wh), wh, project_id="p", since=T0, until=T0 + timedelta(minutes=2)
+    )
+    assert wh.get_cursor("memory:test").value == newest
+
+
+def test_sync_all_runs_every_enabled_source_and_reports_failures(wh) -> None:
+    config = parse_config(
+        {
+            "sources": [
+                {"type": "helicone", "name": "good"},
+                {"type": "langfuse", "name": "no-keys"},
+                {"type": "helicone", "name": "off", "enabled": False},
+                {"type": "helicone", "name": "down", "project_id": "other"},
+            ]
+        }
+    )
+    built: list[str] = []
+
+    def build(source: Any, env: Any = None) -> ListCollector:
+        built.append(source.label)
+        if source.label == "no-keys":
+            raise ConfigError("source 'no-keys': environment variable LANGFUSE_PUBLIC_KEY is not set")
+        fail = TransientError("503 from Helicone") if source.label == "down" else None
+        return ListCollector(records(4), fail_with=fail, key=f"memory:{source.label}")
+
+    reports = sync_all(config, Pipeline(wh), wh, project_id="main", build=build)
+    assert built == ["good", "no-keys", "down"]
+    assert [(r.source_key, r.ok) for r in reports] == [
+        ("memory:good", True),
+        ("no-keys", False),
+        ("memory:down", False),
+    ]
+    assert "LANGFUSE_PUBLIC_KEY" in reports[1].error and "503" in reports[2].error
+    projects = wh.sql("SELECT project_id, count(*) AS n FROM calls GROUP BY 1 ORDER BY 1").to_dicts()
+    assert projects == [{"project_id": "main", "n": 4}, {"project_id": "other", "n": 2}]

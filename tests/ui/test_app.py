@@ -1,0 +1,403 @@
+"""Every page of the dashboard through Streamlit's AppTest, on demo data in a temporary DuckDB file.
+
+The figures on the pages are compared with the analytics functions run on the same data and window.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from ui_helpers import APP, Ledger
+
+from agentledger.analytics.metrics import Filters, call_totals, compute_metrics, waste_breakdown
+from agentledger.core.records import Call, calls_to_arrow
+from agentledger.ui import format as fmt
+from agentledger.warehouse import connect
+from agentledger.warehouse.base import Cursor
+
+pytestmark = pytest.mark.usefixtures("ledger_env")
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+
+def run_app(page: str | None = None, timeout: float = 120, errors: bool = False, **query: str) -> AppTest:
+    """Run the dashboard (optionally on ``views/<page>.py``) and fail on any exception it shows (and on any
+    error message unless ``errors``)."""
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.query_params.update(query)
+    at.run()
+    if page is not None:
+        at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert errors or not at.error, [e.value for e in at.error]
+    return at
+
+
+def walk(node: Any) -> Iterator[Any]:
+    yield node
+    for child in (getattr(node, "children", None) or {}).values():
+        yield from walk(child)
+
+
+def chart(at: AppTest, key: str) -> dict[str, Any]:
+    """The Plotly spec of the chart with ``key``."""
+    found = [n for n in walk(at.main) if n.type == "plotly_chart" and n.key == key]
+    assert found, f"no chart {key!r} on the page"
+    return json.loads(found[0].proto.spec)
+
+
+def tiles(at: AppTest) -> dict[str, tuple[str, str]]:
+    return {m.label: (m.value, m.proto.delta) for m in at.metric}
+
+
+def last_call_day(ledger: Ledger) -> date:
+    wh = connect(ledger.url)
+    try:
+        return wh.sql("SELECT max(started_at) AS t FROM calls")["t"][0].astimezone(UTC).date()
+    finally:
+        wh.close()
+
+
+def window(end: date, days: int, **filters: str) -> Filters:
+    since = datetime.combine(end - timedelta(days=days - 1), datetime.min.time(), tzinfo=UTC)
+    return Filters(since=since, until=since + timedelta(days=days), **filters)
+
+
+def metrics(ledger: Ledger, filters: Filters, group_by: str | None = None) -> dict[str, Any]:
+    wh = connect(ledger.url)
+    try:
+        return compute_metrics(wh, filters, group_by)
+    finally:
+        wh.close()
+
+
+def expected_values(m: dict[str, Any]) -> dict[str, str]:
+    return {
+        "Spend": fmt.usd(m["total_cost_usd"]),
+        "Cost/completed task": fmt.usd(m["cost_per_completed_task_usd"]),
+        "Waste ratio": fmt.pct(m["waste_ratio"]),
+        "Cache hit rate": fmt.pct(m["cache_hit_rate"]),
+        "P95 session cost": fmt.usd(m["p95_session_cost_usd"]),
+    }
+
+
+# -- Overview --------------------------------------------------------------------------------------
+
+
+def test_overview_tiles_equal_the_metrics_of_the_default_window(ledger_env: Ledger) -> None:
+    at = run_app()
+    end = last_call_day(ledger_env)
+    expected = metrics(ledger_env, window(end, 30))
+    assert expected["calls"] > 0
+    assert {label: value for label, (value, _) in tiles(at).items()} == expected_values(expected)
+    # The demo covers four weeks: the 30 days before the window hold nothing to compare with.
+    assert {delta for _, delta in tiles(at).values()} == {"no earlier data"}
+    assert at.query_params["to"] == end.isoformat()
+    assert at.query_params["from"] == (end - timedelta(days=29)).isoformat()
+
+
+def test_overview_deltas_compare_with_the_previous_period(ledger_env: Ledger) -> None:
+    end = last_call_day(ledger_env)
+    start = end - timedelta(days=6)
+    at = run_app(**{"from": start.isoformat(), "to": end.isoformat()})
+    now, before = (
+        metrics(ledger_env, window(end, 7)),
+        metrics(ledger_env, window(start - timedelta(days=1), 7)),
+    )
+    shown = tiles(at)
+    assert shown["Spend"][0] == fmt.usd(now["total_cost_usd"])
+    spend_change = now["total_cost_usd"] - before["total_cost_usd"]
+    relative = spend_change / before["total_cost_usd"]
+    assert shown["Spend"][1] == f"{fmt.usd_delta(spend_change)} ({fmt.pct_change(relative)})"
+    waste_change = (now["waste_ratio"] - before["waste_ratio"]) * 100
+    assert shown["Waste ratio"][1] == f"{waste_change:+.1f} pp"
+
+
+def test_a_sidebar_filter_changes_the_tiles_and_the_url(ledger_env: Ledger) -> None:
+    at = run_app()
+    before = tiles(at)["Spend"][0]
+    at.selectbox(key="f_agent").set_value("support-bot").run()
+    assert not at.exception
+    end = last_call_day(ledger_env)
+    expected = metrics(ledger_env, window(end, 30, agent="support-bot"))
+    assert {label: value for label, (value, _) in tiles(at).items()} == expected_values(expected)
+    assert tiles(at)["Spend"][0] != before
+    assert at.query_params["agent"] == "support-bot"
+
+
+def test_filters_come_from_the_url(ledger_env: Ledger) -> None:
+    end = last_call_day(ledger_env)
+    start = end - timedelta(days=13)
+    at = run_app(**{"from": start.isoformat(), "to": end.isoformat(), "model": "gpt-4o"})
+    assert at.selectbox(key="f_model").value == "gpt-4o"
+    expected = metrics(ledger_env, window(end, 14, model="gpt-4o"))
+    assert {label: value for label, (value, _) in tiles(at).items()} == expected_values(expected)
+
+
+def test_overview_charts_add_up_to_the_spend(ledger_env: Ledger) -> None:
+    at = run_app()
+    expected = metrics(ledger_env, window(last_call_day(ledger_env), 30))
+    spend = chart(at, "spend_over_time")
+    assert spend["layout"]["barmode"] == "stack"
+    assert sum(sum(trace["y"]) for trace in spend["data"]) == pytest.approx(expected["total_cost_usd"])
+    mix = chart(at, "model_mix")
+    cost_share = mix["data"][0]
+    assert cost_share["y"] == [fmt.label(m["model"]) for m in expected["model_mix"]]
+    assert cost_share["x"] == pytest.approx([(m["cost_share"] or 0) * 100 for m in expected["model_mix"]])
+
+
+def test_top_drivers_are_the_costliest_task_types_of_the_last_week(ledger_env: Ledger) -> None:
+    at = run_app()
+    end = last_call_day(ledger_env)
+    wh = connect(ledger_env.url)
+    try:
+        week = call_totals(wh, window(end, 7), "task_type")
+        week_before = call_totals(wh, window(end - timedelta(days=7), 7), "task_type")
+    finally:
+        wh.close()
+    ranked = sorted(
+        ((k, r["total_cost_usd"]) for k, r in week.items() if r["total_cost_usd"] is not None),
+        key=lambda kv: -kv[1],
+    )[:5]
+    table = at.dataframe[0].value
+    assert table["Task type"].tolist() == [k for k, _ in ranked]
+    assert table["cost_usd"].tolist() == pytest.approx([c for _, c in ranked])
+    first = ranked[0][0]
+    assert table["previous_cost_usd"].iloc[0] == pytest.approx(week_before[first]["total_cost_usd"])
+
+
+# -- Breakdown -------------------------------------------------------------------------------------
+
+
+def test_breakdown_table_and_chart_match_grouped_metrics(ledger_env: Ledger) -> None:
+    at = run_app("breakdown")
+    expected = metrics(ledger_env, window(last_call_day(ledger_env), 30), "agent")["groups"]
+    table = at.dataframe[0].value
+    by_agent = {g["key"]: g for g in expected}
+    assert sorted(table["Agent"]) == sorted(by_agent)
+    for row in table.to_dict("records"):
+        assert row["total_cost_usd"] == pytest.approx(by_agent[row["Agent"]]["total_cost_usd"])
+        assert row["failed_tasks"] == by_agent[row["Agent"]]["failed_tasks"]
+    bars = chart(at, "breakdown_chart")["data"][0]
+    assert bars["y"][0] == max(by_agent, key=lambda k: by_agent[k]["total_cost_usd"])
+    assert len(at.get("download_button")) == 1
+
+
+def test_breakdown_by_another_dimension_and_metric(ledger_env: Ledger) -> None:
+    at = run_app("breakdown")
+    at.selectbox(key="breakdown_by").set_value("model").run()
+    at.selectbox(key="breakdown_metric").set_value("cache_hit_rate").run()
+    assert not at.exception
+    assert at.query_params["by"] == "model" and at.query_params["metric"] == "cache_hit_rate"
+    expected = metrics(ledger_env, window(last_call_day(ledger_env), 30), "model")["groups"]
+    best = max((g for g in expected if g["cache_hit_rate"] is not None), key=lambda g: g["cache_hit_rate"])
+    bars = chart(at, "breakdown_chart")["data"][0]
+    assert bars["y"][0] == best["key"]
+    assert bars["x"][0] == pytest.approx(best["cache_hit_rate"] * 100)
+    assert "Model" in at.dataframe[0].value.columns
+
+
+# -- Waste, Sources, placeholders ------------------------------------------------------------------
+
+
+def test_waste_page_shows_the_waste_split(ledger_env: Ledger) -> None:
+    at = run_app("waste")
+    wh = connect(ledger_env.url)
+    try:
+        filters = window(last_call_day(ledger_env), 30)
+        waste = waste_breakdown(wh, filters)
+        by_agent = waste_breakdown(wh, filters, "agent")["groups"]
+    finally:
+        wh.close()
+    shown = {label: value for label, (value, _) in tiles(at).items()}
+    assert shown == {
+        "Waste": fmt.usd(waste["waste_usd"]),
+        "Failed tasks": fmt.usd(waste["failed_task_usd"]),
+        "Failed calls and retries": fmt.usd(waste["failed_call_usd"]),
+    }
+    bars = chart(at, "waste_by_group")
+    drawn = sum(sum(v for v in trace["x"] if v) for trace in bars["data"])
+    assert drawn == pytest.approx(sum((g["waste_usd"] or 0) for g in by_agent))
+
+
+def test_sources_page_counts_calls_and_unpriced_models(ledger_env: Ledger) -> None:
+    at = run_app("sources")
+    unpriced = _analytics(ledger_env, "audit", "unpriced_calls", window(last_call_day(ledger_env), 30))
+    assert not unpriced.is_empty()  # the demo has a self-hosted model without a price
+    activity = at.dataframe[0].value
+    assert activity["calls"].sum() == metrics(ledger_env, Filters())["calls"]
+    assert tiles(at)["Calls without a computed price"][0] == fmt.count(unpriced["calls"].sum())
+    assert at.dataframe[1].value["model"].tolist() == unpriced["model"].to_list()
+    assert any("No collector has run yet" in i.value for i in at.info)
+    assert any("nothing to compare" in i.value for i in at.info)  # the demo reports no costs of its own
+
+
+def test_sources_page_shows_cursors_and_cost_disagreements(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"duckdb:///{tmp_path / 'audit.duckdb'}"
+    t0 = datetime.now(UTC) - timedelta(hours=2)
+    calls = [
+        Call(
+            source="langfuse",
+            trace_id=f"t{i}",
+            span_id=f"s{i}",
+            started_at=t0 + timedelta(minutes=i),
+            provider="openai",
+            model="gpt-4o",
+            input_tokens=1000,
+            output_tokens=100,
+            cost_reported_usd=reported,
+            cost_computed_usd=0.0035,
+            cost_usd=0.0035,
+            cost_source="computed",
+            price_status="priced",
+        )
+        for i, reported in enumerate([0.0035, 0.0036, 0.0070])
+    ]
+    wh = connect(url)
+    try:
+        wh.write_calls(calls_to_arrow(calls))
+        wh.set_cursor(
+            Cursor(
+                "langfuse:https://cloud.langfuse.com",
+                "2026-11-20T10:00:00Z",
+                t0,
+                t0,
+                "HTTP 401: check LANGFUSE_SECRET_KEY",
+                3,
+            )
+        )
+    finally:
+        wh.close()
+    monkeypatch.setenv("AGENTLEDGER_WAREHOUSE", url)
+    at = run_app("sources", errors=True)
+    cursors = at.dataframe[0].value
+    assert cursors["source_key"].tolist() == ["langfuse:https://cloud.langfuse.com"]
+    assert "LANGFUSE_SECRET_KEY" in cursors["last_error"].iloc[0]
+    assert "1 source(s) failed on their last run" in at.error[0].value
+    audit = at.dataframe[2].value
+    assert audit["compared_calls"].tolist() == [3]
+    assert audit["disagreeing_calls"].tolist() == [1]  # 0.0036 is within 5 % of 0.0035, 0.0070 is not
+    assert audit["reported_usd"].iloc[0] == pytest.approx(0.0141)
+    assert "1 call disagree" in at.warning[0].value
+    assert any("Every call in this window has a computed price" in s.value for s in at.success)
+
+
+@pytest.mark.parametrize(
+    ("page", "command"), [("recommendations", "agentledger recommend"), ("alerts", "agentledger alerts")]
+)
+def test_placeholder_pages_say_what_is_coming(page: str, command: str) -> None:
+    at = run_app(page)
+    assert any(command in i.value for i in at.info)
+
+
+def test_every_page_renders_without_exceptions() -> None:
+    at = run_app()
+    for page in ("breakdown", "sessions", "waste", "recommendations", "alerts", "sources", "overview"):
+        at.switch_page(f"views/{page}.py").run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert at.title[0].value, page
+
+
+# -- empty and broken ledgers ----------------------------------------------------------------------
+
+
+def test_an_empty_ledger_explains_how_to_get_data_in(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTLEDGER_WAREHOUSE", f"duckdb:///{tmp_path / 'empty.duckdb'}")
+    at = run_app()
+    text = " ".join(m.value for m in at.markdown)
+    for command in ("agentledger demo", "agentledger ingest otlp FILE", "http://127.0.0.1:4318/v1/traces"):
+        assert command in text
+    assert not at.metric
+
+
+def test_an_unreadable_warehouse_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGENTLEDGER_WAREHOUSE", "nosuchscheme:///x")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception
+    assert "AGENTLEDGER_WAREHOUSE" in at.error[0].value
+
+
+# -- Sessions and traces ---------------------------------------------------------------------------
+
+
+def _analytics(ledger: Ledger, module: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    import importlib
+
+    fn = getattr(importlib.import_module(f"agentledger.analytics.{module}"), name)
+    wh = connect(ledger.url)
+    try:
+        return fn(wh, *args, **kwargs)
+    finally:
+        wh.close()
+
+
+def test_sessions_page_lists_the_costliest_sessions_and_traces(ledger_env: Ledger) -> None:
+    at = run_app("sessions")
+    filters = window(last_call_day(ledger_env), 30)
+    sessions = _analytics(ledger_env, "breakdowns", "top_sessions", filters, limit=25)
+    traces = _analytics(ledger_env, "breakdowns", "top_traces", filters, limit=25)
+    shown_sessions = at.dataframe[0].value
+    assert shown_sessions["session_key"].tolist() == sessions["session_key"].to_list()
+    assert shown_sessions["cost_usd"].tolist() == pytest.approx(sessions["cost_usd"].to_list())
+    assert any("Select a session or a trace" in i.value for i in at.info)
+    at.segmented_control(key="sessions_list").set_value("traces").run()
+    assert not at.exception
+    assert at.dataframe[0].value["trace_id"].tolist() == traces["trace_id"].to_list()
+
+
+def _drill_down_matches(at: AppTest, ledger: Ledger, trace_id: str) -> None:
+    calls = _analytics(ledger, "breakdowns", "trace_calls", "default", trace_id)
+    assert calls.height > 0
+    shown = tiles(at)
+    assert shown["Cost"][0] == fmt.usd(calls["cost_usd"].sum())
+    assert shown["Calls"][0] == fmt.count(calls.height)
+    assert shown["Input tokens"][0] == fmt.tokens(calls["input_tokens"].sum())
+    waterfall = chart(at, "trace_waterfall")
+    assert sum(len(trace["y"]) for trace in waterfall["data"]) == calls.height
+    growth = chart(at, "trace_context_growth")
+    fresh, cached = growth["data"][0], growth["data"][1]
+    assert [a + b for a, b in zip(fresh["y"], cached["y"], strict=True)] == calls["input_tokens"].to_list()
+    assert at.query_params["trace"] == trace_id
+
+
+def test_a_trace_opens_from_the_url(ledger_env: Ledger) -> None:
+    traces = _analytics(
+        ledger_env, "breakdowns", "top_traces", window(last_call_day(ledger_env), 30), limit=1
+    )
+    trace_id = traces["trace_id"][0]
+    at = run_app("sessions", trace=trace_id)
+    _drill_down_matches(at, ledger_env, trace_id)
+
+
+def test_a_trace_opens_by_typing_its_id(ledger_env: Ledger) -> None:
+    traces = _analytics(
+        ledger_env, "breakdowns", "top_traces", window(last_call_day(ledger_env), 30), limit=3
+    )
+    trace_id = traces["trace_id"][2]
+    at = run_app("sessions")
+    at.text_input(key="trace_id_input").input(trace_id).run()
+    assert not at.exception
+    _drill_down_matches(at, ledger_env, trace_id)
+
+
+def test_an_unknown_trace_says_so() -> None:
+    at = run_app("sessions", trace="no-such-trace")
+    assert "No LLM call of trace `no-such-trace`" in at.warning[0].value
+
+
+def test_waste_examples_open_the_trace_drill_down(ledger_env: Ledger) -> None:
+    at = run_app("waste")
+    reasons = _analytics(ledger_env, "waste", "waste_attribution", window(last_call_day(ledger_env), 30))
+    example = reasons.filter(reasons["reason"] == "failed_task")["example_trace_ids"][0][0]
+    at.button(key=f"example_failed_task_{example}").click().run()
+    assert not at.exception
+    assert at.title[0].value == "Sessions and traces"
+    _drill_down_matches(at, ledger_env, example)

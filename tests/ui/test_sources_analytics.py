@@ -1,0 +1,70 @@
+"""analytics/sources.py (what the Sources page and the default window read), on DuckDB and on chDB."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from agentledger.analytics.sources import data_extent, list_sources, source_activity
+from agentledger.core.records import Call, calls_to_arrow
+from agentledger.warehouse import connect
+from agentledger.warehouse.base import Cursor
+
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["duckdb", "chdb"])
+def wh(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
+    url = f"duckdb:///{tmp_path / 'l.duckdb'}" if request.param == "duckdb" else f"chdb:///{tmp_path / 'ch'}"
+    if request.param == "chdb":
+        pytest.importorskip("chdb", reason="the chdb extra is part of the dev install")
+    warehouse = connect(url)
+    yield warehouse
+    warehouse.close()
+
+
+def _call(source: str, i: int, cost: float | None, project: str = "default") -> Call:
+    return Call(
+        source=source,
+        trace_id=f"t{i}",
+        span_id=f"s{i}",
+        started_at=T0 + timedelta(hours=i),
+        project_id=project,
+        model="m",
+        cost_usd=cost,
+        ingested_at=T0 + timedelta(days=1, hours=i),
+    )
+
+
+def test_empty_ledger(wh) -> None:  # noqa: ANN001
+    extent = data_extent(wh)
+    assert extent.empty and extent.calls == 0
+    assert extent.first_call_at is None and extent.last_call_at is None
+    assert list_sources(wh).is_empty()
+    assert source_activity(wh).is_empty()
+
+
+def test_extent_activity_and_cursors(wh) -> None:  # noqa: ANN001
+    calls = [
+        _call("otlp", 0, 0.5),
+        _call("otlp", 3, None),
+        _call("langfuse", 1, 0.25),
+        _call("otlp", 9, 1.0, "other"),
+    ]
+    wh.write_calls(calls_to_arrow(calls))
+    wh.set_cursor(Cursor("langfuse:https://cloud.langfuse.com", "c-42", T0, T0, "HTTP 429", 1))
+    extent = data_extent(wh)
+    assert (extent.calls, extent.first_call_at, extent.last_call_at) == (3, T0, T0 + timedelta(hours=3))
+    assert data_extent(wh, "other").calls == 1
+    activity = {r["source"]: r for r in source_activity(wh).iter_rows(named=True)}
+    assert set(activity) == {"langfuse", "otlp"}
+    assert (activity["otlp"]["calls"], activity["otlp"]["unpriced_calls"]) == (2, 1)
+    assert activity["otlp"]["last_call_at"] == T0 + timedelta(hours=3)
+    # A backend may stamp the ingest time itself on write: it is at least the one given.
+    assert activity["langfuse"]["last_ingested_at"] >= T0 + timedelta(days=1, hours=1)
+    cursors = list_sources(wh).to_dicts()
+    assert [(c["source_key"], c["value"], c["last_error"], c["records"]) for c in cursors] == [
+        ("langfuse:https://cloud.langfuse.com", "c-42", "HTTP 429", 1)
+    ]

@@ -1,0 +1,333 @@
+"""Plotly figures of the dashboard, built from plain rows and polars frames (pure: no Streamlit, no I/O).
+
+Each builder takes what an analytics function returns (or a frame shaped from it by the helpers here) and
+returns a ``go.Figure``; an unknown cost (an unpriced model) is left out of dollar charts, never drawn as
+zero, and the pages say how many calls that leaves out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+import polars as pl
+
+from agentledger.ui import format as fmt
+
+# Colour-blind-safe qualitative palette (Paul Tol's "muted"), then grey for the long tail.
+PALETTE = (
+    "#332288",
+    "#88CCEE",
+    "#44AA99",
+    "#117733",
+    "#999933",
+    "#DDCC77",
+    "#CC6677",
+    "#882255",
+    "#AA4499",
+)
+OTHER = "other models"
+OTHER_COLOR = "#BBBBBB"
+STATUS_COLORS = {"ok": "#44AA99", "unset": "#88CCEE", "error": "#CC6677"}
+MAX_SERIES = len(PALETTE)
+
+Row = Mapping[str, Any]
+
+
+def _layout(fig: go.Figure, *, height: int = 360, **kwargs: Any) -> go.Figure:
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0},
+        hoverlabel={"namelength": -1},
+        **kwargs,
+    )
+    return fig
+
+
+def empty(message: str) -> go.Figure:
+    """A blank figure that says why it is blank (no data in the window)."""
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, font={"size": 14})
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, height=240)
+
+
+# -- models: consistent colours, spend over time, mix ---------------------------------------------
+
+
+def model_colors(models_by_cost: Sequence[str | None]) -> dict[str, str]:
+    """A colour per model, most expensive first; models past the palette share the "other" grey."""
+    names = [fmt.label(m) for m in models_by_cost]
+    colors = {name: PALETTE[i] for i, name in enumerate(names[:MAX_SERIES])}
+    colors.update({name: OTHER_COLOR for name in names[MAX_SERIES:]})
+    colors[OTHER] = OTHER_COLOR
+    return colors
+
+
+def day_model_frame(groups: Mapping[str | None, Iterable[Row]]) -> pl.DataFrame:
+    """Long frame (day, model, calls, cost_usd) from ``model_mix(wh, filters, "day")`` (day -> rows)."""
+    rows = [
+        {
+            "day": day,
+            "model": fmt.label(r.get("model")),
+            "calls": int(r.get("calls") or 0),
+            "cost_usd": r.get("cost_usd"),
+        }
+        for day, entries in groups.items()
+        if day is not None
+        for r in entries
+    ]
+    schema = {"day": pl.String, "model": pl.String, "calls": pl.Int64, "cost_usd": pl.Float64}
+    frame = pl.DataFrame(rows, schema=schema)
+    # Several providers can serve one model name: one bar segment per model and day.
+    # An unknown cost stays unknown: the sum is null when every part is null (polars would say 0).
+    cost = pl.when(pl.col("cost_usd").is_not_null().any()).then(pl.col("cost_usd").sum())
+    return (
+        frame.group_by("day", "model").agg(pl.col("calls").sum(), cost.alias("cost_usd")).sort("day", "model")
+    )
+
+
+def spend_over_time(frame: pl.DataFrame, colors: Mapping[str, str]) -> go.Figure:
+    """Daily spend as bars stacked by model; models without a colour of their own are "other models"."""
+    priced = frame.filter(pl.col("cost_usd").is_not_null() & (pl.col("cost_usd") > 0))
+    if priced.is_empty():
+        return empty("No priced calls in this window")
+    own = {m for m, c in colors.items() if c != OTHER_COLOR}
+    priced = priced.with_columns(
+        pl.when(pl.col("model").is_in(list(own)))
+        .then(pl.col("model"))
+        .otherwise(pl.lit(OTHER))
+        .alias("model")
+    )
+    stacked = priced.group_by("day", "model").agg(pl.col("cost_usd").sum()).sort("day")
+    fig = go.Figure()
+    # Most expensive model at the bottom of the stack, where the eye compares heights best.
+    for model in [m for m in colors if m in set(stacked["model"])]:
+        part = stacked.filter(pl.col("model") == model)
+        fig.add_bar(
+            x=part["day"].to_list(),
+            y=part["cost_usd"].to_list(),
+            name=model,
+            marker_color=colors.get(model, OTHER_COLOR),
+            hovertemplate="%{x}<br>" + model + ": $%{y:,.2f}<extra></extra>",
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(title_text="spend (USD)", tickprefix="$", separatethousands=True)
+    fig.update_xaxes(type="date", tickformat="%b %d")
+    return _layout(fig, height=380)
+
+
+def model_mix(mix: Sequence[Row], colors: Mapping[str, str]) -> go.Figure:
+    """Each model's share of cost (solid bar) above its share of calls (grey bar), most expensive on top."""
+    if not mix:
+        return empty("No calls in this window")
+    models = [fmt.label(m.get("model")) for m in mix]
+    cost_share = [m.get("cost_share") for m in mix]
+    call_share = [m.get("call_share") for m in mix]
+    fig = go.Figure()
+    fig.add_bar(
+        y=models,
+        x=[0 if v is None else v * 100 for v in cost_share],
+        name="share of cost",
+        orientation="h",
+        marker_color=[colors.get(m, OTHER_COLOR) for m in models],
+        text=[f"{fmt.pct(v)} of cost" if v is not None else "unpriced" for v in cost_share],
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate="%{y}: %{text}<extra></extra>",
+    )
+    fig.add_bar(
+        y=models,
+        x=[0 if v is None else v * 100 for v in call_share],
+        name="share of calls",
+        orientation="h",
+        marker_color=OTHER_COLOR,
+        text=[f"{fmt.pct(v)} of calls" for v in call_share],
+        textposition="outside",
+        cliponaxis=False,
+        hovertemplate="%{y}: %{text}<extra></extra>",
+    )
+    fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.05)
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    top = max([v for v in cost_share + call_share if v is not None] or [0.0])
+    # Room on the right for the labels outside the longest bar.
+    fig.update_xaxes(title_text="share (%)", ticksuffix=" %", range=[0, min(100, top * 100) * 1.45 + 5])
+    return _layout(fig, height=max(260, 60 + 52 * len(models)), showlegend=False)
+
+
+# -- breakdowns ------------------------------------------------------------------------------------
+
+_METRIC_AXIS = {"usd": {"tickprefix": "$"}, "pct": {"ticksuffix": " %"}, "count": {}, "tokens": {}}
+
+
+def _display_value(value: float | None, kind: str) -> float | None:
+    if value is None:
+        return None
+    return value * 100 if kind == "pct" else value
+
+
+def _display_text(value: float | None, kind: str) -> str:
+    return {"usd": fmt.usd, "pct": fmt.pct, "tokens": fmt.tokens}.get(kind, fmt.count)(value)
+
+
+def ranked_bars(
+    keys: Sequence[str | None], values: Sequence[float | None], *, title: str, kind: str, limit: int = 20
+) -> go.Figure:
+    """Horizontal bars of one metric per group, largest first (unknown values left out, top ``limit``).
+
+    ``kind`` is how the values read: "usd", "pct" (a ratio in [0, 1]), "count" or "tokens".
+    """
+    pairs = sorted(
+        ((fmt.label(k), v) for k, v in zip(keys, values, strict=True) if v is not None),
+        key=lambda p: p[1],
+        reverse=True,
+    )[:limit]
+    if not pairs:
+        return empty(f"No known {title.lower()} in this window")
+    labels = [p[0] for p in pairs]
+    fig = go.Figure(
+        go.Bar(
+            y=labels,
+            x=[_display_value(p[1], kind) for p in pairs],
+            orientation="h",
+            marker_color=PALETTE[0],
+            text=[_display_text(p[1], kind) for p in pairs],
+            textposition="auto",
+            hovertemplate="%{y}: %{text}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(title_text=title, **_METRIC_AXIS.get(kind, {}))
+    return _layout(fig, height=max(260, 60 + 30 * len(labels)), showlegend=False)
+
+
+def stacked_bars(frame: pl.DataFrame, *, key: str, parts: Mapping[str, str], title: str) -> go.Figure:
+    """Horizontal bars per ``key`` stacked by the dollar columns ``parts`` (column -> legend name)."""
+    if frame.is_empty():
+        return empty("Nothing to show in this window")
+    totals = frame.with_columns(pl.sum_horizontal([pl.col(c).fill_null(0) for c in parts]).alias("_total"))
+    totals = totals.filter(pl.col("_total") > 0).sort("_total", descending=True).head(20)
+    if totals.is_empty():
+        return empty(f"No {title.lower()} in this window")
+    labels = [fmt.label(k) for k in totals[key].to_list()]
+    fig = go.Figure()
+    for i, (column, name) in enumerate(parts.items()):
+        fig.add_bar(
+            y=labels,
+            x=totals[column].to_list(),
+            name=name,
+            orientation="h",
+            marker_color=PALETTE[(i * 3 + 6) % len(PALETTE)],
+            hovertemplate="%{y}<br>" + name + ": $%{x:,.2f}<extra></extra>",
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(title_text=title, tickprefix="$")
+    return _layout(fig, height=max(260, 80 + 32 * len(labels)))
+
+
+# -- a trace: waterfall of its calls and context growth -------------------------------------------
+
+
+def trace_waterfall(calls: pl.DataFrame) -> go.Figure:
+    """A timeline of a trace's LLM calls: one bar per call from its start to its end, coloured by status.
+
+    ``calls`` has started_at, ended_at (or latency_ms), model, input/cache_read/output tokens, cost_usd and
+    status, one row per call.
+    """
+    if calls.is_empty():
+        return empty("This trace has no LLM calls")
+    calls = calls.sort("started_at")
+    t0 = calls["started_at"][0]
+    offsets = [(t - t0).total_seconds() for t in calls["started_at"].to_list()]
+    durations = _durations_s(calls)
+    labels = [f"#{i + 1} {fmt.label(m)}" for i, m in enumerate(calls["model"].to_list())]
+    rows = calls.to_dicts()
+    fig = go.Figure()
+    for status in ("ok", "unset", "error"):
+        idx = [i for i, r in enumerate(rows) if (r.get("status") or "unset") == status]
+        if not idx:
+            continue
+        fig.add_bar(
+            y=[labels[i] for i in idx],
+            x=[max(durations[i], 0.001) for i in idx],
+            base=[offsets[i] for i in idx],
+            orientation="h",
+            name=status,
+            marker_color=STATUS_COLORS[status],
+            customdata=[_call_hover(rows[i]) for i in idx],
+            hovertemplate="%{y}<br>%{customdata}<extra></extra>",
+            text=[fmt.usd(rows[i].get("cost_usd")) for i in idx],
+            textposition="outside",
+            cliponaxis=False,
+        )
+    fig.update_layout(barmode="overlay")
+    fig.update_yaxes(categoryorder="array", categoryarray=labels, autorange="reversed", automargin=True)
+    end = max(o + d for o, d in zip(offsets, durations, strict=True))
+    fig.update_xaxes(title_text="seconds since the trace started", range=[0, end * 1.15 + 0.1])
+    return _layout(fig, height=max(260, 80 + 28 * len(labels)))
+
+
+def _durations_s(calls: pl.DataFrame) -> list[float]:
+    starts = calls["started_at"].to_list()
+    ends = calls["ended_at"].to_list() if "ended_at" in calls.columns else [None] * len(starts)
+    latencies = calls["latency_ms"].to_list() if "latency_ms" in calls.columns else [None] * len(starts)
+    out = []
+    for start, end, latency in zip(starts, ends, latencies, strict=True):
+        if end is not None:
+            out.append((end - start).total_seconds())
+        else:
+            out.append((latency or 0.0) / 1000)
+    return out
+
+
+def _call_hover(row: Row) -> str:
+    parts = [
+        f"model {fmt.label(row.get('model'))}",
+        f"input {fmt.tokens(row.get('input_tokens'))} (cache read {fmt.tokens(row.get('cache_read_tokens'))})",
+        f"output {fmt.tokens(row.get('output_tokens'))}",
+        f"cost {fmt.usd(row.get('cost_usd'))}",
+        f"latency {fmt.duration_ms(row.get('latency_ms'))}",
+        f"status {row.get('status') or 'unset'}",
+    ]
+    return "<br>".join(parts)
+
+
+def context_growth(
+    steps: pl.DataFrame, typical: pl.DataFrame | None = None, typical_label: str = ""
+) -> go.Figure:
+    """Input tokens per step of a task, split into cache reads and the rest (stacked bars).
+
+    ``steps`` has a step number (``step``, 1-based; the row order when absent), ``input_tokens`` and
+    optionally ``cache_read_tokens``. ``typical`` (``step``, ``p50_input_tokens``), when given, is drawn as a
+    line: the median input per step of comparable tasks, to show whether this one grew faster.
+    """
+    if steps.is_empty():
+        return empty("No steps to show")
+    step = steps["step"].to_list() if "step" in steps.columns else list(range(1, steps.height + 1))
+    total = [int(v or 0) for v in steps["input_tokens"].to_list()]
+    cached = (
+        [int(v or 0) for v in steps["cache_read_tokens"].to_list()]
+        if "cache_read_tokens" in steps.columns
+        else [0] * len(total)
+    )
+    fresh = [t - c for t, c in zip(total, cached, strict=True)]
+    fig = go.Figure()
+    fig.add_bar(x=step, y=fresh, name="input (not cached)", marker_color=PALETTE[0])
+    fig.add_bar(x=step, y=cached, name="cache reads", marker_color=PALETTE[1])
+    if typical is not None and not typical.is_empty():
+        shown = typical.filter(pl.col("step") <= max(step))
+        fig.add_scatter(
+            x=shown["step"].to_list(),
+            y=shown["p50_input_tokens"].to_list(),
+            name=typical_label or "median of comparable tasks",
+            mode="lines+markers",
+            line={"color": PALETTE[6], "dash": "dot"},
+        )
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(title_text="step (LLM call in order)", dtick=1 if len(step) <= 30 else None)
+    fig.update_yaxes(title_text="input tokens", separatethousands=True)
+    return _layout(fig, height=320)

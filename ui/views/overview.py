@@ -1,0 +1,84 @@
+"""Overview: the headline numbers against the previous period, spend by model over time, the model mix and
+the week's top cost drivers."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from agentledger.ui import figures, state, tables
+from agentledger.ui import format as fmt
+from agentledger.ui.state import DIMENSION_LABELS
+
+view = state.current_view()
+before = view.previous()
+now = state.fetch("metrics", "compute_metrics", state.current_filters(view))
+prev = state.fetch("metrics", "compute_metrics", state.current_filters(before))
+
+st.title("Overview")
+compared = f"vs {before.start:%b %d} – {before.end:%b %d}"
+st.caption(f"{view.start:%b %d, %Y} – {view.end:%b %d, %Y} ({view.days} days), {compared}")
+
+for column, tile in zip(st.columns(len(tables.TILE_KEYS)), tables.overview_tiles(now, prev), strict=True):
+    column.metric(
+        tile.label,
+        tile.value,
+        tile.delta,
+        delta_color=tile.delta_color,
+        help=tile.help,
+        border=True,
+        delta_arrow="auto" if tile.delta_known else "off",
+    )
+
+if now["calls"] == 0:
+    st.info("No calls in this window with these filters: widen the dates or clear a filter in the sidebar.")
+    st.stop()
+
+st.caption(
+    f"{fmt.count(now['calls'])} calls · {fmt.count(now['tasks'])} tasks "
+    f"({fmt.count(now['completed_tasks'])} completed, {fmt.count(now['failed_tasks'])} failed) · "
+    f"{fmt.count(now['sessions'])} sessions · waste {fmt.usd(now['waste_usd'])}"
+)
+if now["unpriced_calls"]:
+    st.warning(
+        f"{fmt.count(now['unpriced_calls'])} calls have no known price and are left out of every dollar figure "
+        "(never counted as $0). See **Sources and prices** for the models concerned.",
+        icon=":material/warning:",
+    )
+
+colors = figures.model_colors([m["model"] for m in now["model_mix"]])
+left, right = st.columns([3, 2], gap="large")
+with left:
+    st.subheader("Spend per day by model")
+    per_day = state.fetch("metrics", "model_mix", state.current_filters(view), "day")
+    st.plotly_chart(figures.spend_over_time(figures.day_model_frame(per_day), colors), key="spend_over_time")
+with right:
+    st.subheader("Model mix")
+    st.plotly_chart(figures.model_mix(now["model_mix"], colors), key="model_mix")
+
+week = view.last_days(7)
+st.subheader("Top cost drivers of the week")
+st.caption(f"{week.start:%b %d} – {week.end:%b %d} against the seven days before")
+by = st.segmented_control(
+    "Drivers by",
+    ["task_type", "agent", "model"],
+    default="task_type",
+    required=True,
+    format_func=DIMENSION_LABELS.get,
+    key="drivers_by",
+    label_visibility="collapsed",
+)
+this_week = state.fetch("metrics", "call_totals", state.current_filters(week), by)
+last_week = state.fetch("metrics", "call_totals", state.current_filters(week.previous()), by)
+drivers = tables.top_drivers(this_week, last_week).rename({"key": DIMENSION_LABELS[by]})
+st.dataframe(
+    drivers,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "cost_usd": st.column_config.NumberColumn("Cost this week", format="dollar"),
+        "previous_cost_usd": st.column_config.NumberColumn("Week before", format="dollar"),
+        "change_usd": st.column_config.NumberColumn("Change", format="dollar"),
+        "change": st.column_config.NumberColumn("Change %", format="percent"),
+    },
+    key="top_drivers",
+)
