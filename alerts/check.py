@@ -20,10 +20,10 @@ from agentledger.alerts.delivery import Deliverer, RetryPolicy
 from agentledger.alerts.evaluate import Evaluation, evaluate
 from agentledger.alerts.measure import measure, offenders
 from agentledger.alerts.message import AlertMessage, build_message
-from agentledger.alerts.report import WeeklyReport
 from agentledger.alerts.rules import AlertsConfig, Rule
 from agentledger.alerts.state import AlertState, Clock, Transition, plan, system_clock
 from agentledger.alerts.store import AlertStore, Delivery
+from agentledger.analytics.report import WeeklyReport
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
 

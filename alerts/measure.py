@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from agentledger.alerts.evaluate import Observation, group_by_of
-from agentledger.alerts.message import Offender, dashboard_link
+from agentledger.alerts.message import Offender
 from agentledger.alerts.rules import (
     BudgetRule,
     Rule,
@@ -28,6 +28,7 @@ from agentledger.analytics.anomalies import detect_anomalies
 from agentledger.analytics.breakdowns import top_sessions, top_traces
 from agentledger.analytics.filters import Filters
 from agentledger.analytics.metrics import compute_metrics
+from agentledger.analytics.report_render import dashboard_link
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
 

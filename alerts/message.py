@@ -1,4 +1,4 @@
-"""What a notification says, independent of the channel: :class:`AlertMessage` and value formatting.
+"""What a notification says, independent of the channel: :class:`AlertMessage`.
 
 A message is built once, when the transition happens, stored as JSON in the alert history, and rendered
 per channel (Slack blocks, email, webhook JSON) by :mod:`agentledger.alerts.channels`.
@@ -7,9 +7,8 @@ per channel (Slack blocks, email, webhook JSON) by :mod:`agentledger.alerts.chan
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
 
 from agentledger.alerts.evaluate import group_by_of
 from agentledger.alerts.rules import (
@@ -21,6 +20,7 @@ from agentledger.alerts.rules import (
     UnpricedModelRule,
 )
 from agentledger.alerts.state import Transition
+from agentledger.analytics.report_render import dashboard_link, format_value
 
 _EVENT_WORDS = {
     "fired": "FIRING",
@@ -38,23 +38,6 @@ def unit_of(metric: str) -> str:
     if metric.endswith(("_rate", "_ratio", "_share")):
         return "ratio"
     return "count"
-
-
-def format_value(value: float | None, unit: str) -> str:
-    """``$0.62``, ``27.3%``, ``1,234``; ``n/a`` for an unknown value."""
-    if value is None:
-        return "n/a"
-    if unit == "usd":
-        # Cents where they say it all; four decimals for the small amounts of single calls.
-        return f"${value:,.2f}" if abs(value) >= 1 or round(value, 2) == value else f"${value:,.4f}"
-    if unit == "ratio":
-        return f"{value * 100:.1f}%"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters with an ellipsis (Slack rejects longer block texts)."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -152,17 +135,6 @@ class AlertMessage:
             values[key] = datetime.fromisoformat(values[key])
         values["offenders"] = [Offender(**o) for o in values.get("offenders", [])]
         return cls(**values)
-
-
-def dashboard_link(
-    base: str | None, page: str, since: datetime, until: datetime, filters: dict[str, str]
-) -> str | None:
-    """``<dashboard>/<page>?from=..&to=..&agent=..`` (the dashboard's own URL parameters), or None."""
-    if not base:
-        return None
-    last_day: date = (until - timedelta(microseconds=1)).date()
-    query = {"from": since.date().isoformat(), "to": last_day.isoformat(), **filters}
-    return f"{base.rstrip('/')}/{page}?{urlencode(query)}"
 
 
 def metric_of(rule: Rule) -> str:

@@ -15,7 +15,7 @@ Why nothing is lost or repeated:
 - **Deliveries** are idempotent on their own (see :mod:`agentledger.alerts.delivery`): a run re-claimed
   after a crash does not send what the first one sent.
 
-Time comes from an injectable clock, so tests drive every job at its time with :meth:`run_due`.
+Time comes from an injectable clock, so tests drive every job at its time with :meth:`Scheduler.run_due`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,15 +32,14 @@ from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
-from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from agentledger.alerts.check import AlertEngine
-from agentledger.alerts.report import build_weekly_report, previous_week
 from agentledger.alerts.state import Clock, system_clock
 from agentledger.alerts.store import AlertStore
+from agentledger.analytics.report import build_weekly_report, previous_week
 from agentledger.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class Scheduler:
         self.lease_ttl = lease_ttl
         self.lease_name = f"scheduler:{store.project_id}"
         self._aps: BaseScheduler | None = None
+        self._stopping = False
 
     # -- the lease ------------------------------------------------------------------------------
 
@@ -169,10 +170,9 @@ class Scheduler:
 
     # -- APScheduler ----------------------------------------------------------------------------
 
-    def build(self, *, blocking: bool = True) -> BaseScheduler:
-        """An APScheduler 3 scheduler firing each job on its trigger and renewing the lease."""
-        cls = BlockingScheduler if blocking else BackgroundScheduler
-        aps = cls(
+    def build(self) -> BaseScheduler:
+        """An APScheduler 3 background scheduler firing each job on its trigger and renewing the lease."""
+        aps = BackgroundScheduler(
             timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300}
         )
         for job in self.jobs.values():
@@ -183,15 +183,29 @@ class Scheduler:
         )
         return aps
 
+    def request_stop(self) -> None:
+        """Ask :meth:`start` to stop after the jobs that are running.
+
+        Only sets a flag, so it is safe in a signal handler. (Raising there instead would interrupt a running
+        DuckDB query, which turns the interruption into an ordinary query error that a job records and the
+        scheduler survives: the stop would be lost.)
+        """
+        self._stopping = True
+
     def start(self, *, blocking: bool = True) -> BaseScheduler:
-        """Catch up on what is due, then run on APScheduler (returns only when stopped, if ``blocking``)."""
+        """Catch up on what is due, then run on APScheduler; with ``blocking``, until :meth:`request_stop`."""
         self.run_due()
-        self._aps = self.build(blocking=blocking)
-        try:
-            self._aps.start()
-        finally:
-            if blocking:
-                self.release()
+        self._aps = self.build()
+        if self._stopping:
+            self.release()
+            return self._aps
+        self._aps.start()
+        if blocking:
+            try:
+                while not self._stopping:
+                    time.sleep(0.2)
+            finally:
+                self.shutdown()
         return self._aps
 
     def shutdown(self) -> None:

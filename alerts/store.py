@@ -24,21 +24,6 @@ from agentledger.alerts.message import AlertMessage
 from agentledger.alerts.state import AlertState
 from agentledger.warehouse.base import Warehouse
 
-STATE_COLUMNS = [
-    "project_id",
-    "alert_key",
-    "rule_name",
-    "group_key",
-    "status",
-    "level",
-    "value",
-    "threshold",
-    "fired_at",
-    "resolved_at",
-    "evaluated_at",
-    "notified_at",
-    "notified_level",
-]
 DELIVERY_COLUMNS = [
     "delivery_id",
     "project_id",
@@ -130,10 +115,8 @@ class AlertStore:
 
     def states(self) -> dict[str, AlertState]:
         """Every stored alert instance of the project, by alert key."""
-        rows = self._rows(
-            f"SELECT {', '.join(STATE_COLUMNS)} FROM alert_state WHERE project_id = $project_id",
-            {"project_id": self.project_id},
-        )
+        # The same canonical query as the dashboard's analytics.alert_history.alert_states.
+        rows = self.wh.query("alert_states", {"project_id": self.project_id}).to_dicts()
         return {r["alert_key"]: AlertState(**{k: v for k, v in r.items() if k != "project_id"}) for r in rows}
 
     def save_state(self, state: AlertState) -> None:
@@ -166,13 +149,9 @@ class AlertStore:
         self, limit: int = 50, rule: str | None = None, since: datetime | None = None
     ) -> list[dict[str, Any]]:
         """The latest events (newest first), each with its deliveries and their attempts."""
-        events = self._rows(
-            "SELECT event_id, alert_key, rule_name, group_key, event, severity, occurred_at, value, threshold, "
-            "level, message FROM alert_events WHERE project_id = $project_id "
-            "AND ($rule IS NULL OR rule_name = $rule) AND ($since IS NULL OR occurred_at >= $since) "
-            "ORDER BY occurred_at DESC, event_id DESC LIMIT $limit",
-            {"project_id": self.project_id, "rule": rule, "since": since, "limit": limit},
-        )
+        events = self.wh.query(
+            "alert_events", {"project_id": self.project_id, "rule": rule, "since": since, "limit": limit}
+        ).to_dicts()
         for event in events:
             event["message"] = json.loads(event["message"])
             event["deliveries"] = [

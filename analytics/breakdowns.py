@@ -3,7 +3,7 @@ most expensive sessions and traces; one trace's calls in order (the dashboard's 
 
 The metrics are exactly :func:`~agentledger.analytics.metrics.compute_metrics`'s (same canonical queries,
 same :func:`~agentledger.analytics.metrics.assemble`), so a breakdown's rows add up to the totals. A time
-series broken down by a dimension runs the same four queries once, grouped by a composite key
+series broken down by a dimension runs the same one-pass query once, grouped by a composite key
 ``"<day|week>:<dimension>"`` of the warehouse's allow-list (see ``warehouse.duckdb.series_expressions``).
 
 Changes: a breakdown compares its window with the window of the same length just before it (the last 7
@@ -23,7 +23,7 @@ import polars as pl
 
 from agentledger.analytics._common import check_choice, normalized, params
 from agentledger.analytics.filters import GROUP_BY, Filters
-from agentledger.analytics.metrics import METRIC_KEYS, assemble, compute_metrics, ratio
+from agentledger.analytics.metrics import METRIC_KEYS, assemble, compute_metrics, metric_families, ratio
 from agentledger.warehouse.base import Warehouse
 
 __all__ = [
@@ -162,17 +162,8 @@ def breakdown(wh: Warehouse, filters: Filters, dim: str, *, now: datetime | None
 
 
 def _metrics_by_key(wh: Warehouse, filters: Filters, group: str) -> dict[str, Metrics]:
-    """compute_metrics' four canonical queries grouped by an allow-listed ``group`` (composite allowed)."""
-    p = filters.params()
-
-    def by_key(name: str) -> dict[str, dict[str, Any]]:
-        return {row["group_key"]: row for row in wh.query(name, p, group=group).iter_rows(named=True)}
-
-    totals, tasks, sessions = by_key("call_totals"), by_key("task_outcomes"), by_key("session_costs")
-    mix: dict[str, list[dict[str, Any]]] = {}
-    for row in wh.query("model_mix", p, group=group).iter_rows(named=True):
-        mix.setdefault(row.pop("group_key"), []).append(row)
-    return {k: assemble(totals[k], tasks.get(k), sessions.get(k), mix.get(k, [])) for k in totals}
+    """compute_metrics' one-pass query grouped by an allow-listed ``group`` (composite allowed)."""
+    return {key: assemble(*rows) for key, rows in metric_families(wh, filters, group).items()}
 
 
 def _series_cells(wh: Warehouse, filters: Filters, interval: str, dim: str | None) -> dict[tuple, Metrics]:

@@ -1,7 +1,9 @@
 """The core FinOps metrics, exactly as defined in DESIGN.md "Metric definitions".
 
-Aggregates are computed in the warehouse by the canonical queries in ``sql/queries/`` (one per metric
-family); this module only divides and shapes them. The result of :func:`compute_metrics` is the JSON
+Aggregates are computed in the warehouse by the canonical queries in ``sql/queries/``: one per metric
+family (``call_totals``, ``task_outcomes``, ``session_costs``, ``model_mix``), and ``metrics``, which computes
+all four in one pass (one scan of the calls in scope, the task outcomes once) for :func:`compute_metrics`;
+this module only divides and shapes them. The result of :func:`compute_metrics` is the JSON
 contract of ``agentledger metrics --json``:
 
 - money is USD; unpriced calls are counted in ``unpriced_calls`` and left out of every cost sum (a sum
@@ -25,6 +27,7 @@ __all__ = [
     "Filters",
     "call_totals",
     "compute_metrics",
+    "metric_families",
     "model_mix",
     "session_costs",
     "task_outcomes",
@@ -84,6 +87,60 @@ def model_mix(wh: Warehouse, filters: Filters, group_by: str | None = None) -> d
     for row in frame.iter_rows(named=True):
         groups.setdefault(row.pop("group_key"), []).append(row)
     return groups
+
+
+# Columns of the `metrics` query: the model mix row's own (renamed to model_mix's names), then the group's.
+_MIX_COLUMNS = {
+    "model": "model",
+    "provider": "provider",
+    "model_calls": "calls",
+    "model_input_tokens": "input_tokens",
+    "model_output_tokens": "output_tokens",
+    "model_cost_usd": "cost_usd",
+}
+_TOTALS_COLUMNS = (
+    "calls",
+    "unpriced_calls",
+    "total_cost_usd",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "response_cache_hits",
+    "response_cache_known",
+)
+_TASKS_COLUMNS = (
+    "tasks",
+    "completed_tasks",
+    "failed_tasks",
+    "completed_cost_usd",
+    "completed_calls",
+    "failed_task_cost_usd",
+    "failed_task_calls",
+    "failed_call_cost_usd",
+    "failed_call_calls",
+)
+_SESSIONS_COLUMNS = ("sessions", "p95_session_cost_usd")
+
+
+# Per group key: its call totals, tasks and sessions rows and its model mix rows.
+Families = dict[str | None, tuple[Row, Row, Row, list[Row]]]
+
+
+def metric_families(wh: Warehouse, filters: Filters, group: str) -> Families:
+    """The four metric families per group from the one-pass ``metrics`` query; ``group`` is a template
+    value of the warehouse's allow-list (a dimension, "none", or a composite series key)."""
+    families: Families = {}
+    for row in wh.query("metrics", filters.params(), group=group).iter_rows(named=True):
+        key = row["group_key"]
+        if key not in families:
+            families[key] = (
+                {c: row[c] for c in _TOTALS_COLUMNS},
+                {c: row[c] for c in _TASKS_COLUMNS},
+                {c: row[c] for c in _SESSIONS_COLUMNS},
+                [],
+            )
+        families[key][3].append({name: row[column] for column, name in _MIX_COLUMNS.items()})
+    return families
 
 
 # -- pure arithmetic ------------------------------------------------------------------------------
@@ -203,16 +260,10 @@ def _key_order(key: str | None) -> tuple[bool, str]:
 
 def compute_metrics(wh: Warehouse, filters: Filters, group_by: str | None = None) -> dict[str, Any]:
     """All metrics over ``filters``; with ``group_by`` one entry per group (see the module docstring)."""
-    totals = call_totals(wh, filters, group_by)
-    tasks = task_outcomes(wh, filters, group_by)
-    sessions = session_costs(wh, filters, group_by)
-    mix = model_mix(wh, filters, group_by)
+    families = metric_families(wh, filters, check_group_by(group_by))
     if group_by is None:
-        return assemble(totals.get(None), tasks.get(None), sessions.get(None), mix.get(None, []))
-    groups = [
-        {"key": key, **assemble(totals[key], tasks.get(key), sessions.get(key), mix.get(key, []))}
-        for key in sorted(totals, key=_key_order)
-    ]
+        return assemble(*families[None]) if families else assemble(None, None, None, [])
+    groups = [{"key": key, **assemble(*families[key])} for key in sorted(families, key=_key_order)]
     return {"groups": groups}
 
 

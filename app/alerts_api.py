@@ -17,10 +17,10 @@ from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import ValidationError
 
 from agentledger.alerts.channels import build_channels
-from agentledger.alerts.report import build_weekly_report, previous_week
-from agentledger.alerts.report_render import to_html, to_markdown
 from agentledger.alerts.rules import AlertsConfig, describe, load_alerts, save_alerts
 from agentledger.alerts.store import AlertStore
+from agentledger.analytics.report import build_weekly_report, previous_week
+from agentledger.analytics.report_render import to_html, to_markdown
 from agentledger.core.errors import AgentLedgerError, ConfigError, InputError
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
@@ -42,6 +42,20 @@ def _merge(current: AlertsConfig, update: dict[str, Any]) -> AlertsConfig:
         return AlertsConfig.model_validate(data)
     except ValidationError as exc:
         raise HTTPException(422, describe(exc, "request body")) from None
+
+
+# The weekly report answers in the format asked for (``format=json|md|html``): documented, so clients and
+# schema checks know all three.
+_WEEKLY_FORMATS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The report as JSON, Markdown or HTML",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/markdown": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}},
+        },
+    }
+}
 
 
 def build_alerts_router(warehouse: Warehouse, settings: Settings, require_key: Any) -> APIRouter:
@@ -95,7 +109,7 @@ def build_alerts_router(warehouse: Warehouse, settings: Settings, require_key: A
         states = await run_in_threadpool(store.states)
         return [asdict(s) for s in sorted(states.values(), key=lambda s: (s.status != "firing", s.alert_key))]
 
-    @router.get("/api/reports/weekly", response_model=None)
+    @router.get("/api/reports/weekly", response_model=None, responses=_WEEKLY_FORMATS)
     async def weekly(
         week: Annotated[
             str | None, Query(description="ISO week, e.g. 2026-W47; default: the last complete one")

@@ -17,6 +17,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from agentledger.core.errors import AgentLedgerError
+from agentledger.core.security import is_loopback, redact_url
 from agentledger.core.settings import Settings
 
 console = Console(stderr=True)
@@ -108,7 +109,7 @@ def demo(
             )
     finally:
         wh.close()
-    console.print(f"wrote {result.calls} calls and {result.spans} spans to {settings.warehouse}")
+    console.print(f"wrote {result.calls} calls and {result.spans} spans to {redact_url(settings.warehouse)}")
 
 
 @ingest_app.command("otlp")
@@ -164,8 +165,8 @@ def metrics(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Cost per completed task, waste ratio, cache hit rate, P95 session cost, model mix (DESIGN.md definitions)."""
+    from agentledger.analytics.filters import GROUP_BY
     from agentledger.analytics.metrics import Filters, compute_metrics
-    from agentledger.app.api import GROUP_BY
     from agentledger.app.services import open_warehouse, parse_when
 
     if group_by is not None and group_by not in GROUP_BY:
@@ -285,9 +286,17 @@ def serve(
 
     settings = _settings(warehouse, host=host, port=port)
     console.print(
-        f"agentledger API on http://{settings.host}:{settings.port} (warehouse {settings.warehouse})"
+        f"agentledger API on http://{settings.host}:{settings.port} (warehouse {redact_url(settings.warehouse)})"
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    api = create_app(settings)
+    if not is_loopback(settings.host) and not api.state.authenticator.required():
+        console.print(
+            f"[yellow]Warning:[/] the API listens on {settings.host} and no API key exists: anyone who can "
+            "reach it can read and write the ledger. Create one with `agentledger keys create --project P` "
+            "(or set AGENTLEDGER_API_KEYS).",
+            highlight=False,
+        )
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
 
 
 @app.command()
@@ -306,6 +315,10 @@ def up(
     from agentledger.app.services import build_pipeline, count_calls, load_demo, open_warehouse
 
     settings = _settings(warehouse)
+    if not no_ui:
+        from agentledger.ui.auth import check_exposure
+
+        check_exposure(settings.ui_host, settings)  # before loading anything: fail fast
     wh = open_warehouse(settings)
     if not no_demo and count_calls(wh, settings.project_id) == 0:
         with _progress() as progress:
@@ -388,11 +401,13 @@ def _wait_started(server: Any, timeout: float = 15.0) -> None:
 
 
 def _register_commands() -> None:
-    from agentledger.app import cli_analytics, cli_recommend, cli_sources
+    from agentledger.app import cli_alerts, cli_analytics, cli_keys, cli_recommend, cli_sources
     from agentledger.ui.launch import ui
 
     cli_sources.register(app, ingest_app)
     cli_analytics.register(app)
+    cli_alerts.register(app)
+    cli_keys.register(app)
     app.command("recommend")(cli_recommend.recommend)
     app.command("whatif")(cli_recommend.whatif)
     app.command("ui")(ui)

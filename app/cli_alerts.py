@@ -10,7 +10,6 @@ import json
 import logging
 import re
 import signal
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,12 +20,12 @@ from rich.table import Table
 
 from agentledger.alerts.channels import build_channels
 from agentledger.alerts.check import AlertEngine, CheckResult
-from agentledger.alerts.message import format_value, metric_of, unit_of
-from agentledger.alerts.report import build_weekly_report, previous_week
-from agentledger.alerts.report_render import FORMATS, render
+from agentledger.alerts.message import metric_of, unit_of
 from agentledger.alerts.rules import load_alerts
 from agentledger.alerts.scheduler import Scheduler, standard_jobs
 from agentledger.alerts.state import Clock, system_clock
+from agentledger.analytics.report import build_weekly_report, previous_week
+from agentledger.analytics.report_render import FORMATS, format_value, render
 from agentledger.core.errors import ConfigError, InputError, WarehouseError
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
@@ -348,11 +347,10 @@ def scheduler(
             f"{settings.alert_interval_minutes} min, report {settings.report_weekday} {settings.report_hour}:00 "
             f"{settings.report_timezone}"
         )
-        # `docker stop` sends SIGTERM: leave like on Ctrl-C, releasing the lease for the next scheduler.
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        try:
-            sched.start(blocking=True)
-        except (KeyboardInterrupt, SystemExit):
-            sched.shutdown()
+        # Ctrl-C and `docker stop` (SIGTERM): finish the running jobs, release the lease, exit 0.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: sched.request_stop())
+        sched.start(blocking=True)
+        console.print("scheduler stopped")
     finally:
         wh.close()

@@ -266,12 +266,19 @@ def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def build_query_router(
     warehouse: Warehouse, settings: Settings, require_key: Callable[..., Any]
 ) -> APIRouter:
-    """The ``/api`` analytics endpoints on ``warehouse``; every one depends on ``require_key``."""
+    """The ``/api`` analytics endpoints on ``warehouse``; every one depends on ``require_key``, which
+    returns the caller's project (None: ``settings.project_id``) and every query is limited to it."""
     router = APIRouter(prefix="/api", tags=["analytics"], dependencies=[Depends(require_key)])
     pricer = Pricer.from_settings(settings)
     wh = warehouse
 
+    def project_of(project: Annotated[str | None, Depends(require_key)]) -> str:
+        return project or settings.project_id
+
+    Project = Annotated[str, Depends(project_of)]
+
     def filters(
+        project: Project,
         since: Annotated[
             str | None, Query(description="Window start: ISO date or date-time, UTC, inclusive")
         ] = None,
@@ -299,7 +306,7 @@ def build_query_router(
                 provider=provider,
                 source=source,
                 environment=environment,
-                project_id=settings.project_id,
+                project_id=project,
             )
         except (ConfigError, InputError) as exc:
             raise HTTPException(422, str(exc)) from exc
@@ -376,13 +383,11 @@ def build_query_router(
     @router.get(
         "/traces/{trace_id}", response_model=TraceResponse, responses={404: {"description": "No such trace"}}
     )
-    def get_trace(trace_id: str) -> dict[str, Any]:
+    def get_trace(trace_id: str, project: Project) -> dict[str, Any]:
         """One trace's LLM calls in order, with the task's outcome."""
-        calls = _run(breakdowns.trace_calls, wh, settings.project_id, trace_id)
+        calls = _run(breakdowns.trace_calls, wh, project, trace_id)
         if calls.is_empty():
-            raise HTTPException(
-                404, f"no calls recorded for trace {trace_id!r} in project {settings.project_id!r}"
-            )
+            raise HTTPException(404, f"no calls recorded for trace {trace_id!r} in project {project!r}")
         costs = calls["cost_usd"].drop_nulls()
         outcome = "failure" if (calls["outcome"] == "failure").any() else "success"
         return {

@@ -37,10 +37,10 @@ class WhatIfRequest(BaseModel):
     until: str | None = Field(None, description="End of the window (exclusive)")
 
 
-def _filters(settings: Settings, since: str | None, until: str | None) -> Filters:
+def _filters(project_id: str, since: str | None, until: str | None) -> Filters:
     try:
         return Filters(
-            since=parse_when(since, "since"), until=parse_when(until, "until"), project_id=settings.project_id
+            since=parse_when(since, "since"), until=parse_when(until, "until"), project_id=project_id
         )
     except (ConfigError, InputError) as exc:
         raise HTTPException(422, str(exc)) from exc
@@ -55,25 +55,32 @@ async def _run(function: Callable[..., Any], *args: Any) -> Any:
 
 
 def build_recommend_router(
-    warehouse: Warehouse, settings: Settings, require_key: Callable[..., None]
+    warehouse: Warehouse, settings: Settings, require_key: Callable[..., str | None]
 ) -> APIRouter:
-    """The recommendation and what-if endpoints on ``warehouse``, guarded by ``require_key``."""
+    """The recommendation and what-if endpoints on ``warehouse``, guarded by ``require_key``, which returns
+    the caller's project (None: ``settings.project_id``)."""
     router = APIRouter(dependencies=[Depends(require_key)], tags=["recommend"])
     pricer = Pricer.from_settings(settings)
 
+    # Defaults rather than Annotated: with postponed annotations FastAPI cannot see these local names.
+    def project_of(project: str | None = Depends(require_key)) -> str:
+        return project or settings.project_id
+
     @router.get("/api/recommendations")
-    async def recommendations(since: str | None = None, until: str | None = None) -> dict[str, Any]:
+    async def recommendations(
+        since: str | None = None, until: str | None = None, project: str = Depends(project_of)
+    ) -> dict[str, Any]:
         """Recommendations over [since, until) (default: the last 30 days of data), biggest monthly
         saving first, with the notes beside them."""
-        filters = _filters(settings, since, until)
+        filters = _filters(project, since, until)
         report = await _run(recommend_report, warehouse, filters, settings, RecommendOptions())
         return report.model_dump(mode="json")
 
     @router.post("/api/whatif")
-    async def whatif(body: WhatIfRequest) -> dict[str, Any]:
+    async def whatif(body: WhatIfRequest, project: str = Depends(project_of)) -> dict[str, Any]:
         """What the window would have cost under ``policy``: totals, saving with its interval, per agent
         and task type, and the calls kept as recorded."""
-        filters = _filters(settings, body.since, body.until)
+        filters = _filters(project, body.since, body.until)
         options = RecommendOptions()
         return await _run(
             lambda: run_whatif(

@@ -101,6 +101,8 @@ def call_span(call: Call, span: SpanContext | None = None) -> SpanContext:
             user_id=call.user_id,
         )
     own, theirs = _FILL_GET(span), _FILL_GET(call)
+    if own == theirs and (span.status != "unset" or call.status == "unset"):
+        return span  # the common case: the call was mapped from this very span, nothing to fill
     fills = {
         name: value
         for name, mine, value in zip(_FILLED_FROM_CALL, own, theirs, strict=True)
@@ -130,9 +132,14 @@ class TraceIndex:
         self.spans: dict[Key, SpanContext] = dict(zip(map(_KEY, spans), spans, strict=True))
         self._chains: dict[Key, _Chain] = {}
         self._fallbacks: dict[TraceKey, tuple[str | None, str | None]] | None = None
+        # Calls of one trace mostly resolve alike: share one (immutable) ResolvedContext per value.
+        self._contexts: dict[tuple[str | None, ...], ResolvedContext] = {}
 
     def chain(self, key: Key | None) -> _Chain:
         """Nearest values over ``key`` and its ancestors (empty for an unknown key)."""
+        known = self._chains.get(key)  # type: ignore[arg-type]  # None is never a key
+        if known is not None:
+            return known
         if key is None or key not in self.spans:
             return _EMPTY
         path: list[Key] = []
@@ -173,12 +180,16 @@ class TraceIndex:
             return ResolvedContext(task_type=operation)
         up = self.chain(parent_key(own))
         session, user = self._trace_fallbacks().get(key[:3], _NO_FALLBACK)
-        return ResolvedContext(
+        values = (
             own.agent_name or up[0],
             own.task_type or up[1] or up[2] or operation,
             own.session_id or up[3] or session,
             own.user_id or up[4] or user,
         )
+        found = self._contexts.get(values)
+        if found is None:
+            found = self._contexts[values] = ResolvedContext(*values)
+        return found
 
 
 def _span_order(span: SpanContext) -> tuple[bool, float, str]:

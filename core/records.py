@@ -195,8 +195,20 @@ def _table(records: list[Any], schema: pa.Schema, getters: list[attrgetter]) -> 
     Per-field lists rather than a per-record tuple transposed: no tuple per record, so no garbage
     collector passes over the (large) live heap while a batch converts.
     """
-    arrays = [pa.array(list(map(get, records)), type=f.type) for f, get in zip(schema, getters, strict=True)]
+    arrays = [_array(list(map(get, records)), f.type) for f, get in zip(schema, getters, strict=True)]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _array(values: list[Any], type_: pa.DataType) -> pa.Array:
+    """``pa.array(values)``, converting one value only when they are all the same one.
+
+    Many columns are constant within a batch (project, source, statuses, ``ingested_at``); converting a
+    timestamp costs a tz lookup per value. ``list.count`` compares by identity first, so the check is cheap.
+    """
+    first = values[0] if values else None
+    if first is not None and values[-1] is first and values.count(first) == len(values):
+        return pa.repeat(pa.scalar(first, type=type_), len(values))
+    return pa.array(values, type=type_)
 
 
 def calls_to_arrow(calls: list[Call]) -> pa.Table:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -13,10 +14,19 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 DEFAULT_WAREHOUSE = "duckdb:///.agentledger/ledger.duckdb"
 
 
+def _secrets_dir() -> str | None:
+    """A folder of secret files named like the variables (``agentledger_smtp_password``): Docker and
+    Kubernetes secrets. ``AGENTLEDGER_SECRETS_DIR``, else ``/run/secrets`` when it exists."""
+    chosen = os.environ.get("AGENTLEDGER_SECRETS_DIR") or "/run/secrets"
+    return chosen if Path(chosen).is_dir() else None
+
+
 class Settings(BaseSettings):
     """Every field can be set as ``AGENTLEDGER_<FIELD>`` in the environment or a ``.env`` file."""
 
-    model_config = SettingsConfigDict(env_prefix="AGENTLEDGER_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="AGENTLEDGER_", env_file=".env", extra="ignore", secrets_dir=_secrets_dir()
+    )
 
     warehouse: str = Field(
         DEFAULT_WAREHOUSE,
@@ -34,6 +44,16 @@ class Settings(BaseSettings):
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated API keys; when set, every ingest and query request needs one",
+    )
+    key_cache_seconds: float = Field(
+        2.0,
+        ge=0,
+        description="How long the API caches a stored key's lookup; a revocation made by another process "
+        "takes at most this long to reach a running server (one in the same process applies at once)",
+    )
+    ui_password: SecretStr | None = Field(
+        None,
+        description="Password of the dashboard; required (or Streamlit OIDC) when it binds beyond 127.0.0.1",
     )
     prices_file: Path | None = Field(
         None, description="YAML file of price overrides (negotiated, batch, self-hosted models)"
@@ -96,6 +116,14 @@ class Settings(BaseSettings):
     def _split_keys(cls, v: object) -> object:
         if isinstance(v, str):
             return [k.strip() for k in v.split(",") if k.strip()]
+        return v
+
+    @field_validator("ui_password", mode="before")
+    @classmethod
+    def _empty_password_is_none(cls, v: object) -> object:
+        # AGENTLEDGER_UI_PASSWORD= (as in .env.example) means "no password", never "the empty password".
+        if v is None or (isinstance(v, str) and not v.strip()):
+            return None
         return v
 
     @field_validator("report_timezone")

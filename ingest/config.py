@@ -168,6 +168,9 @@ class LiteLLMPostgresSource(_SourceBase):
         env = os.environ if env is None else env
         if env.get(self.db_url_env):
             return SecretStr(env[self.db_url_env])
+        from_file = _secret_file(self.db_url_env, self.label, env)
+        if from_file:
+            return SecretStr(from_file)
         if self.db_url:
             return SecretStr(self.db_url)
         raise ConfigError(f"source {self.label!r}: set {self.db_url_env} (or db_url without a password)")
@@ -231,10 +234,23 @@ def source_from_options(options: Mapping[str, Any], *, origin: str = "command li
 
 def _secret_from_env(var: str, label: str, env: Mapping[str, str] | None) -> SecretStr:
     env = os.environ if env is None else env
-    value = env.get(var, "").strip()
+    value = env.get(var, "").strip() or _secret_file(var, label, env)
     if not value:
-        raise ConfigError(f"source {label!r}: environment variable {var} is not set")
+        raise ConfigError(f"source {label!r}: environment variable {var} is not set (nor {var}_FILE)")
     return SecretStr(value)
+
+
+def _secret_file(var: str, label: str, env: Mapping[str, str]) -> str:
+    """The content of the file named by ``<var>_FILE`` (Docker/Kubernetes secrets), or "" when unset."""
+    path = env.get(f"{var}_FILE", "").strip()
+    if not path:
+        return ""
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:  # the message names the file, never its content
+        raise ConfigError(
+            f"source {label!r}: cannot read {var}_FILE={path}: {exc.__class__.__name__}"
+        ) from None
 
 
 def _describe(exc: ValidationError, origin: str, *, prefix: str) -> str:

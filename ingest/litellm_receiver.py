@@ -7,7 +7,7 @@ named in the response and the rest are stored. Statuses:
 ====  ===========================================================================================
 200   ``{"accepted": n, "rejected": m, "errors": [...]}``, sent only once ``ingest`` returned (durable)
 400   the body is not JSON or not valid gzip
-401   API keys are configured and the request has none of them (``Authorization: Bearer <key>``)
+401   a key exists (env or stored) and the request has no valid one (``Authorization: Bearer <key>``)
 413   the body exceeds ``max_body_bytes``, or ``max_decompressed_bytes`` once gunzipped
 415   a Content-Encoding other than gzip
 422   the body is not a JSON list, or no record in it could be read
@@ -29,9 +29,11 @@ from starlette.concurrency import run_in_threadpool
 
 from agentledger.core.errors import InputError, TransientError, WarehouseError
 from agentledger.core.records import Call, SpanContext
-from agentledger.core.security import key_from_headers, key_is_valid
+from agentledger.core.security import Unauthorized
 from agentledger.core.settings import Settings
 from agentledger.ingest.collectors.litellm import record_id, to_call
+from agentledger.ingest.otlp.limits import may_hold_surrogates, scrub_surrogates
+from agentledger.ingest.otlp.receiver import env_key_project
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +58,11 @@ def build_litellm_router(
 ) -> APIRouter:
     """A router with ``POST /api/ingest/litellm`` writing through ``ingest(calls, spans)``.
 
-    ``project_for_request`` picks the project of an authenticated request; by default ``settings.project_id``.
+    ``project_for_request`` authenticates a request and returns its project, raising
+    :class:`~agentledger.core.security.Unauthorized` for a 401 (it runs in the thread pool, so it may read
+    the key store); by default the keys are ``settings.api_keys`` and the project ``settings.project_id``.
     """
-    pick_project = project_for_request or (lambda _request: settings.project_id)
+    pick_project = project_for_request or env_key_project(settings)
     router = APIRouter(tags=["ingest"])
 
     @router.post(
@@ -67,13 +71,13 @@ def build_litellm_router(
         summary="Receive LiteLLM StandardLoggingPayloads (a JSON list, optionally gzip)",
         response_model=None,
         openapi_extra=_OPENAPI_BODY,
+        responses=_OPENAPI_RESPONSES,
     )
     async def ingest_litellm(request: Request) -> JSONResponse:
         try:
-            _authenticate(request, settings)
+            project_id = await run_in_threadpool(_authenticate, pick_project, request)
             gzipped = _is_gzipped(request.headers.get("content-encoding"))
             body = await _read_capped(request, settings.max_body_bytes)
-            project_id = pick_project(request)
             outcome = await run_in_threadpool(_process, ingest, settings, body, gzipped, project_id)
         except _Refused as exc:
             return JSONResponse({"detail": exc.message}, exc.status, headers=exc.headers)
@@ -111,6 +115,8 @@ def _parse(body: bytes) -> list[Any]:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Refused(400, f"the body is not JSON: {exc}") from None
+    if may_hold_surrogates(body):
+        document = scrub_surrogates(document)  # lone surrogates cannot be stored: U+FFFD instead
     if not isinstance(document, list):
         raise _Refused(
             422, f"expected a JSON list of StandardLoggingPayload objects, got {type(document).__name__}"
@@ -133,18 +139,12 @@ def _normalize(records: list[Any], project_id: str) -> tuple[list[Call], list[st
     return list(calls.values()), errors
 
 
-def _authenticate(request: Request, settings: Settings) -> None:
-    """When keys are configured, the request must present one (constant-time comparison)."""
-    if not settings.api_keys:
-        return
-    presented = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
-    if not key_is_valid(presented, settings.api_keys):
-        reason = "no API key" if presented is None else "an unknown API key"
-        raise _Refused(
-            401,
-            f"the request has {reason}: send 'Authorization: Bearer <key>' with one of AGENTLEDGER_API_KEYS",
-            {"WWW-Authenticate": 'Bearer realm="agentledger"'},
-        )
+def _authenticate(pick_project: Callable[[Request], str], request: Request) -> str:
+    """The request's project; a 401 when a key is required and it has no valid one."""
+    try:
+        return pick_project(request)
+    except Unauthorized as exc:
+        raise _Refused(401, str(exc), {"WWW-Authenticate": 'Bearer realm="agentledger"'}) from None
 
 
 def _is_gzipped(content_encoding: str | None) -> bool:
@@ -199,6 +199,29 @@ def _too_large(what: str, limit: int, setting: str) -> _Refused:
     return _Refused(413, f"{what} exceeds the limit of {limit} bytes ({setting}); send smaller batches")
 
 
+_DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}}
+_OUTCOME = {
+    "type": "object",
+    "properties": {
+        "accepted": {"type": "integer"},
+        "rejected": {"type": "integer"},
+        "errors": {"type": "array", "items": {"type": "string"}},
+    },
+}
+_OPENAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Stored; bad records named", "content": {"application/json": {"schema": _OUTCOME}}},
+    **{
+        status: {"description": text, "content": {"application/json": {"schema": _DETAIL}}}
+        for status, text in (
+            (400, "The body is not JSON, or not valid gzip"),
+            (401, "Missing, unknown or revoked API key"),
+            (413, "Body too large (compressed or decompressed)"),
+            (415, "Unsupported Content-Encoding"),
+            (422, "Not a JSON list, or no record in it could be read"),
+            (503, "The warehouse is unavailable or the queue is full; retry after Retry-After"),
+        )
+    },
+}
 _OPENAPI_BODY = {
     "requestBody": {
         "required": True,

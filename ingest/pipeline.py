@@ -1,20 +1,25 @@
 """The write path every source shares: price, resolve trace context, write (one transaction).
 
-``Pipeline.ingest(calls, spans)``:
+``Pipeline.ingest(calls, spans)`` is ``write([prepare(calls, spans)])``:
 
-1. stamps ``ingested_at`` and prices the calls (when a pricer is given);
-2. keeps one span row per LLM call (the source's own span with gaps filled from the call, or one built
-   from the call), so later batches can re-resolve the call from its own attributes;
-3. inside one warehouse transaction: reads back the stored spans of the traces that need them (one
-   query for the whole batch), resolves agent / task type / session / user for the batch's calls,
-   upserts spans and calls, and re-resolves already-stored calls of those traces whose context moved.
+1. ``prepare`` (no warehouse access, so it can run in many threads): de-duplicates, stamps ``ingested_at``
+   and prices the calls (when a pricer is given); keeps one span row per LLM call (the source's own span
+   with gaps filled from the call, or one built from the call), so later batches can re-resolve the call
+   from its own attributes; resolves agent / task type / session / user from the batch's own spans and
+   builds the Arrow tables;
+2. ``write``, inside one warehouse transaction: reads back the stored spans of the traces that need them
+   (one query for all the batches), re-resolves the calls of the traces that have stored spans or that
+   several batches share, writes spans and calls, and re-resolves the already-stored calls of those traces
+   whose context moved.
 
 Why the read: exporters send finished children before their parents (an OTel BatchSpanProcessor exports
 spans as they end), so a call often arrives before the agent or workflow span it inherits from, and that
 parent, arriving later, must update the stored call. A trace is read back when one of its batch spans
 has an ancestor missing from the batch, or when the batch carries a context (non-call) span of it, which
 may be the late parent of stored spans. Traces whose batch spans are only calls with complete ancestry
-(gateway logs, whole traces of LLM calls) are resolved from the batch alone.
+(gateway logs, whole traces of LLM calls) are resolved from the batch alone. Resolution only ever looks
+at spans of the call's own trace, so a trace with no stored spans and all its batch spans in one prepared
+batch resolves the same in ``prepare`` as it would against everything.
 
 Why the write is not a plain upsert everywhere: an upsert looks every row up, which on DuckDB costs more
 the larger the table grows. On backends with the ``insert_new`` capability the pipeline learns which
@@ -27,6 +32,7 @@ with :class:`~agentledger.warehouse.base.DuplicateKeyError` and the batch is wri
 from __future__ import annotations
 
 import logging
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +66,30 @@ class IngestResult:
     spans: int
 
 
+@dataclass(slots=True)
+class PreparedBatch:
+    """One ingest's records made ready to write (see :meth:`Pipeline.prepare`).
+
+    ``rows`` are the span rows by identity (the calls' own spans merged in), ``resolved`` the calls' context
+    as far as this batch alone tells, and the Arrow tables hold both (``call_table`` with that context).
+    """
+
+    calls: list[Call]
+    call_keys: list[Key]
+    resolved: list[ResolvedContext]
+    rows: dict[Key, SpanContext]
+    traces: dict[TraceKey, list[Key]]  # span row keys per trace
+    to_read: set[TraceKey]  # traces whose stored spans may change the resolution
+    call_table: pa.Table | None
+    span_table: pa.Table | None
+    spans: int  # context spans the source sent, for IngestResult
+
+    @property
+    def size(self) -> int:
+        """Span rows to write: the unit of the batching writer's queue."""
+        return len(self.rows)
+
+
 def dedupe(records: Iterable[Call] | Iterable[SpanContext]) -> list:
     """One record per identity, the last one winning (like a second write would)."""
     records = list(records)
@@ -76,7 +106,13 @@ def span_rows(calls: Sequence[Call], spans: Sequence[SpanContext]) -> dict[Key, 
 
 def traces_to_read(index: TraceIndex, call_keys: set[Key]) -> set[TraceKey]:
     """Traces whose stored spans may change the resolution (see the module docstring)."""
-    return {key[:3] for key in index.spans if key not in call_keys or not index.is_rooted(key)}
+    found: set[TraceKey] = set()
+    for key in index.spans:
+        trace = key[:3]
+        # Once a trace is in, its other spans need no ancestry walk.
+        if trace not in found and (key not in call_keys or not index.is_rooted(key)):
+            found.add(trace)
+    return found
 
 
 def spans_from_arrow(table: pa.Table) -> list[SpanContext]:
@@ -117,6 +153,23 @@ def context_updates(index: TraceIndex, keys: Iterable[Key]) -> pa.Table:
     return pa.table({n: pa.array(v, type=pa.string()) for n, v in columns.items()})
 
 
+def shared_traces(batches: Sequence[PreparedBatch]) -> set[TraceKey]:
+    """Traces with span rows in more than one of the batches."""
+    if len(batches) < 2:
+        return set()
+    seen = Counter(trace for b in batches for trace in b.traces)
+    return {trace for trace, n in seen.items() if n > 1}
+
+
+def keys_overlap(batches: Sequence[PreparedBatch], shared: set[TraceKey]) -> bool:
+    """True when one span identity is in two of the batches (only shared traces can hold one)."""
+    for trace in shared:
+        keys = [k for b in batches for k in b.traces.get(trace, ())]
+        if len(keys) != len(set(keys)):
+            return True
+    return False
+
+
 class Pipeline:
     """Price, resolve and write batches of canonical records into one warehouse.
 
@@ -130,82 +183,151 @@ class Pipeline:
         # Backends that can insert rows known to be new without an upsert's lookups (warehouse/base.py).
         self._insert_new = "insert_new" in getattr(warehouse, "capabilities", ())
 
+    def warm_up(self) -> None:
+        """Load now what the first batch would load lazily (the price catalog, pyarrow's pandas shim).
+
+        Servers call it before taking traffic: otherwise the first request pays seconds of imports.
+        """
+        call = Call(source="warm-up", trace_id="0", span_id="0", started_at=datetime.now(UTC), model="gpt-4o")
+        self.prepare([call], [])
+
     def ingest(self, calls: list[Call], spans: list[SpanContext]) -> IngestResult:
         """Price calls, write spans and calls (idempotent upsert), resolve agent/task type/session/user
         inherited from ancestors for the affected traces. Durable when it returns."""
+        return self.write([self.prepare(calls, spans)])
+
+    def prepare(self, calls: list[Call], spans: list[SpanContext]) -> PreparedBatch:
+        """The warehouse-free half of :meth:`ingest` (see the module docstring). Safe to run in many
+        threads at once: the batching writer runs it in the submitting request's thread, so that this
+        work stays off the single writer."""
         calls = dedupe(calls)
         spans = dedupe(spans)
-        if not calls and not spans:
-            return IngestResult(calls=0, spans=0)
-        now = datetime.now(UTC)
-        for call in calls:
-            call.ingested_at = now
-        if self.pricer is not None and calls:
-            self.pricer.price_many(calls)
+        if calls:
+            now = datetime.now(UTC)
+            for call in calls:
+                call.ingested_at = now
+            if self.pricer is not None:
+                self.pricer.price_many(calls)
         rows = span_rows(calls, spans)
-        try:
-            with self.warehouse.transaction():
-                self._write(calls, rows, insert_new=self._insert_new)
-        except DuplicateKeyError as exc:
-            # A stored call without its span row (written around the pipeline): upsert the batch instead.
-            log.info("ingest: rows thought new are stored (%s); writing the batch as an upsert", exc)
-            with self.warehouse.transaction():
-                self._write(calls, rows, insert_new=False)
-        return IngestResult(calls=len(calls), spans=len(spans))
-
-    def _write(self, calls: list[Call], rows: dict[Key, SpanContext], *, insert_new: bool) -> None:
-        wh = self.warehouse
         call_keys = list(map(_KEY, calls))
         index = TraceIndex(rows.values())
         to_read = traces_to_read(index, set(call_keys))
-        before = spans_from_arrow(wh.trace_spans(to_read)) if to_read else []
-        stored = [s for s in before if _KEY(s) not in rows]
-        if stored:
-            index = TraceIndex([*stored, *rows.values()])
         resolved = [
             index.resolve(key, rows[key], operation)
             for key, operation in zip(call_keys, map(_OPERATION, calls), strict=True)
         ]
-        span_table = spans_to_arrow(list(rows.values()))
-        call_table = with_context(calls_to_arrow(calls), resolved) if calls else None
+        traces: defaultdict[TraceKey, list[Key]] = defaultdict(list)
+        for key in rows:
+            traces[key[:3]].append(key)
+        return PreparedBatch(
+            calls=calls,
+            call_keys=call_keys,
+            resolved=resolved,
+            rows=rows,
+            traces=dict(traces),
+            to_read=to_read,
+            call_table=with_context(calls_to_arrow(calls), resolved) if calls else None,
+            span_table=spans_to_arrow(list(rows.values())) if rows else None,
+            spans=len(spans),
+        )
+
+    def write(self, batches: Sequence[PreparedBatch]) -> IngestResult:
+        """Write prepared batches in one transaction, completing their calls' context (see :meth:`ingest`).
+
+        Batches are written together unless one span identity is in two of them (the same span sent twice
+        in a short while): then one after the other, as consecutive ingests would.
+        """
+        batches = [b for b in batches if b.rows]
+        result = IngestResult(calls=sum(len(b.calls) for b in batches), spans=sum(b.spans for b in batches))
+        if not batches:
+            return result
+        shared = shared_traces(batches)
+        parts = [batches] if not keys_overlap(batches, shared) else [[b] for b in batches]
+        try:
+            with self.warehouse.transaction():
+                for part in parts:
+                    self._write(part, shared if len(parts) == 1 else set(), insert_new=self._insert_new)
+        except DuplicateKeyError as exc:
+            # A stored call without its span row (written around the pipeline): upsert the batch instead.
+            log.info("ingest: rows thought new are stored (%s); writing the batch as an upsert", exc)
+            with self.warehouse.transaction():
+                for part in parts:
+                    self._write(part, shared if len(parts) == 1 else set(), insert_new=False)
+        return result
+
+    def _write(self, batches: list[PreparedBatch], shared: set[TraceKey], *, insert_new: bool) -> None:
+        wh = self.warehouse
+        to_read = set().union(*(b.to_read for b in batches))
+        before = spans_from_arrow(wh.trace_spans(to_read)) if to_read else []
+        # Stored spans the batches write again; the others are the stored context of the traces.
+        rewritten = {k for k in map(_KEY, before) if any(k in b.rows for b in batches)}
+        stored = [s for s in before if _KEY(s) not in rewritten]
+        index = _index_of(batches, stored, shared | {_KEY(s)[:3] for s in stored})
+        resolved = [r for b in batches for r in b.resolved]
+        call_tables = [b.call_table for b in batches if b.call_table is not None]
+        call_table = pa.concat_tables(call_tables) if call_tables else None
+        if index is not None and _re_resolve(batches, index, resolved):
+            call_table = with_context(call_table, resolved) if call_table is not None else None
+        span_table = pa.concat_tables([b.span_table for b in batches if b.span_table is not None])
         if insert_new:
-            known = set(map(_KEY, before))
-            known |= wh.stored_span_keys({key[:3] for key in rows} - to_read)  # type: ignore[attr-defined]
-            self._write_split(span_table, [k not in known for k in rows], call_table, call_keys, known)
+            unread = {trace for b in batches for trace in b.traces} - to_read
+            known = rewritten | wh.stored_span_keys(unread)  # type: ignore[attr-defined]  # insert_new
+            self._write_split(batches, span_table, call_table, known)
         else:
             wh.write_spans(span_table)
             if call_table is not None:
                 wh.write_calls(call_table)
-        changed = changed_context(TraceIndex(before), index, map(_KEY, stored)) if stored else []
+        changed = changed_context(TraceIndex(before), index, map(_KEY, stored)) if index and stored else []
         if changed:
             wh.update_call_context(context_updates(index, changed))
 
     def _write_split(
-        self,
-        span_table: pa.Table,
-        span_new: list[bool],
-        call_table: pa.Table | None,
-        call_keys: list[Key],
-        known: set[Key],
+        self, batches: list[PreparedBatch], span_table: pa.Table, call_table: pa.Table | None, known: set[Key]
     ) -> None:
         """Rows whose identity has no stored span are new: they are inserted without an upsert's lookups.
 
         That holds for calls too, because every call is written with a span row of the same identity.
         """
         wh = self.warehouse
-        call_new = [k not in known for k in call_keys]
+        span_new = [k not in known for b in batches for k in b.rows] if known else None
+        call_new = [k not in known for b in batches for k in b.call_keys] if known else None
         with wh.new_rows():  # type: ignore[attr-defined]  # the insert_new capability
             wh.write_spans(_rows(span_table, span_new, True))
             if call_table is not None:
                 wh.write_calls(_rows(call_table, call_new, True))
-        if not all(span_new):
+        if span_new is not None and not all(span_new):
             wh.write_spans(_rows(span_table, span_new, False))
-        if call_table is not None and not all(call_new):
+        if call_table is not None and call_new is not None and not all(call_new):
             wh.write_calls(_rows(call_table, call_new, False))
 
 
-def _rows(table: pa.Table, mask: list[bool], keep: bool) -> pa.Table:
-    """The rows of ``table`` whose ``mask`` entry is ``keep`` (the table itself when that is all of them)."""
-    if all(m is keep for m in mask):
+def _index_of(
+    batches: list[PreparedBatch], stored: list[SpanContext], traces: set[TraceKey]
+) -> TraceIndex | None:
+    """The stored and batch spans of ``traces`` (those whose batch-only resolution may be incomplete)."""
+    if not traces:
+        return None
+    batch_rows = [b.rows[k] for b in batches for t in traces for k in b.traces.get(t, ())]
+    return TraceIndex([*stored, *batch_rows])
+
+
+def _re_resolve(batches: list[PreparedBatch], index: TraceIndex, resolved: list[ResolvedContext]) -> bool:
+    """Resolve again, in place, the calls of the traces in ``index``; True when one changed."""
+    traces = {key[:3] for key in index.spans}
+    changed = False
+    position = 0
+    for b in batches:
+        for key, call in zip(b.call_keys, b.calls, strict=True):
+            if key[:3] in traces:
+                again = index.resolve(key, b.rows[key], call.operation)
+                changed = changed or again != resolved[position]
+                resolved[position] = again
+            position += 1
+    return changed
+
+
+def _rows(table: pa.Table, mask: list[bool] | None, keep: bool) -> pa.Table:
+    """The rows of ``table`` whose ``mask`` entry is ``keep`` (all of them when there is no mask)."""
+    if mask is None or all(m is keep for m in mask):
         return table
     return table.filter(pa.array([m is keep for m in mask], type=pa.bool_()))

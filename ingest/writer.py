@@ -4,7 +4,10 @@ DuckDB has a single writer, and every transaction pays a fixed cost (the commit'
 overhead of the lookups and inserts), so requests that each wrote their own small batch contended for the
 connection and paid that cost once per request. Here the receivers hand their records to :class:`BatchingWriter`
 and wait; one thread takes whatever is queued (up to ``max_batch_spans``, waiting at most ``max_wait_seconds``
-for more) and writes it through ``ingest`` as one batch, so in one transaction (the pipeline's).
+for more) and writes it as one transaction (``sink.write``, the pipeline's).
+
+The work that needs no warehouse (de-duplication, pricing, Arrow conversion: ``sink.prepare``) runs in the
+submitting thread before the request is queued, so the single writer only resolves and writes.
 
 Contract for the receivers (the reliability requirement):
 
@@ -25,9 +28,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from agentledger.core.errors import TransientError
 from agentledger.core.records import Call, SpanContext
@@ -35,6 +39,23 @@ from agentledger.core.records import Call, SpanContext
 log = logging.getLogger(__name__)
 
 IngestFn = Callable[[list[Call], list[SpanContext]], object]
+
+
+class Prepared(Protocol):
+    """What ``sink.prepare`` returns: anything that knows how many span rows it will write."""
+
+    @property
+    def size(self) -> int: ...
+
+
+class BatchSink(Protocol):
+    """Where the writer sends records: :class:`agentledger.ingest.pipeline.Pipeline` is one."""
+
+    def prepare(self, calls: list[Call], spans: list[SpanContext]) -> Any:
+        """Warehouse-free work for one request (runs in the submitting thread); returns a :class:`Prepared`."""
+
+    def write(self, batches: Sequence[Any]) -> object:
+        """Write prepared requests as one transaction (runs in the writer thread)."""
 
 
 class QueueFullError(TransientError):
@@ -51,27 +72,26 @@ class WriteReceipt:
 
 @dataclass(slots=True)
 class _Request:
-    calls: list[Call]
-    spans: list[SpanContext]
+    prepared: Any
     size: int
     done: Future = field(default_factory=Future)
 
 
 def request_size(calls: list[Call], spans: list[SpanContext]) -> int:
     """Queue weight of a request in spans: OTLP calls come with their span, gateway calls without one."""
-    return max(len(calls), len(spans), 1)
+    return max(len(calls), len(spans))
 
 
 class BatchingWriter:
     """Coalesces concurrent ``submit(calls, spans)`` calls into batches written by one thread.
 
-    ``ingest`` is the pipeline's ``ingest(calls, spans)``. The thread starts with the first submission and
-    stops in :meth:`close`, after writing what is queued.
+    ``sink`` prepares each request in its caller's thread and writes batches of them (the pipeline).
+    The thread starts with the first submission and stops in :meth:`close`, after writing what is queued.
     """
 
     def __init__(
         self,
-        ingest: IngestFn,
+        sink: BatchSink,
         *,
         capacity_spans: int,
         max_batch_spans: int = 20_000,
@@ -80,7 +100,7 @@ class BatchingWriter:
     ) -> None:
         if capacity_spans < 1 or max_batch_spans < 1:
             raise ValueError("capacity_spans and max_batch_spans must be at least 1")
-        self._ingest = ingest
+        self._sink = sink
         self.capacity_spans = capacity_spans
         self.max_batch_spans = max_batch_spans
         self.max_wait_seconds = max_wait_seconds
@@ -102,23 +122,32 @@ class BatchingWriter:
         Raises :class:`QueueFullError` at once when the queue cannot take them. A request larger than the
         whole queue is still taken when the queue is empty, so no request size is refused forever.
         """
-        request = _Request(calls, spans, request_size(calls, spans))
+        receipt = WriteReceipt(calls=len(calls), spans=len(spans))
+        with self._cond:
+            self._check_room(request_size(calls, spans))  # refuse before spending the preparation
+        prepared = self._sink.prepare(calls, spans)
+        if not prepared.size:
+            return receipt
+        request = _Request(prepared, prepared.size)
         with self._cond:
             self._admit(request)
         request.done.result()  # re-raises the batch's error in every waiting thread
-        return WriteReceipt(calls=len(calls), spans=len(spans))
+        return receipt
 
     __call__ = submit
 
-    def _admit(self, request: _Request) -> None:
+    def _check_room(self, size: int) -> None:
         if self._closed:
             raise QueueFullError("the ingest writer is shutting down", self.retry_after_seconds)
-        if self._queued and self._queued + request.size > self.capacity_spans:
+        if self._queued and self._queued + size > self.capacity_spans:
             raise QueueFullError(
                 f"the write queue is full ({self._queued} spans waiting, AGENTLEDGER_INGEST_QUEUE_SPANS="
                 f"{self.capacity_spans}): retry in {self.retry_after_seconds:g} s",
                 self.retry_after_seconds,
             )
+
+    def _admit(self, request: _Request) -> None:
+        self._check_room(request.size)
         self._queue.append(request)
         self._queued += request.size
         if self._thread is None:
@@ -163,10 +192,8 @@ class BatchingWriter:
             return batch
 
     def _write(self, batch: list[_Request]) -> None:
-        calls = [c for request in batch for c in request.calls]
-        spans = [s for request in batch for s in request.spans]
         try:
-            self._ingest(calls, spans)
+            self._sink.write([request.prepared for request in batch])
         except Exception as exc:  # handed to every waiter of the batch, which re-raises it
             log.warning("ingest writer: a batch of %d requests was not stored: %s", len(batch), exc)
             for request in batch:

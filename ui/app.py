@@ -12,7 +12,8 @@ import streamlit as st
 from PIL import Image, ImageDraw
 
 from agentledger.core.errors import AgentLedgerError
-from agentledger.ui import sidebar, state
+from agentledger.core.security import redact_url
+from agentledger.ui import auth, sidebar, state
 
 # Not "pages/": Streamlit takes a pages/ folder beside the entry script for its legacy multipage layout.
 VIEWS = Path(__file__).with_name("views")
@@ -31,6 +32,8 @@ def _icon() -> Image.Image:
 
 
 st.set_page_config(page_title="agentledger", page_icon=_icon(), layout="wide")
+# Sign-in first: nothing below (not even the warehouse's name) is shown to a visitor who is not signed in.
+auth.gate(state.settings())
 
 
 def _page(name: str, title: str, icon: str, **kwargs: object) -> st.Page:
@@ -58,7 +61,7 @@ try:
     extent = state.fetch("sources", "data_extent", state.settings().project_id)
 except AgentLedgerError as exc:
     st.error(
-        f"Cannot read the warehouse `{state.settings().warehouse}`: {exc}\n\n"
+        f"Cannot read the warehouse `{redact_url(state.settings().warehouse)}`: {exc}\n\n"
         "Set `AGENTLEDGER_WAREHOUSE` to the ledger's URL. A DuckDB file has one writer process: "
         "if `agentledger serve` holds it, run `agentledger up` instead, which serves the API and this dashboard "
         "in one process."

@@ -331,3 +331,68 @@ def context_growth(
     fig.update_xaxes(title_text="step (LLM call in order)", dtick=1 if len(step) <= 30 else None)
     fig.update_yaxes(title_text="input tokens", separatethousands=True)
     return _layout(fig, height=320)
+
+
+# -- recommendations and what-if -------------------------------------------------------------------
+
+
+def savings_bars(
+    labels: Sequence[str], savings: Sequence[float], low: Sequence[float], high: Sequence[float]
+) -> go.Figure:
+    """Monthly saving per recommendation (horizontal bars, biggest on top) with its 95 % interval as
+    error bars; the labels must be distinct (number them)."""
+    if not labels:
+        return empty("No recommendation saves enough in this window")
+    fig = go.Figure(
+        go.Bar(
+            y=list(labels),
+            x=list(savings),
+            orientation="h",
+            marker_color=PALETTE[2],
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": [max(h - s, 0.0) for s, h in zip(savings, high, strict=True)],
+                "arrayminus": [max(s - lo, 0.0) for s, lo in zip(savings, low, strict=True)],
+                "color": "#555555",
+            },
+            customdata=[[fmt.usd(lo), fmt.usd(h)] for lo, h in zip(low, high, strict=True)],
+            text=[fmt.usd(s) for s in savings],
+            # At the base of the bar, clear of the interval's whiskers at its end.
+            textposition="inside",
+            insidetextanchor="start",
+            hovertemplate="%{y}<br>$%{x:,.2f} a month (95 %: %{customdata[0]} to %{customdata[1]})"
+            "<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_xaxes(title_text="monthly saving (USD), 95 % interval", tickprefix="$", rangemode="tozero")
+    return _layout(fig, height=max(220, 70 + 40 * len(labels)), showlegend=False)
+
+
+def recorded_vs_replayed(rows: Sequence[Row], *, title: str) -> go.Figure:
+    """Recorded and replayed cost side by side per group (the ``by_task_type`` / ``by_agent`` rows of a
+    what-if replay), costliest recorded first."""
+    shown = sorted(
+        (r for r in rows if r.get("recorded_cost_usd") is not None),
+        key=lambda r: -(r.get("recorded_cost_usd") or 0.0),
+    )[:20]
+    if not shown:
+        return empty("No priced calls in this window")
+    keys = [fmt.label(r.get("key")) for r in shown]
+    fig = go.Figure()
+    for name, column, color in (
+        ("recorded", "recorded_cost_usd", OTHER_COLOR),
+        ("under the policy", "replayed_cost_usd", PALETTE[0]),
+    ):
+        fig.add_bar(
+            x=keys,
+            y=[r.get(column) for r in shown],
+            name=name,
+            marker_color=color,
+            hovertemplate="%{x}<br>" + name + ": $%{y:,.2f}<extra></extra>",
+        )
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_yaxes(title_text="cost (USD)", tickprefix="$", separatethousands=True)
+    fig.update_xaxes(title_text=title)
+    return _layout(fig, height=380)

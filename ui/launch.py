@@ -8,7 +8,10 @@ from typing import Annotated
 
 import typer
 
+from agentledger.core.errors import ConfigError
+from agentledger.core.security import redact_url
 from agentledger.core.settings import Settings
+from agentledger.ui.auth import check_exposure
 
 APP_SCRIPT = Path(__file__).with_name("app.py")
 
@@ -49,9 +52,15 @@ def ui(
         # The pages run in Streamlit's script threads and read Settings(); the environment is how they see it.
         os.environ["AGENTLEDGER_WAREHOUSE"] = warehouse
     settings = Settings()
+    bind = host or settings.ui_host
+    try:
+        check_exposure(bind, settings)
+    except ConfigError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(
         f"agentledger dashboard on http://{host or settings.ui_host}:{port or settings.ui_port} "
-        f"(warehouse {settings.warehouse})",
+        f"(warehouse {redact_url(settings.warehouse)})",
         err=True,
     )
     run_dashboard(host or settings.ui_host, port or settings.ui_port)

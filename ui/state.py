@@ -18,6 +18,7 @@ from typing import Any
 import streamlit as st
 
 from agentledger.analytics.filters import Filters
+from agentledger.core.pricing import Pricer
 from agentledger.core.settings import Settings
 from agentledger.warehouse import connect
 from agentledger.warehouse.base import Warehouse
@@ -154,6 +155,17 @@ def warehouse() -> Warehouse:
     return _open(settings().warehouse)
 
 
+@st.cache_resource(show_spinner=False)
+def _pricer(prices_file: str | None, cost_policy: str) -> Pricer:
+    return Pricer.from_settings(settings())
+
+
+def pricer() -> Pricer:
+    """The prices of this process (catalog, ``AGENTLEDGER_PRICES_FILE`` overrides), loaded once per file."""
+    current = settings()
+    return _pricer(str(current.prices_file) if current.prices_file else None, str(current.cost_policy))
+
+
 def lookup(module: str, name: str) -> Callable[..., Any] | None:
     """``agentledger.analytics.<module>.<name>`` if this build has it, else None."""
     qualified = f"agentledger.analytics.{module}"
@@ -213,6 +225,7 @@ def refresh() -> None:
     """Forget every cached result so the next run reads the warehouse again."""
     _cached.clear()
     _cached_stable.clear()
+    _pricer.clear()  # an edited overrides file is read again
 
 
 # -- the view in the session and in the URL --------------------------------------------------------

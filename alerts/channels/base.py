@@ -17,7 +17,7 @@ from agentledger.core.errors import TerminalError, TransientError
 
 if TYPE_CHECKING:
     from agentledger.alerts.message import AlertMessage
-    from agentledger.alerts.report import WeeklyReport
+    from agentledger.analytics.report import WeeklyReport
 
 Payload = dict[str, Any]
 HTTP_TIMEOUT_S = 10.0

@@ -21,9 +21,9 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from agentledger.alerts.channels.base import Payload
-from agentledger.alerts.message import AlertMessage, format_value, plural
-from agentledger.alerts.report import WeeklyReport
-from agentledger.alerts.report_render import headline, title, to_html, to_markdown
+from agentledger.alerts.message import AlertMessage, plural
+from agentledger.analytics.report import WeeklyReport
+from agentledger.analytics.report_render import format_value, headline, title, to_html, to_markdown
 from agentledger.core.errors import TerminalError, TransientError
 from agentledger.core.settings import Settings
 

@@ -14,9 +14,9 @@ from typing import Any
 from pydantic import SecretStr
 
 from agentledger.alerts.channels.base import Payload, post
-from agentledger.alerts.message import AlertMessage, Offender, format_value, plural, truncate
-from agentledger.alerts.report import WeeklyReport
-from agentledger.alerts.report_render import headline, title, to_slack_blocks
+from agentledger.alerts.message import AlertMessage, Offender, plural
+from agentledger.analytics.report import WeeklyReport
+from agentledger.analytics.report_render import format_value, headline, title, to_slack_blocks, truncate
 
 _ICONS = {
     "fired": ":red_circle:",
@@ -100,7 +100,7 @@ class SlackChannel:
         return {"text": message.subject(), "blocks": alert_blocks(message)}
 
     def render_report(self, report: WeeklyReport) -> Payload:
-        """The report's blocks (see :func:`agentledger.alerts.report_render.to_slack_blocks`)."""
+        """The report's blocks (see :func:`agentledger.analytics.report_render.to_slack_blocks`)."""
         return {"text": f"{title(report)}: {headline(report)}", "blocks": to_slack_blocks(report)}
 
     def send(self, payload: Payload, *, delivery_id: str, now: datetime) -> None:

@@ -25,7 +25,7 @@ from pydantic import SecretStr
 
 from agentledger.alerts.channels.base import Payload, post
 from agentledger.alerts.message import AlertMessage
-from agentledger.alerts.report import WeeklyReport
+from agentledger.analytics.report import WeeklyReport
 
 SIGNATURE_HEADER = "X-AgentLedger-Signature"
 TIMESTAMP_HEADER = "X-AgentLedger-Timestamp"

@@ -65,6 +65,10 @@ _EMPTY_JSON = ("", "{}", "[]", "null")
 # --- record shape --------------------------------------------------------------------------------
 
 
+# Larger token counts or costs are not real calls (and overflow int64 sums): the record is refused.
+MAX_QUANTITY = 10**12
+
+
 def record_kind(record: dict[str, Any]) -> RecordKind:
     """``spend_log`` for a SpendLogs row (it has ``request_id``), ``payload`` for a StandardLoggingPayload."""
     if "request_id" in record:
@@ -137,8 +141,8 @@ def _int(value: Any, field: str, rid: str) -> int:
         number = float(value)
     except ValueError as exc:
         raise InputError(f"LiteLLM record {rid}: field {field!r} is not a token count: {value!r}") from exc
-    if not math.isfinite(number) or number < 0 or number != int(number):
-        raise InputError(f"LiteLLM record {rid}: field {field!r} is not a token count: {value!r}")
+    if not math.isfinite(number) or number < 0 or number != int(number) or number > MAX_QUANTITY:
+        raise InputError(f"LiteLLM record {rid}: field {field!r} is not a token count: {value!r:.60}")
     return int(number)
 
 
@@ -151,8 +155,8 @@ def _float(value: Any, field: str, rid: str) -> float | None:
         number = float(value)
     except ValueError as exc:
         raise InputError(f"LiteLLM record {rid}: field {field!r} is not a number: {value!r}") from exc
-    if not math.isfinite(number):
-        raise InputError(f"LiteLLM record {rid}: field {field!r} is not a finite number: {value!r}")
+    if not math.isfinite(number) or abs(number) > MAX_QUANTITY:
+        raise InputError(f"LiteLLM record {rid}: field {field!r} is not a finite number: {value!r:.60}")
     return number
 
 

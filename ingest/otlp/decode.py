@@ -113,7 +113,15 @@ def _pb_span(span: Any, resource: dict[str, Any], scope_name: str) -> RawSpan:
 def _pb_attributes(key_values: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for kv in key_values:
-        out[kv.key] = _pb_any(kv.value, 0)
+        value = kv.value
+        # The two most common kinds inline (a call per attribute is a tenth of the decode time).
+        which = value.WhichOneof("value")
+        if which == "string_value":
+            out[kv.key] = value.string_value
+        elif which == "int_value":
+            out[kv.key] = value.int_value
+        else:
+            out[kv.key] = _pb_any(value, 0)
     return out
 
 

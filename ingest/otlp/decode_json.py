@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from agentledger.core.errors import InputError
+from agentledger.ingest.otlp.limits import may_hold_surrogates, scrub_surrogates
 from agentledger.ingest.otlp.raw import (
     MAX_ATTRIBUTE_DEPTH,
     NO_EVENTS,
@@ -23,6 +25,7 @@ from agentledger.ingest.otlp.raw import (
 )
 
 _REJECTED_ID_CHARS = 64  # how much of an unreadable id is echoed back in a rejection
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 _SPAN_KINDS = {
     "SPAN_KIND_UNSPECIFIED": 0,
@@ -41,6 +44,9 @@ def decode_json(body: bytes | str) -> DecodedRequest:
         document = json.loads(body)
     except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise InputError(f"the body is not valid JSON: {exc}") from exc
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if may_hold_surrogates(raw):
+        document = scrub_surrogates(document)  # lone surrogates cannot be stored: U+FFFD instead
     return decode_json_document(document)
 
 
@@ -276,14 +282,17 @@ def _read_bool(item: Any, key: str, depth: int) -> bool:
 
 
 def _read_int(item: Any, key: str, depth: int) -> int:
+    number: int | None = None
     if isinstance(item, int) and not isinstance(item, bool):
-        return item
-    if isinstance(item, str):
-        try:
-            return int(item)
-        except ValueError:
-            pass
-    raise SpanError(f"attribute {key!r}: intValue {str(item)[:40]!r} is not an integer")
+        number = item
+    elif isinstance(item, str) and len(item) <= 24:  # int() of a huge digit string is slow: refuse it first
+        with contextlib.suppress(ValueError):
+            number = int(item)
+    if number is None:
+        raise SpanError(f"attribute {key!r}: intValue {str(item)[:40]!r} is not an integer")
+    if not _INT64_MIN <= number <= _INT64_MAX:  # what protobuf could carry
+        raise SpanError(f"attribute {key!r}: intValue {str(item)[:40]!r} is out of the int64 range")
+    return number
 
 
 def _read_double(item: Any, key: str, depth: int) -> float:

@@ -2,8 +2,10 @@
 
 Pure functions: no I/O, no clock. Which attribute names are read, in which order, and which spans count as
 LLM calls is documented in :mod:`agentledger.ingest.otlp.conventions`. Values the records cannot hold honestly
-(negative or non-numeric token counts, a text where a number belongs, an end before the start, a timestamp
-before 1970 or after 2100) reject that span alone, with a reason.
+(negative, non-numeric or implausibly large token counts, a text where a number belongs, an end before the
+start, a timestamp before 1970 or after 2100) reject that span alone, with a reason. Spans over the limits of
+:mod:`agentledger.ingest.otlp.limits` (attribute count, string length) are kept, cut down, and their call is
+tagged ``agentledger.truncated=true``.
 
 Token counts follow the OTel GenAI meaning (input includes cached tokens, output includes reasoning). Langfuse
 ``usage_details`` are converted with :func:`agentledger.core.tokens.from_langfuse_usage`. One repair is applied
@@ -14,6 +16,7 @@ so the subset is added back instead of dropping the call.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -25,6 +28,7 @@ from agentledger.core.records import Call, Outcome, SpanContext, Status
 from agentledger.core.tokens import from_langfuse_usage
 from agentledger.ingest.otlp import conventions as c
 from agentledger.ingest.otlp.extras import call_tags, raw_json
+from agentledger.ingest.otlp.limits import MAX_STRING_CHARS, TRUNCATED_TAG, clip, limit_attributes
 from agentledger.ingest.otlp.prompts import prompt_hashes
 from agentledger.ingest.otlp.raw import DecodedRequest, RawSpan, Rejection, SpanError
 
@@ -32,6 +36,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 MAX_TIMESTAMP_NS = int((_LATEST - _EPOCH).total_seconds()) * 1_000_000_000
 _STATUS: dict[int, Status] = {1: "ok", 2: "error"}
+# Larger token counts, costs or durations are not real calls (and would overflow sums): the span is refused.
+MAX_QUANTITY = 10**12
 _OUTCOMES: dict[str, Outcome] = {"success": "success", "failure": "failure"}
 
 
@@ -68,7 +74,10 @@ def map_request(decoded: DecodedRequest, *, project_id: str, source: str = "otlp
 
 def map_span(raw: RawSpan, *, project_id: str, source: str = "otlp") -> tuple[SpanContext, Call | None]:
     """Map one span; raises :class:`SpanError` when a value cannot be stored honestly."""
-    attributes = raw.attributes
+    attributes, truncated = limit_attributes(raw.attributes)
+    if truncated or len(raw.name) > MAX_STRING_CHARS:
+        raw = dataclasses.replace(raw, attributes=attributes, name=clip(raw.name))
+        truncated = True
     started, ended = _times(raw)
     kind = c.classify(raw.name, attributes)
     aliases = c.present_aliases(attributes)
@@ -91,6 +100,8 @@ def map_span(raw: RawSpan, *, project_id: str, source: str = "otlp") -> tuple[Sp
         outcome=_outcome(attributes),
     )
     call = _call(raw, context, kind.operation, aliases) if kind.is_call else None
+    if call is not None and truncated:
+        call.tags[TRUNCATED_TAG] = "true"
     return context, call
 
 
@@ -280,6 +291,8 @@ def _as_count(value: Any, key: str) -> int:
         raise SpanError(f"{key}={_short(value)} is not a whole number")
     if number < 0:
         raise SpanError(f"{key}={number} is negative")
+    if number > MAX_QUANTITY:
+        raise SpanError(f"{key}={_short(value)} is implausibly large (over {MAX_QUANTITY:,})")
     return number
 
 
@@ -293,8 +306,8 @@ def _number(value: Any, key: str) -> float:
             raise SpanError(f"{key}={_short(value)} is not a number") from None
     else:
         raise SpanError(f"{key}={_short(value)} is not a number")
-    if not math.isfinite(number) or number < 0:
-        raise SpanError(f"{key}={_short(value)} must be a finite number >= 0")
+    if not math.isfinite(number) or number < 0 or number > MAX_QUANTITY:
+        raise SpanError(f"{key}={_short(value)} must be a finite number >= 0 and <= {MAX_QUANTITY:,}")
     return number
 
 
@@ -395,7 +408,7 @@ def _first_text(attributes: dict[str, Any], keys: Sequence[str]) -> str | None:
             continue
         if type(value) is str:
             if value:
-                return value
+                return clip(value)  # the attributes were limited already; resource and event values were not
         elif isinstance(value, int) and not isinstance(value, bool):
             return str(value)
     return None

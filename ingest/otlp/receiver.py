@@ -6,7 +6,7 @@ Follows the OTLP/HTTP specification: ``application/x-protobuf`` or ``application
 
 ====  ===========================================================================================
 400   the body cannot be decoded (truncated protobuf, invalid JSON or gzip, wrong top-level shape)
-401   API keys are configured and the request has none of them (Bearer, or Basic with the key as password)
+401   a key exists (env or stored) and the request has no valid one (Bearer, or Basic with the key as password)
 413   the body is larger than ``max_body_bytes``, or than ``max_decompressed_bytes`` once gunzipped
 415   another content type or content encoding
 503   the warehouse could not take the write: retry later (OTLP exporters retry 503 with backoff)
@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from agentledger.core.errors import InputError, TransientError, WarehouseError
 from agentledger.core.records import Call, SpanContext
-from agentledger.core.security import key_from_headers, key_is_valid
+from agentledger.core.security import Authenticator, Unauthorized, key_from_headers
 from agentledger.core.settings import Settings
 from agentledger.ingest.otlp.decode import ContentKind, Rejection, decode_body
 from agentledger.ingest.otlp.mapping import map_request
@@ -83,10 +83,12 @@ def build_otlp_router(
 ) -> APIRouter:
     """A router with ``POST /v1/traces`` and its Langfuse alias, writing through ``ingest(calls, spans)``.
 
-    ``project_for_request`` picks the project for an authenticated request (e.g. from its API key);
-    by default every request goes to ``settings.project_id``.
+    ``project_for_request`` authenticates a request and returns its project (the project of its API key),
+    raising :class:`~agentledger.core.security.Unauthorized` for a 401; it runs in the thread pool, so it
+    may read the key store. By default the keys are ``settings.api_keys`` and the project is
+    ``settings.project_id``.
     """
-    receiver = _Receiver(ingest, settings, project_for_request or (lambda _request: settings.project_id))
+    receiver = _Receiver(ingest, settings, project_for_request or env_key_project(settings))
     router = APIRouter(tags=["ingest"])
     for path, operation_id in zip(
         TRACE_PATHS, ("otlp_export_traces", "otlp_export_traces_langfuse"), strict=True
@@ -116,29 +118,23 @@ class _Receiver:
         content_type = request.headers.get("content-type")
         kind: ContentKind = "protobuf" if _media_type(content_type) in PROTOBUF_MEDIA_TYPES else "json"
         try:
-            self._authenticate(request)
+            # Authenticate before reading the body: an unknown caller never makes us read 16 MiB.
+            project_id = await run_in_threadpool(self._authenticate, request)
             kind = _content_kind(content_type)
             gzipped = _is_gzipped(request.headers.get("content-encoding"))
             body = await _read_capped(request, self._settings.max_body_bytes)
-            project_id = self._project_for_request(request)
             outcome = await run_in_threadpool(self._process, body, gzipped, kind, project_id)
         except _HttpError as exc:
             return _error_response(exc, kind)
         return _success_response(outcome, kind)
 
-    def _authenticate(self, request: Request) -> None:
-        keys = self._settings.api_keys
-        if not keys:
-            return
-        presented = key_from_headers(request.headers.get("authorization"), request.headers.get("x-api-key"))
-        if not key_is_valid(presented, keys):
-            reason = "no API key" if presented is None else "an unknown API key"
+    def _authenticate(self, request: Request) -> str:
+        try:
+            return self._project_for_request(request)
+        except Unauthorized as exc:
             raise _HttpError(
-                401,
-                _RPC_UNAUTHENTICATED,
-                f"the request has {reason}: send 'Authorization: Bearer <key>' with one of AGENTLEDGER_API_KEYS",
-                {"WWW-Authenticate": 'Bearer realm="agentledger"'},
-            )
+                401, _RPC_UNAUTHENTICATED, str(exc), {"WWW-Authenticate": 'Bearer realm="agentledger"'}
+            ) from None
 
     def _process(self, body: bytes, gzipped: bool, kind: ContentKind, project_id: str) -> ExportOutcome:
         if gzipped:
@@ -163,6 +159,17 @@ class _Receiver:
                 batch.rejected[0].describe(),
             )
         return ExportOutcome(len(batch.spans), len(batch.calls), batch.rejected)
+
+
+def env_key_project(settings: Settings) -> Callable[[Request], str]:
+    """Authentication by ``settings.api_keys`` alone, every request going to ``settings.project_id``."""
+    auth = Authenticator(settings.api_keys, settings.project_id)
+
+    def pick(request: Request) -> str:
+        headers = request.headers
+        return auth.project_for(key_from_headers(headers.get("authorization"), headers.get("x-api-key")))
+
+    return pick
 
 
 def _media_type(content_type: str | None) -> str:
@@ -197,7 +204,7 @@ def _is_gzipped(content_encoding: str | None) -> bool:
 async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(f"the body is {int(declared)} bytes", limit, "AGENTLEDGER_MAX_BODY_BYTES")
+        raise _too_large(f"the body is {int(declared)} bytes, which", limit, "AGENTLEDGER_MAX_BODY_BYTES")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -313,8 +320,15 @@ _OPENAPI_RESPONSES: dict[int | str, dict[str, Any]] = {
             "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
         },
     },
+    # Errors come in the request's encoding: a JSON Status, or a protobuf google.rpc.Status.
     **{
-        status: {"description": text, "content": {"application/json": {"schema": _STATUS_SCHEMA}}}
+        status: {
+            "description": text,
+            "content": {
+                "application/json": {"schema": _STATUS_SCHEMA},
+                "application/x-protobuf": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
         for status, text in (
             (400, "The body cannot be decoded"),
             (401, "Missing or unknown API key"),

@@ -8,9 +8,14 @@
 --   truncated_output  finish_reason length (OpenAI), max_tokens (Anthropic) or MAX_TOKENS (Gemini).
 -- Steps and repeats count over the whole trace (earlier calls may be outside the window), like outcomes.
 -- Every row carries its reason's totals; rows are the reason's top $examples traces by cost.
+-- Without window functions over the traces' calls: repeats come from one grouped pass per (trace, prompt)
+-- (how many times, and the first call by started_at then span_id), and steps are numbered only in the
+-- traces longer than $runaway_threshold calls, the only ones where a step can pass it.
 WITH scoped AS (
     -- the calls in the window [since, until) that pass the filters; group_key comes from an allow-listed expression
-    SELECT c.*, {group} AS group_key
+    SELECT
+        c.project_id, c.source, c.trace_id, c.span_id, c.status, c.cost_usd, c.prompt_hash, c.finish_reason,
+        {group} AS group_key
     FROM ledger_calls AS c
     WHERE c.project_id = $project_id
       AND ($since IS NULL OR c.started_at >= $since)
@@ -28,18 +33,35 @@ traces AS (
     SELECT DISTINCT project_id, source, trace_id FROM scoped
 ),
 {task_outcome},
-positions AS (
+prompts AS (
+    -- every call of the traces in scope, per prompt (a NULL prompt_hash is a group too, for the trace's length)
+    SELECT
+        c.project_id, c.source, c.trace_id, c.prompt_hash,
+        COUNT(*) AS sent,
+        arg_min(c.span_id, (c.started_at, c.span_id)) AS first_span_id
+    FROM calls AS c
+    WHERE c.trace_id IN (SELECT trace_id FROM traces)
+    GROUP BY c.project_id, c.source, c.trace_id, c.prompt_hash
+),
+repeats AS (
+    SELECT project_id, source, trace_id, prompt_hash, sent, first_span_id
+    FROM prompts
+    WHERE prompt_hash IS NOT NULL AND sent > 1
+),
+long_traces AS (
+    SELECT project_id, source, trace_id
+    FROM prompts
+    GROUP BY project_id, source, trace_id
+    HAVING SUM(sent) > $runaway_threshold
+),
+steps AS (
     SELECT
         c.project_id, c.source, c.trace_id, c.span_id,
         ROW_NUMBER() OVER (
             PARTITION BY c.project_id, c.source, c.trace_id ORDER BY c.started_at, c.span_id
-        ) AS step,
-        ROW_NUMBER() OVER (
-            PARTITION BY c.project_id, c.source, c.trace_id, c.prompt_hash ORDER BY c.started_at, c.span_id
-        ) AS prompt_seen,
-        COUNT(*) OVER (PARTITION BY c.project_id, c.source, c.trace_id, c.prompt_hash) AS prompt_sent
+        ) AS step
     FROM calls AS c
-    JOIN traces AS t ON c.project_id = t.project_id AND c.source = t.source AND c.trace_id = t.trace_id
+    JOIN long_traces AS l ON l.project_id = c.project_id AND l.source = c.source AND l.trace_id = c.trace_id
 ),
 flagged AS (
     SELECT
@@ -48,14 +70,17 @@ flagged AS (
         CASE WHEN o.outcome = 'success' AND s.status = 'error' THEN 1 ELSE 0 END AS failed_call,
         CASE
             WHEN p.step > $runaway_threshold THEN 1
-            WHEN s.prompt_hash IS NOT NULL AND p.prompt_sent >= 3 AND p.prompt_seen > 1 THEN 1
+            WHEN r.sent >= 3 AND s.span_id <> r.first_span_id THEN 1
             ELSE 0
         END AS runaway_loop,
-        CASE WHEN s.prompt_hash IS NOT NULL AND p.prompt_seen > 1 THEN 1 ELSE 0 END AS duplicate_call,
+        CASE WHEN r.sent IS NOT NULL AND s.span_id <> r.first_span_id THEN 1 ELSE 0 END AS duplicate_call,
         CASE WHEN LOWER(s.finish_reason) IN ('length', 'max_tokens') THEN 1 ELSE 0 END AS truncated_output
     FROM scoped AS s
     JOIN outcomes AS o ON o.project_id = s.project_id AND o.source = s.source AND o.trace_id = s.trace_id
-    JOIN positions AS p
+    LEFT JOIN repeats AS r
+        ON r.project_id = s.project_id AND r.source = s.source AND r.trace_id = s.trace_id
+        AND r.prompt_hash = s.prompt_hash
+    LEFT JOIN steps AS p
         ON p.project_id = s.project_id AND p.source = s.source AND p.trace_id = s.trace_id AND p.span_id = s.span_id
 ),
 reasons AS (

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 from agentledger.alerts.channels import build_channels
 from agentledger.alerts.check import AlertEngine
-from agentledger.alerts.report import previous_week
 from agentledger.alerts.rules import load_alerts
+from agentledger.analytics.report import previous_week
 from agentledger.app.alerts_api import build_alerts_router
 from agentledger.app.cli_alerts import register
 from agentledger.core.errors import InputError

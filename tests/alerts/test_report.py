@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 from alert_fixtures import call, write
 
-from agentledger.alerts.report import build_weekly_report, parse_week, previous_week, week_bounds
-from agentledger.alerts.report_render import render, to_slack_blocks
+from agentledger.analytics.report import build_weekly_report, parse_week, previous_week, week_bounds
+from agentledger.analytics.report_render import render, to_slack_blocks
 from agentledger.core.errors import InputError
 from agentledger.core.records import Call
 from agentledger.core.settings import Settings

@@ -342,7 +342,8 @@ def test_the_scheduler_process_runs_then_stops_cleanly_on_sigterm(file_wh: str, 
                 time.sleep(0.2)
             assert "job alerts" in log.read_text(), log.read_text()
             proc.send_signal(signal.SIGTERM)
-            assert proc.wait(30) == 0, log.read_text()
+            assert proc.wait(60) == 0, log.read_text()
+            assert "scheduler stopped" in log.read_text()
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -203,7 +203,7 @@ def test_breakdown_by_another_dimension_and_metric(ledger_env: Ledger) -> None:
     assert "Model" in at.dataframe[0].value.columns
 
 
-# -- Waste, Sources, placeholders ------------------------------------------------------------------
+# -- Waste, Sources --------------------------------------------------------------------------------
 
 
 def test_waste_page_shows_the_waste_split(ledger_env: Ledger) -> None:
@@ -288,14 +288,6 @@ def test_sources_page_shows_cursors_and_cost_disagreements(
     assert audit["reported_usd"].iloc[0] == pytest.approx(0.0141)
     assert "1 call disagree" in at.warning[0].value
     assert any("Every call in this window has a computed price" in s.value for s in at.success)
-
-
-@pytest.mark.parametrize(
-    ("page", "command"), [("recommendations", "agentledger recommend"), ("alerts", "agentledger alerts")]
-)
-def test_placeholder_pages_say_what_is_coming(page: str, command: str) -> None:
-    at = run_app(page)
-    assert any(command in i.value for i in at.info)
 
 
 def test_every_page_renders_without_exceptions() -> None:

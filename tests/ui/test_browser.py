@@ -18,9 +18,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from ui_helpers import REPO, Ledger, make_demo_ledger
+from ui_helpers import REPO, Ledger, make_demo_ledger, write_alert_rounds
 
 from agentledger.analytics.metrics import Filters, compute_metrics
+from agentledger.analytics.whatif import parse_policy, run_whatif
+from agentledger.core.pricing import Pricer
+from agentledger.core.settings import Settings
 from agentledger.ui import format as fmt
 from agentledger.warehouse import connect
 
@@ -46,6 +49,7 @@ PAGES = {
     "Sources and prices": "sources",
 }
 TILES = ("Spend", "Cost/completed task", "Waste ratio", "Cache hit rate", "P95 session cost")
+WHATIF_POLICY = {"substitutions": [{"task_type": "generate", "model": "gpt-4o-mini", "provider": "openai"}]}
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 if not CHROMIUM.is_file():  # the only reason to skip: no browser on this machine (CI installs it)
@@ -85,15 +89,39 @@ def _expected_tiles(ledger: Ledger, **filters: str) -> dict[str, str]:
     )
 
 
+def _expected_whatif(ledger: Ledger) -> dict[str, str]:
+    """The what-if tiles of :data:`WHATIF_POLICY` over the default view, replayed directly."""
+    wh = connect(ledger.url)
+    try:
+        last = wh.sql("SELECT max(started_at) AS t FROM calls")["t"][0].astimezone(UTC).date()
+        since = datetime.combine(last - timedelta(days=29), datetime.min.time(), tzinfo=UTC)
+        filters = Filters(since=since, until=since + timedelta(days=30))
+        result = run_whatif(wh, filters, parse_policy(WHATIF_POLICY), Pricer.from_settings(Settings()))
+    finally:
+        wh.close()
+    return {
+        "Recorded cost": fmt.usd(result["recorded_cost_usd"]),
+        "Cost under the policy": fmt.usd(result["replayed_cost_usd"]),
+        "Saving over the window": fmt.usd(result["savings_usd"]),
+        "Saving a month": fmt.usd(result["monthly_savings_usd"]),
+    }
+
+
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Ledger:
-    return make_demo_ledger(tmp_path_factory.mktemp("e2e") / "ledger.duckdb")
+    ledger = make_demo_ledger(tmp_path_factory.mktemp("e2e") / "ledger.duckdb")
+    write_alert_rounds(ledger.url)  # so the Alerts page has states and a history to show
+    return ledger
 
 
 @pytest.fixture(scope="module")
 def expected(ledger: Ledger) -> dict[str, dict[str, str]]:
     # Computed before the server starts: the server process then holds the DuckDB file.
-    return {"all": _expected_tiles(ledger), "support-bot": _expected_tiles(ledger, agent="support-bot")}
+    return {
+        "all": _expected_tiles(ledger),
+        "support-bot": _expected_tiles(ledger, agent="support-bot"),
+        "whatif": _expected_whatif(ledger),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +282,32 @@ def test_every_page_renders(page, title: str) -> None:  # noqa: ANN001
     go(page, title)
     assert page.locator('[data-testid="stException"]').count() == 0
     shot(page, PAGES[title])
+
+
+def test_the_whatif_form_replays_a_substitution(page, expected: dict[str, dict[str, str]]) -> None:  # noqa: ANN001
+    go(page, "Recommendations")
+    page.get_by_role("combobox", name="Model for generate").click()
+    page.get_by_role("option", name="gpt-4o-mini", exact=True).click()
+    page.get_by_role("button", name="Replay the window").click()
+    page.get_by_text("Cost under the policy").wait_for(timeout=60_000)
+    settle(page)
+    shown = {k: v for k, v in read_tiles(page).items() if k in expected["whatif"]}
+    assert shown == expected["whatif"]
+    assert (
+        page.locator('[data-testid="stPlotlyChart"]').count() == 2
+    )  # the savings and the replay by task type
+    page.locator('[data-testid="stPlotlyChart"]').last.scroll_into_view_if_needed()
+    settle(page)
+    shot(page, "recommendations_whatif")
+
+
+def test_the_alerts_page_shows_states_history_and_the_report(page) -> None:  # noqa: ANN001
+    go(page, "Alerts and reports")
+    assert read_tiles(page)["Firing now"] == "2"
+    assert page.locator('[data-testid="stDataFrame"]').count() == 2  # state and history
+    page.get_by_text("agentledger weekly cost report").first.wait_for()
+    assert page.get_by_role("button", name="Markdown").count() == 1
+    shot(page, "alerts")
 
 
 def test_no_console_errors(page) -> None:  # noqa: ANN001

@@ -25,9 +25,7 @@ from agentledger.warehouse.chclient import parse_server_url
 REPO = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("api", "scheduler", "ui")
 # CLI commands the compose file runs that are not written yet; strict, so the mark must go when they land.
-NOT_YET_IN_CLI = {
-    "scheduler": "`agentledger scheduler` is not written yet",
-}
+NOT_YET_IN_CLI: dict[str, str] = {}
 _DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")
 
 

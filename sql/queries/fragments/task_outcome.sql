@@ -6,50 +6,44 @@
 --   2. a source's own task-level signal (same precedence);
 --   3. the status of the trace's root when there is exactly one root and its status is set
 --      (a parentless span; a parentless call without a span row is its own root);
---   4. success unless the trace's last LLM call (by started_at) errored.
+--   4. success unless the trace's last LLM call (by started_at, then span_id) errored.
 -- Outcomes look at the whole trace, not only the calls in scope, so a task keeps one outcome
 -- whatever the window or filters.
-signals AS (
+--
+-- Cost: one grouped pass over the spans that can decide an outcome (those with an outcome or without a
+-- parent) and one over the calls, both restricted to the traces in scope by a semi-join on trace_id (the
+-- exact (project_id, source, trace_id) match is the final LEFT JOINs'); no window function, and parentless
+-- calls, usually none, are the only rows looked up in `spans` by identity.
+trace_signals AS (
     SELECT
         s.project_id, s.source, s.trace_id,
         MAX(CASE WHEN s.outcome = 'failure' THEN 1 ELSE 0 END) AS explicit_failure,
         MAX(CASE WHEN s.outcome = 'success' THEN 1 ELSE 0 END) AS explicit_success,
         MAX(CASE WHEN s.source_outcome = 'failure' THEN 1 ELSE 0 END) AS source_failure,
-        MAX(CASE WHEN s.source_outcome = 'success' THEN 1 ELSE 0 END) AS source_success
+        MAX(CASE WHEN s.source_outcome = 'success' THEN 1 ELSE 0 END) AS source_success,
+        SUM(CASE WHEN s.parent_span_id IS NULL OR s.parent_span_id = '' THEN 1 ELSE 0 END) AS span_roots,
+        MIN(CASE WHEN s.parent_span_id IS NULL OR s.parent_span_id = '' THEN s.status END) AS span_root_status
     FROM spans AS s
-    JOIN traces AS t ON s.project_id = t.project_id AND s.source = t.source AND s.trace_id = t.trace_id
+    WHERE s.trace_id IN (SELECT trace_id FROM traces)
+      AND (s.outcome IS NOT NULL OR s.source_outcome IS NOT NULL OR s.parent_span_id IS NULL OR s.parent_span_id = '')
     GROUP BY s.project_id, s.source, s.trace_id
 ),
-roots AS (
-    SELECT s.project_id, s.source, s.trace_id, s.span_id, s.status
-    FROM spans AS s
-    JOIN traces AS t ON s.project_id = t.project_id AND s.source = t.source AND s.trace_id = t.trace_id
-    WHERE s.parent_span_id IS NULL OR s.parent_span_id = ''
-    UNION ALL
-    SELECT c.project_id, c.source, c.trace_id, c.span_id, c.status
+call_roots AS (
+    -- parentless calls with no span row of the same identity (written around the pipeline) are roots too
+    SELECT c.project_id, c.source, c.trace_id, COUNT(*) AS call_roots, MIN(c.status) AS call_root_status
     FROM calls AS c
-    JOIN traces AS t ON c.project_id = t.project_id AND c.source = t.source AND c.trace_id = t.trace_id
-    WHERE (c.parent_span_id IS NULL OR c.parent_span_id = '')
-      AND NOT EXISTS (
-          SELECT 1 FROM spans AS s2
-          WHERE s2.project_id = c.project_id AND s2.source = c.source
-            AND s2.trace_id = c.trace_id AND s2.span_id = c.span_id
-      )
+    LEFT JOIN spans AS s
+        ON s.project_id = c.project_id AND s.source = c.source AND s.trace_id = c.trace_id AND s.span_id = c.span_id
+    WHERE c.trace_id IN (SELECT trace_id FROM traces)
+      AND (c.parent_span_id IS NULL OR c.parent_span_id = '')
+      AND s.span_id IS NULL
+    GROUP BY c.project_id, c.source, c.trace_id
 ),
-root_status AS (
-    SELECT project_id, source, trace_id, COUNT(*) AS roots, MIN(status) AS status
-    FROM roots
-    GROUP BY project_id, source, trace_id
-),
-ranked_calls AS (
-    SELECT
-        c.project_id, c.source, c.trace_id, c.status,
-        ROW_NUMBER() OVER (
-            PARTITION BY c.project_id, c.source, c.trace_id
-            ORDER BY c.started_at DESC, c.span_id DESC
-        ) AS rn
+last_calls AS (
+    SELECT c.project_id, c.source, c.trace_id, arg_max(c.status, (c.started_at, c.span_id)) AS status
     FROM calls AS c
-    JOIN traces AS t ON c.project_id = t.project_id AND c.source = t.source AND c.trace_id = t.trace_id
+    WHERE c.trace_id IN (SELECT trace_id FROM traces)
+    GROUP BY c.project_id, c.source, c.trace_id
 ),
 outcomes AS (
     SELECT
@@ -59,14 +53,16 @@ outcomes AS (
             WHEN g.explicit_success = 1 THEN 'success'
             WHEN g.source_failure = 1 THEN 'failure'
             WHEN g.source_success = 1 THEN 'success'
-            WHEN r.roots = 1 AND r.status = 'error' THEN 'failure'
-            WHEN r.roots = 1 AND r.status = 'ok' THEN 'success'
+            -- exactly one root: then at most one of the two root sets is non-empty
+            WHEN COALESCE(g.span_roots, 0) + COALESCE(r.call_roots, 0) = 1
+                AND COALESCE(g.span_root_status, r.call_root_status) = 'error' THEN 'failure'
+            WHEN COALESCE(g.span_roots, 0) + COALESCE(r.call_roots, 0) = 1
+                AND COALESCE(g.span_root_status, r.call_root_status) = 'ok' THEN 'success'
             WHEN l.status = 'error' THEN 'failure'
             ELSE 'success'
         END AS outcome
     FROM traces AS t
-    LEFT JOIN signals AS g ON g.project_id = t.project_id AND g.source = t.source AND g.trace_id = t.trace_id
-    LEFT JOIN root_status AS r ON r.project_id = t.project_id AND r.source = t.source AND r.trace_id = t.trace_id
-    LEFT JOIN ranked_calls AS l
-        ON l.project_id = t.project_id AND l.source = t.source AND l.trace_id = t.trace_id AND l.rn = 1
+    LEFT JOIN trace_signals AS g ON g.project_id = t.project_id AND g.source = t.source AND g.trace_id = t.trace_id
+    LEFT JOIN call_roots AS r ON r.project_id = t.project_id AND r.source = t.source AND r.trace_id = t.trace_id
+    LEFT JOIN last_calls AS l ON l.project_id = t.project_id AND l.source = t.source AND l.trace_id = t.trace_id
 )

@@ -1,18 +1,53 @@
-"""The weekly report in its four forms: Markdown, HTML (the email: inline CSS only), Slack blocks, JSON."""
+"""The weekly report in its four forms: Markdown, HTML (the email: inline CSS only), Slack blocks, JSON.
+
+Also the value formatting and dashboard links that the report shares with alert messages
+(:mod:`agentledger.alerts.message` imports them from here), so a dollar reads the same everywhere.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
-from agentledger.alerts.message import dashboard_link, format_value, truncate
-from agentledger.alerts.report import Row, SessionRow, WeeklyReport
+from agentledger.analytics.report import Row, SessionRow, WeeklyReport
 
 FORMATS = ("md", "html", "json")
 NONE_KEY = "(none)"
 SECTIONS = (("task_types", "Task types"), ("agents", "Agents"), ("users", "Users"))
+
+
+# -- values and links (shared with alert messages) -------------------------------------------------
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """``$0.62``, ``27.3%``, ``1,234``; ``n/a`` for an unknown value."""
+    if value is None:
+        return "n/a"
+    if unit == "usd":
+        # Cents where they say it all; four decimals for the small amounts of single calls.
+        return f"${value:,.2f}" if abs(value) >= 1 or round(value, 2) == value else f"${value:,.4f}"
+    if unit == "ratio":
+        return f"{value * 100:.1f}%"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis (Slack rejects longer block texts)."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def dashboard_link(
+    base: str | None, page: str, since: datetime, until: datetime, filters: dict[str, str]
+) -> str | None:
+    """``<dashboard>/<page>?from=..&to=..&agent=..`` (the dashboard's own URL parameters), or None."""
+    if not base:
+        return None
+    last_day: date = (until - timedelta(microseconds=1)).date()
+    query = {"from": since.date().isoformat(), "to": last_day.isoformat(), **filters}
+    return f"{base.rstrip('/')}/{page}?{urlencode(query)}"
 
 
 def money(value: float | None) -> str:

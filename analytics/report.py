@@ -138,7 +138,7 @@ class SessionRow:
 
 @dataclass(frozen=True)
 class WeeklyReport:
-    """Everything the report says; rendered by :mod:`agentledger.alerts.report_render`."""
+    """Everything the report says; rendered by :mod:`agentledger.analytics.report_render`."""
 
     week: str
     since: datetime

@@ -1,0 +1,104 @@
+-- Reference: the straightforward formulation this query had before it was rewritten for speed, kept as the
+-- specification the fast one in sql/queries/ is checked against (tests/analytics/test_query_rewrites.py).
+-- Where money went to waste, by reason, per group: dollars, calls, traces and the costliest example traces.
+-- Reasons (a call can carry several; only the first two are DESIGN.md's waste_usd and they never overlap):
+--   failed_task       every call in scope of a task whose outcome is failure (task_outcome slot);
+--   failed_call       an error call in scope of a task whose outcome is success (retries, failed tools);
+--   runaway_loop      calls past step $runaway_threshold of their task, and repeats (2nd and later) of a
+--                     prompt_hash sent 3 times or more in the trace: the spend past where the loop should stop;
+--   duplicate_call    a call whose prompt_hash was already sent earlier in the same trace (all but the first);
+--   truncated_output  finish_reason length (OpenAI), max_tokens (Anthropic) or MAX_TOKENS (Gemini).
+-- Steps and repeats count over the whole trace (earlier calls may be outside the window), like outcomes.
+-- Every row carries its reason's totals; rows are the reason's top $examples traces by cost.
+WITH scoped AS (
+    -- the calls in the window [since, until) that pass the filters; group_key comes from an allow-listed expression
+    SELECT c.*, {group} AS group_key
+    FROM ledger_calls AS c
+    WHERE c.project_id = $project_id
+      AND ($since IS NULL OR c.started_at >= $since)
+      AND ($until IS NULL OR c.started_at < $until)
+      AND ($agent IS NULL OR c.agent_name = $agent)
+      AND ($task_type IS NULL OR c.task_type = $task_type)
+      AND ($user IS NULL OR c.user_id = $user)
+      AND ($feature IS NULL OR c.feature = $feature)
+      AND ($model IS NULL OR c.model = $model)
+      AND ($provider IS NULL OR c.provider = $provider)
+      AND ($source IS NULL OR c.source = $source)
+      AND ($environment IS NULL OR c.environment = $environment)
+),
+traces AS (
+    SELECT DISTINCT project_id, source, trace_id FROM scoped
+),
+{task_outcome},
+positions AS (
+    SELECT
+        c.project_id, c.source, c.trace_id, c.span_id,
+        ROW_NUMBER() OVER (
+            PARTITION BY c.project_id, c.source, c.trace_id ORDER BY c.started_at, c.span_id
+        ) AS step,
+        ROW_NUMBER() OVER (
+            PARTITION BY c.project_id, c.source, c.trace_id, c.prompt_hash ORDER BY c.started_at, c.span_id
+        ) AS prompt_seen,
+        COUNT(*) OVER (PARTITION BY c.project_id, c.source, c.trace_id, c.prompt_hash) AS prompt_sent
+    FROM calls AS c
+    JOIN traces AS t ON c.project_id = t.project_id AND c.source = t.source AND c.trace_id = t.trace_id
+),
+flagged AS (
+    SELECT
+        s.group_key, s.source, s.trace_id, s.cost_usd,
+        CASE WHEN o.outcome = 'failure' THEN 1 ELSE 0 END AS failed_task,
+        CASE WHEN o.outcome = 'success' AND s.status = 'error' THEN 1 ELSE 0 END AS failed_call,
+        CASE
+            WHEN p.step > $runaway_threshold THEN 1
+            WHEN s.prompt_hash IS NOT NULL AND p.prompt_sent >= 3 AND p.prompt_seen > 1 THEN 1
+            ELSE 0
+        END AS runaway_loop,
+        CASE WHEN s.prompt_hash IS NOT NULL AND p.prompt_seen > 1 THEN 1 ELSE 0 END AS duplicate_call,
+        CASE WHEN LOWER(s.finish_reason) IN ('length', 'max_tokens') THEN 1 ELSE 0 END AS truncated_output
+    FROM scoped AS s
+    JOIN outcomes AS o ON o.project_id = s.project_id AND o.source = s.source AND o.trace_id = s.trace_id
+    JOIN positions AS p
+        ON p.project_id = s.project_id AND p.source = s.source AND p.trace_id = s.trace_id AND p.span_id = s.span_id
+),
+reasons AS (
+    SELECT group_key, 'failed_task' AS reason, source, trace_id, cost_usd FROM flagged WHERE failed_task = 1
+    UNION ALL
+    SELECT group_key, 'failed_call' AS reason, source, trace_id, cost_usd FROM flagged WHERE failed_call = 1
+    UNION ALL
+    SELECT group_key, 'runaway_loop' AS reason, source, trace_id, cost_usd FROM flagged WHERE runaway_loop = 1
+    UNION ALL
+    SELECT group_key, 'duplicate_call' AS reason, source, trace_id, cost_usd FROM flagged WHERE duplicate_call = 1
+    UNION ALL
+    SELECT group_key, 'truncated_output' AS reason, source, trace_id, cost_usd FROM flagged WHERE truncated_output = 1
+),
+per_trace AS (
+    SELECT
+        group_key, reason, source, trace_id,
+        COUNT(*) AS calls,
+        SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_calls,
+        SUM(cost_usd) AS cost_usd
+    FROM reasons
+    GROUP BY group_key, reason, source, trace_id
+),
+ranked AS (
+    SELECT
+        group_key, reason, source, trace_id, cost_usd,
+        SUM(calls) OVER (PARTITION BY group_key, reason) AS reason_calls,
+        SUM(unpriced_calls) OVER (PARTITION BY group_key, reason) AS reason_unpriced_calls,
+        SUM(cost_usd) OVER (PARTITION BY group_key, reason) AS reason_cost_usd,
+        COUNT(*) OVER (PARTITION BY group_key, reason) AS reason_traces,
+        ROW_NUMBER() OVER (
+            PARTITION BY group_key, reason ORDER BY cost_usd DESC NULLS LAST, calls DESC, trace_id, source
+        ) AS example_rank
+    FROM per_trace
+)
+SELECT
+    group_key, reason,
+    reason_cost_usd AS cost_usd,
+    reason_calls AS calls,
+    reason_unpriced_calls AS unpriced_calls,
+    reason_traces AS traces,
+    example_rank, trace_id AS example_trace_id, cost_usd AS example_cost_usd
+FROM ranked
+WHERE example_rank <= $examples
+ORDER BY group_key, reason, example_rank

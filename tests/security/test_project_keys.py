@@ -1,0 +1,219 @@
+"""Projects and API keys end to end: a key sees and writes only its project, on every router; keys are
+stored hashed, managed from the CLI, and a revoked key is refused at once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from security_helpers import JSON, chat_span, fresh_span_id, fresh_trace_id, otlp_json, real_app
+from typer.testing import CliRunner
+
+from agentledger.app.cli import app as cli_app
+from agentledger.core.errors import ConfigError
+from agentledger.core.security import hash_key
+from agentledger.warehouse import connect
+from agentledger.warehouse.base import Warehouse
+from agentledger.warehouse.keys import KeyStore
+
+ENV_KEY = "env-key-for-default"
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def litellm_payload(record_id: str) -> bytes:
+    return json.dumps(
+        [
+            {
+                "id": record_id,
+                "call_type": "acompletion",
+                "model": "gpt-4o-mini",
+                "custom_llm_provider": "openai",
+                "startTime": 1_763_000_000.0,
+                "endTime": 1_763_000_002.0,
+                "prompt_tokens": 50,
+                "completion_tokens": 5,
+                "total_tokens": 55,
+                "status": "success",
+            }
+        ]
+    ).encode()
+
+
+class World:
+    """Three projects with data written through every ingest path by their own keys."""
+
+    def __init__(self, client: TestClient, wh: Warehouse) -> None:
+        self.client, self.wh = client, wh
+        store = KeyStore(wh)
+        self.keys = {"team-a": store.create("team-a", "ci")[1], "team-b": store.create("team-b")[1]}
+        self.keys["default"] = ENV_KEY
+        self.traces: dict[str, list[str]] = {project: [] for project in self.keys}
+        for project, key in self.keys.items():
+            for path in ("/v1/traces", "/api/public/otel/v1/traces"):
+                trace = fresh_trace_id()
+                body = otlp_json([chat_span(trace, fresh_span_id())])
+                assert client.post(path, content=body, headers={**JSON, **bearer(key)}).status_code == 200
+                self.traces[project].append(trace)
+            response = client.post(
+                "/api/ingest/litellm",
+                content=litellm_payload(f"{project}-1"),
+                headers={**JSON, **bearer(key)},
+            )
+            assert response.status_code == 200 and response.json()["accepted"] == 1
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with real_app(tmp_path_factory.mktemp("keys"), api_keys=ENV_KEY) as (client, wh):
+        yield World(client, wh)
+
+
+def test_rows_carry_the_project_of_the_key_that_wrote_them(world: World) -> None:
+    frame = world.wh.sql("SELECT project_id, trace_id, source FROM calls ORDER BY project_id, source")
+    for project, traces in world.traces.items():
+        mine = frame.filter(frame["project_id"] == project)
+        assert sorted(mine.filter(mine["source"] == "otlp")["trace_id"].to_list()) == sorted(traces)
+        assert mine.filter(mine["source"] == "litellm").height == 1
+    assert set(frame["project_id"]) == {"team-a", "team-b", "default"}
+
+
+@pytest.mark.parametrize("project", ["team-a", "team-b", "default"])
+def test_every_query_router_answers_for_the_key_s_project_only(world: World, project: str) -> None:
+    client, key = world.client, world.keys[project]
+    others = [t for p, traces in world.traces.items() if p != project for t in traces]
+    metrics = client.get("/api/metrics", params={"since": "2025-01-01"}, headers=bearer(key)).json()
+    assert metrics["calls"] == 3  # two OTLP calls and one LiteLLM call: its own
+    top = client.get("/api/traces/top", params={"since": "2025-01-01", "limit": 50}, headers=bearer(key))
+    assert {row["trace_id"] for row in top.json()} >= set(world.traces[project])
+    assert not {row["trace_id"] for row in top.json()} & set(others)
+    assert client.get(f"/api/traces/{world.traces[project][0]}", headers=bearer(key)).status_code == 200
+    assert client.get(f"/api/traces/{others[0]}", headers=bearer(key)).status_code == 404
+    breakdown = client.get(
+        "/api/breakdown", params={"since": "2025-01-01", "dim": "model"}, headers=bearer(key)
+    )
+    assert sum(row["calls"] for row in breakdown.json()["rows"]) == 3
+    recommendations = client.get("/api/recommendations", params={"since": "2025-01-01"}, headers=bearer(key))
+    assert recommendations.status_code == 200
+    whatif = client.post("/api/whatif", json={"since": "2025-01-01"}, headers=bearer(key))
+    assert whatif.status_code == 200 and whatif.json()["calls"] == 3
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/v1/traces"),
+        ("post", "/api/public/otel/v1/traces"),
+        ("post", "/api/ingest/litellm"),
+        ("get", "/api/metrics"),
+        ("get", "/api/breakdown"),
+        ("get", "/api/traces/top"),
+        ("get", "/api/recommendations"),
+        ("post", "/api/whatif"),
+    ],
+)
+@pytest.mark.parametrize("headers", [{}, bearer("al_team-a_notarealkeyatall000000000000000"), bearer("")])
+def test_missing_or_unknown_keys_are_refused_everywhere(
+    world: World, method: str, path: str, headers
+) -> None:
+    response = world.client.request(method, path, content=b"{}", headers={**JSON, **headers})
+    assert response.status_code == 401
+    assert "bearer" in response.headers["www-authenticate"].lower()
+    assert world.client.get("/healthz").status_code == 200  # liveness stays open
+
+
+def test_keys_are_stored_as_hashes_only(world: World) -> None:
+    rows = world.wh.sql("SELECT * FROM api_keys")
+    dump = json.dumps(rows.to_dicts(), default=str)
+    for project in ("team-a", "team-b"):
+        key = world.keys[project]
+        assert key not in dump and key[len(f"al_{project}_") :] not in dump
+        assert hash_key(key) in rows["key_hash"].to_list()
+
+
+def test_a_revoked_key_is_refused_at_once(tmp_path: Path) -> None:
+    with real_app(tmp_path) as (client, wh):
+        store = KeyStore(wh)
+        row, key = store.create("team-c")
+        body = otlp_json([chat_span(fresh_trace_id(), fresh_span_id())])
+        assert client.post("/v1/traces", content=body, headers={**JSON, **bearer(key)}).status_code == 200
+        assert client.get("/api/metrics", headers=bearer(key)).status_code == 200
+        store.revoke(row.key_id)
+        assert client.get("/api/metrics", headers=bearer(key)).status_code == 401
+        assert client.post("/v1/traces", content=body, headers={**JSON, **bearer(key)}).status_code == 401
+        assert client.get("/api/metrics").status_code == 401  # revoking the only key does not open the API
+
+
+@pytest.mark.parametrize("url", ["duckdb", "chdb"])
+def test_key_store_on_both_engines(tmp_path: Path, url: str) -> None:
+    wh = connect(f"duckdb:///{tmp_path / 'k.duckdb'}" if url == "duckdb" else f"chdb:///{tmp_path / 'ch'}")
+    try:
+        store = KeyStore(wh)
+        assert not store.any_keys()
+        row, key = store.create("team-a", "ci")
+        other, _ = store.create("team-b")
+        assert store.project_for_hash(hash_key(key)) == "team-a" and store.any_keys()
+        revoked = store.revoke(row.key_id)
+        assert revoked.revoked_at is not None and store.revoke(row.key_id).revoked_at == revoked.revoked_at
+        assert store.project_for_hash(hash_key(key)) is None
+        assert [(k.key_id, k.active) for k in store.list()] == [(row.key_id, False), (other.key_id, True)]
+        assert [k.key_id for k in store.list("team-b")] == [other.key_id]
+        with pytest.raises(ConfigError, match="no API key with id"):
+            store.revoke("nope")
+    finally:
+        wh.close()
+
+
+def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'cli.duckdb'}"
+    runner = CliRunner()
+    created = runner.invoke(
+        cli_app, ["keys", "create", "--project", "team-a", "--name", "ci", "--warehouse", url]
+    )
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip()
+    assert key.startswith("al_team-a_") and "\n" not in key  # stdout: the key alone, once
+    listed = runner.invoke(cli_app, ["keys", "list", "--warehouse", url], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and key not in listed.output and key[:16] in listed.output
+    wh = connect(url)
+    try:
+        key_id = KeyStore(wh).list()[0].key_id
+    finally:
+        wh.close()
+    assert key_id in listed.output and "team-a" in listed.output and "ci" in listed.output
+    revoked = runner.invoke(cli_app, ["keys", "revoke", key_id, "--warehouse", url])
+    assert revoked.exit_code == 0 and "revoked" in revoked.output
+    bad = runner.invoke(cli_app, ["keys", "create", "--project", "no spaces", "--warehouse", url])
+    assert bad.exit_code == 1 and "not a valid project id" in bad.output
+
+
+def test_serve_warns_when_it_listens_beyond_loopback_without_any_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    started: list[str] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, host, port, **kw: started.append(host))
+    monkeypatch.delenv("AGENTLEDGER_API_KEYS", raising=False)
+    url = f"duckdb:///{tmp_path / 'serve.duckdb'}"
+    runner = CliRunner()
+    open_api = runner.invoke(
+        cli_app, ["serve", "--host", "0.0.0.0", "--warehouse", url], env={"COLUMNS": "300"}
+    )
+    assert open_api.exit_code == 0 and "no API key exists" in open_api.output
+    wh = connect(url)
+    try:
+        KeyStore(wh).create("team-a")
+    finally:
+        wh.close()
+    closed = runner.invoke(
+        cli_app, ["serve", "--host", "0.0.0.0", "--warehouse", url], env={"COLUMNS": "300"}
+    )
+    local = runner.invoke(cli_app, ["serve", "--warehouse", url], env={"COLUMNS": "300"})
+    assert "Warning" not in closed.output and "Warning" not in local.output
+    assert started == ["0.0.0.0", "0.0.0.0", "127.0.0.1"]
