@@ -621,6 +621,7 @@ SAMPLE_PARAMS: dict[str, object] = {
     "max_cost_usd": 0.5,
     "max_calls": 10,
     "max_steps": 5,
+    "rule": None,
 }
 VOLATILE = re.compile(r"ingested_at$")  # the write time: each warehouse was written at its own moment
 
