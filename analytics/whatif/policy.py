@@ -60,6 +60,12 @@ __all__ = [
 ]
 
 
+# Upper bounds: larger values describe no real deployment, and overflow the replay's int64/float arithmetic.
+MAX_TOKENS = 10**9
+MAX_RATIO = 1000.0
+MAX_TTL_SECONDS = 366 * 86400.0
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -79,37 +85,47 @@ class Substitution(_Strict):
     from_model: str | None = Field(None, description="Only calls recorded on this model")
     model: str = Field(..., min_length=1, description="The substitute model")
     provider: str | None = Field(None, description="The substitute's provider (the call's when omitted)")
-    output_ratio: float = Field(1.0, gt=0, description="Output length of the substitute / recorded output")
+    output_ratio: float = Field(
+        1.0, gt=0, le=MAX_RATIO, description="Output length of the substitute / recorded output"
+    )
 
 
 class PromptCaching(Scope):
     """Provider prompt caching: a cache write on a prefix's first use, reads within the TTL after it."""
 
-    ttl_seconds: float = Field(300, gt=0, description="Cache lifetime, refreshed by every read")
+    ttl_seconds: float = Field(
+        300, gt=0, le=MAX_TTL_SECONDS, description="Cache lifetime, refreshed by every read"
+    )
     scope: Literal["session", "trace"] = Field("session", description="Where one cached prefix is shared")
-    prefix_tokens: int | None = Field(None, gt=0, description="Prefix size; estimated when omitted")
-    min_prefix_tokens: int = Field(1024, ge=0, description="Shorter prefixes are not cached")
+    prefix_tokens: int | None = Field(
+        None, gt=0, le=MAX_TOKENS, description="Prefix size; estimated when omitted"
+    )
+    min_prefix_tokens: int = Field(1024, ge=0, le=MAX_TOKENS, description="Shorter prefixes are not cached")
 
 
 class ResponseCache(Scope):
     """A gateway response cache: a repeat of a prompt within the TTL of its first answer costs nothing."""
 
     scope: Literal["project", "trace"] = Field("project", description="Where a cached answer is shared")
-    ttl_seconds: float = Field(3600, gt=0, description="Lifetime of a cached answer from when it was stored")
+    ttl_seconds: float = Field(
+        3600, gt=0, le=MAX_TTL_SECONDS, description="Lifetime of a cached answer from when it was stored"
+    )
 
 
 class PromptTrim(Scope):
     """A shorter stable prefix: calls whose estimated prefix exceeds the target send that much less input."""
 
-    prefix_target_tokens: int = Field(2000, gt=0, description="Prefix size after trimming")
+    prefix_target_tokens: int = Field(2000, gt=0, le=MAX_TOKENS, description="Prefix size after trimming")
 
 
 class ContextCap(Scope):
     """Cap the conversation history a call carries: keep the last N turns, or summarize every K steps."""
 
-    keep_last_turns: int | None = Field(None, gt=0, description="Turns (steps) of history kept")
-    summarize_every: int | None = Field(None, gt=0, description="Steps between summarizations")
-    summary_tokens: int = Field(500, gt=0, description="Length of a summary, tokens")
+    keep_last_turns: int | None = Field(
+        None, gt=0, le=MAX_TOKENS, description="Turns (steps) of history kept"
+    )
+    summarize_every: int | None = Field(None, gt=0, le=MAX_TOKENS, description="Steps between summarizations")
+    summary_tokens: int = Field(500, gt=0, le=MAX_TOKENS, description="Length of a summary, tokens")
     summarizer_model: str = Field("gpt-4o-mini", min_length=1, description="Model that writes summaries")
     summarizer_provider: str | None = Field("openai", description="Its provider")
 
@@ -125,7 +141,7 @@ class OutputCap(_Strict):
 
     task_type: str | None = Field(None, description="Only calls of this task type")
     agent: str | None = Field(None, description="Only calls of this agent")
-    max_tokens: int = Field(..., gt=0, description="The cap, output tokens")
+    max_tokens: int = Field(..., gt=0, le=MAX_TOKENS, description="The cap, output tokens")
 
 
 class Batch(Scope):

@@ -4,6 +4,7 @@ that match the schema. Bounded examples per operation so the whole run stays wel
 from __future__ import annotations
 
 import os
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,7 @@ def test_every_endpoint_answers_within_its_schema(api_schema: Any) -> None:
             except Unsatisfiable:  # nothing of this operation can be made invalid (no parameters, no body)
                 continue
             except (Exception, BaseExceptionGroup) as exc:  # collected: one failure does not hide the others
-                failures.append(f"{operation.label} ({mode}): {exc}")
+                detail = "".join(traceback.format_exception(exc))[-4000:]  # sub-exceptions included
+                failures.append(f"{operation.label} ({mode}): {detail}")
     assert operations >= 15, "the schema lost its operations"
     assert not failures, "\n\n".join(failures)

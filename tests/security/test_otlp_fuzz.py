@@ -346,7 +346,15 @@ pb_attributes = st.lists(
     ),
     max_size=10,
 )
-pb_ids = st.one_of(st.sampled_from([b"@"] * 8 + [b"", bytes(16), bytes(8)]), st.binary(max_size=20))
+
+
+def pb_ids(size: int) -> st.SearchStrategy[bytes]:
+    """Mostly ``b"@"`` (a fresh valid id); else an id that cannot be valid: all zeros or of another length.
+    Never random bytes of the right length: Hypothesis replays values, so those would repeat across examples."""
+    wrong_length = st.binary(max_size=20).filter(lambda raw: len(raw) != size)
+    return st.one_of(st.sampled_from([b"@"] * 8 + [b"", bytes(size)]), wrong_length)
+
+
 pb_custom = st.lists(
     st.builds(lambda k, v: KeyValue(key="x." + k, value=v), unicode_text, pb_values), max_size=6
 )
@@ -358,8 +366,8 @@ PB_CHAT_BASE = [
 ]
 pb_spans = st.fixed_dictionaries(
     {
-        "trace_id": pb_ids,
-        "span_id": pb_ids,
+        "trace_id": pb_ids(16),
+        "span_id": pb_ids(8),
         "parent_span_id": st.one_of(st.sampled_from([b"", b"@"]), st.binary(max_size=10)),
         "name": st.one_of(unicode_text, st.sampled_from(["chat gpt-4o", "invoke_agent a"])),
         "kind": st.integers(0, 2**31 - 1),
