@@ -60,8 +60,15 @@ _WEEKLY_FORMATS: dict[int | str, dict[str, Any]] = {
 
 def build_alerts_router(warehouse: Warehouse, settings: Settings, require_key: Any) -> APIRouter:
     """The alerts and reports endpoints on ``warehouse`` (see the module docstring)."""
-    router = APIRouter(dependencies=[Depends(require_key)], tags=["alerts"])
-    store = AlertStore(warehouse, settings.project_id)
+    router = APIRouter(tags=["alerts"])
+    key_project = Depends(require_key)  # the caller's project, from its key
+
+    def own_rules(project: str) -> None:
+        """The rules file configures the alerts of the server's project; other projects' keys may not touch it."""
+        if project != settings.project_id:
+            raise HTTPException(
+                403, f"the alert rules belong to project {settings.project_id!r}, not to this key's"
+            )
 
     def load() -> AlertsConfig:
         try:
@@ -70,8 +77,9 @@ def build_alerts_router(warehouse: Warehouse, settings: Settings, require_key: A
             raise HTTPException(500, f"the rules file is invalid: {exc}") from None
 
     @router.get("/api/alerts/rules")
-    def get_rules() -> dict[str, Any]:
+    def get_rules(project: str = key_project) -> dict[str, Any]:
         """The alerts section of the rules file (defaults filled in) and the channels that can be used."""
+        own_rules(project)
         config = load()
         return {
             **config.model_dump(mode="json"),
@@ -83,8 +91,10 @@ def build_alerts_router(warehouse: Warehouse, settings: Settings, require_key: A
         update: Annotated[
             dict[str, Any], Body(description="Any of: rules, channels, report (as in the file)")
         ],
+        project: str = key_project,
     ) -> dict[str, Any]:
         """Replace the sections given (``rules``, ``channels``, ``report``) in the rules file; others are kept."""
+        own_rules(project)
         config = _merge(load(), update)
         try:
             save_alerts(settings.config_file, config)
@@ -97,20 +107,22 @@ def build_alerts_router(warehouse: Warehouse, settings: Settings, require_key: A
 
     @router.get("/api/alerts/history")
     async def history(
+        project: str = key_project,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
         rule: str | None = None,
     ) -> list[dict[str, Any]]:
         """The latest alert events, newest first, each with its deliveries and their attempts."""
-        return await run_in_threadpool(store.history, limit, rule)
+        return await run_in_threadpool(AlertStore(warehouse, project).history, limit, rule)
 
     @router.get("/api/alerts/state")
-    async def state() -> list[dict[str, Any]]:
-        """Every alert instance's current state (firing or resolved)."""
-        states = await run_in_threadpool(store.states)
+    async def state(project: str = key_project) -> list[dict[str, Any]]:
+        """Every alert instance's current state (firing or resolved) of the key's project."""
+        states = await run_in_threadpool(AlertStore(warehouse, project).states)
         return [asdict(s) for s in sorted(states.values(), key=lambda s: (s.status != "firing", s.alert_key))]
 
     @router.get("/api/reports/weekly", response_model=None, responses=_WEEKLY_FORMATS)
     async def weekly(
+        project: str = key_project,
         week: Annotated[
             str | None, Query(description="ISO week, e.g. 2026-W47; default: the last complete one")
         ] = None,
@@ -120,7 +132,8 @@ def build_alerts_router(warehouse: Warehouse, settings: Settings, require_key: A
         now = datetime.now(UTC)
         chosen = week or previous_week(now, settings.report_timezone)
         try:
-            report = await run_in_threadpool(build_weekly_report, warehouse, settings, chosen, now=now)
+            scoped = settings.model_copy(update={"project_id": project})
+            report = await run_in_threadpool(build_weekly_report, warehouse, scoped, chosen, now=now)
         except InputError as exc:
             raise HTTPException(422, str(exc)) from None
         except AgentLedgerError as exc:

@@ -14,13 +14,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from agentledger import __version__
 from agentledger.analytics.filters import GROUP_BY
-from agentledger.analytics.metrics import Filters, compute_metrics
+from agentledger.analytics.metrics import compute_metrics
 from agentledger.app.alerts_api import build_alerts_router
 from agentledger.app.api_schema import install as install_schema
 from agentledger.app.auth import build_authenticator, project_for_request, require_key_dependency
 from agentledger.app.query_api import build_query_router
 from agentledger.app.recommend_api import build_recommend_router
-from agentledger.app.services import build_pipeline, open_warehouse, parse_when
+from agentledger.app.services import build_pipeline, open_warehouse, scope
 from agentledger.core.errors import ConfigError
 from agentledger.core.settings import Settings
 from agentledger.ingest.otlp.receiver import build_otlp_router
@@ -91,9 +91,10 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
         if group_by is not None and group_by not in GROUP_BY:
             raise HTTPException(422, f"group_by must be one of {', '.join(GROUP_BY)}, not {group_by!r}")
         try:
-            filters = Filters(
-                since=parse_when(since, "since"),
-                until=parse_when(until, "until"),
+            filters = scope(
+                project,
+                since,
+                until,
                 agent=agent,
                 task_type=task_type,
                 user=user,
@@ -102,7 +103,6 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
                 provider=provider,
                 source=source,
                 environment=environment,
-                project_id=project,
             )
         except ConfigError as exc:
             raise HTTPException(422, str(exc)) from exc

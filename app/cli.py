@@ -166,15 +166,17 @@ def metrics(
 ) -> None:
     """Cost per completed task, waste ratio, cache hit rate, P95 session cost, model mix (DESIGN.md definitions)."""
     from agentledger.analytics.filters import GROUP_BY
-    from agentledger.analytics.metrics import Filters, compute_metrics
-    from agentledger.app.services import open_warehouse, parse_when
+    from agentledger.analytics.metrics import compute_metrics
+    from agentledger.app.services import open_warehouse, scope
 
     if group_by is not None and group_by not in GROUP_BY:
         raise AgentLedgerError(f"--group-by must be one of {', '.join(GROUP_BY)}, not {group_by!r}")
     settings = _settings(warehouse)
-    filters = Filters(
-        since=parse_when(since, "--since"),
-        until=parse_when(until, "--until"),
+    filters = scope(
+        settings.project_id,
+        since,
+        until,
+        option_prefix="--",
         agent=agent,
         task_type=task_type,
         user=user,
@@ -183,7 +185,6 @@ def metrics(
         provider=provider,
         source=source,
         environment=environment,
-        project_id=settings.project_id,
     )
     wh = open_warehouse(settings)
     try:

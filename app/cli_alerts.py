@@ -27,6 +27,7 @@ from agentledger.alerts.state import Clock, system_clock
 from agentledger.analytics.report import build_weekly_report, previous_week
 from agentledger.analytics.report_render import FORMATS, format_value, render
 from agentledger.core.errors import ConfigError, InputError, WarehouseError
+from agentledger.core.security import redact_url
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
 
@@ -80,7 +81,7 @@ def open_warehouse(settings: Settings) -> Warehouse:
         if match is None:
             raise
         raise WarehouseError(
-            f"the DuckDB warehouse {settings.warehouse} is open in another process (PID {match.group(2)}). "
+            f"the DuckDB warehouse {redact_url(settings.warehouse)} is open in another process (PID {match.group(2)}). "
             "DuckDB allows one writing process per file, so a second scheduler, or a scheduler beside "
             "`agentledger serve`/`up`, cannot open it: stop the other process, or run the scheduler inside it."
         ) from None
@@ -343,7 +344,7 @@ def scheduler(
             sched.release()
             return
         console.print(
-            f"scheduler {sched.owner} on {settings.warehouse}: {names}; alerts every "
+            f"scheduler {sched.owner} on {redact_url(settings.warehouse)}: {names}; alerts every "
             f"{settings.alert_interval_minutes} min, report {settings.report_weekday} {settings.report_hour}:00 "
             f"{settings.report_timezone}"
         )

@@ -49,14 +49,9 @@ def _settings(warehouse: str | None) -> Settings:
 
 
 def _filters(settings: Settings, since: str | None, until: str | None, **equal: str | None) -> Filters:
-    from agentledger.app.services import parse_when
+    from agentledger.app.services import scope
 
-    return Filters(
-        since=parse_when(since, "--since"),
-        until=parse_when(until, "--until"),
-        project_id=settings.project_id,
-        **equal,
-    )
+    return scope(settings.project_id, since, until, option_prefix="--", **equal)
 
 
 @contextmanager

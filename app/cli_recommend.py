@@ -39,12 +39,9 @@ def _settings(warehouse: str | None) -> Settings:
 
 
 def _filters(settings: Settings, since: str | None, until: str | None) -> Any:
-    from agentledger.analytics.filters import Filters
-    from agentledger.app.services import parse_when
+    from agentledger.app.services import scope
 
-    return Filters(
-        since=parse_when(since, "--since"), until=parse_when(until, "--until"), project_id=settings.project_id
-    )
+    return scope(settings.project_id, since, until, option_prefix="--")
 
 
 def _print_json(payload: dict[str, Any]) -> None:

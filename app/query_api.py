@@ -22,7 +22,7 @@ from agentledger.analytics._common import finite
 from agentledger.analytics.breakdowns import DIMENSIONS, INTERVALS, metric_schema
 from agentledger.analytics.filters import GROUP_BY, Filters
 from agentledger.analytics.metrics import money
-from agentledger.app.services import parse_when
+from agentledger.app.services import scope
 from agentledger.core.errors import AgentLedgerError, ConfigError, InputError
 from agentledger.core.pricing import Pricer
 from agentledger.core.settings import Settings
@@ -295,9 +295,10 @@ def build_query_router(
         environment: str | None = None,
     ) -> Filters:
         try:
-            return Filters(
-                since=parse_when(since, "since"),
-                until=parse_when(until, "until"),
+            return scope(
+                project,
+                since,
+                until,
                 agent=agent,
                 task_type=task_type,
                 user=user,
@@ -306,7 +307,6 @@ def build_query_router(
                 provider=provider,
                 source=source,
                 environment=environment,
-                project_id=project,
             )
         except (ConfigError, InputError) as exc:
             raise HTTPException(422, str(exc)) from exc

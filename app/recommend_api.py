@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentledger.analytics.filters import Filters
 from agentledger.analytics.recommend import RecommendOptions, recommend_report
 from agentledger.analytics.whatif import Policy, run_whatif
-from agentledger.app.services import parse_when
+from agentledger.app.services import scope
 from agentledger.core.errors import ConfigError, InputError
 from agentledger.core.pricing import Pricer
 from agentledger.core.settings import Settings
@@ -39,9 +39,7 @@ class WhatIfRequest(BaseModel):
 
 def _filters(project_id: str, since: str | None, until: str | None) -> Filters:
     try:
-        return Filters(
-            since=parse_when(since, "since"), until=parse_when(until, "until"), project_id=project_id
-        )
+        return scope(project_id, since, until)
     except (ConfigError, InputError) as exc:
         raise HTTPException(422, str(exc)) from exc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 
+from agentledger.analytics.filters import Filters
 from agentledger.core.errors import ConfigError
 from agentledger.core.pricing import Pricer
 from agentledger.core.settings import Settings
@@ -36,6 +37,20 @@ def parse_when(value: str | None, name: str) -> datetime | None:
             f"{name}: {value!r} is not an ISO date (2026-11-01) or date-time (2026-11-01T12:00:00Z)"
         ) from exc
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def scope(
+    project_id: str, since: str | None, until: str | None, *, option_prefix: str = "", **equal: str | None
+) -> Filters:
+    """The filters of one request or command: the window from ISO text (``--since`` and ``--until`` named in
+    errors with ``option_prefix="--"``), equality filters by name (``agent``, ``model`` ...), one project.
+    Raises :class:`ConfigError` naming the option that is wrong."""
+    return Filters(
+        since=parse_when(since, f"{option_prefix}since"),
+        until=parse_when(until, f"{option_prefix}until"),
+        project_id=project_id,
+        **equal,
+    )
 
 
 def load_demo(

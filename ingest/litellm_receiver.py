@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +31,7 @@ from agentledger.core.records import Call, SpanContext
 from agentledger.core.security import Unauthorized
 from agentledger.core.settings import Settings
 from agentledger.ingest.collectors.litellm import record_id, to_call
+from agentledger.ingest.http_body import RequestRefused, gunzip_capped, is_gzipped, read_capped
 from agentledger.ingest.otlp.limits import may_hold_surrogates, scrub_surrogates
 from agentledger.ingest.otlp.receiver import env_key_project
 
@@ -41,14 +41,6 @@ INGEST_PATH = "/api/ingest/litellm"
 _ERRORS_NAMED = 20
 
 IngestFn = Callable[[list[Call], list[SpanContext]], object]
-
-
-class _Refused(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers or {}
 
 
 def build_litellm_router(
@@ -76,10 +68,10 @@ def build_litellm_router(
     async def ingest_litellm(request: Request) -> JSONResponse:
         try:
             project_id = await run_in_threadpool(_authenticate, pick_project, request)
-            gzipped = _is_gzipped(request.headers.get("content-encoding"))
-            body = await _read_capped(request, settings.max_body_bytes)
+            gzipped = is_gzipped(request.headers.get("content-encoding"))
+            body = await read_capped(request, settings.max_body_bytes)
             outcome = await run_in_threadpool(_process, ingest, settings, body, gzipped, project_id)
-        except _Refused as exc:
+        except RequestRefused as exc:
             return JSONResponse({"detail": exc.message}, exc.status, headers=exc.headers)
         return JSONResponse(outcome)
 
@@ -94,13 +86,13 @@ def _process(
     records = _parse(body)
     calls, errors = _normalize(records, project_id)
     if not calls and errors:
-        raise _Refused(422, f"no record could be read: {'; '.join(errors[:_ERRORS_NAMED])}")
+        raise RequestRefused(422, f"no record could be read: {'; '.join(errors[:_ERRORS_NAMED])}")
     if calls:
         try:
             ingest(calls, [])
         except (WarehouseError, TransientError) as exc:
             log.warning("LiteLLM batch not stored, answering 503: %s", exc)
-            raise _Refused(
+            raise RequestRefused(
                 503, f"the warehouse could not store the calls: {exc}", {"Retry-After": "5"}
             ) from None
     if errors:
@@ -114,11 +106,11 @@ def _parse(body: bytes) -> list[Any]:
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise _Refused(400, f"the body is not JSON: {exc}") from None
+        raise RequestRefused(400, f"the body is not JSON: {exc}") from None
     if may_hold_surrogates(body):
         document = scrub_surrogates(document)  # lone surrogates cannot be stored: U+FFFD instead
     if not isinstance(document, list):
-        raise _Refused(
+        raise RequestRefused(
             422, f"expected a JSON list of StandardLoggingPayload objects, got {type(document).__name__}"
         )
     return document
@@ -144,59 +136,7 @@ def _authenticate(pick_project: Callable[[Request], str], request: Request) -> s
     try:
         return pick_project(request)
     except Unauthorized as exc:
-        raise _Refused(401, str(exc), {"WWW-Authenticate": 'Bearer realm="agentledger"'}) from None
-
-
-def _is_gzipped(content_encoding: str | None) -> bool:
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity"):
-        return False
-    if encoding in ("gzip", "x-gzip"):
-        return True
-    raise _Refused(415, f"unsupported Content-Encoding {encoding}: send gzip or none")
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(f"the body ({declared} bytes)", limit, "AGENTLEDGER_MAX_BODY_BYTES")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large("the body", limit, "AGENTLEDGER_MAX_BODY_BYTES")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def gunzip_capped(data: bytes, limit: int) -> bytes:
-    """Gunzip every member of ``data`` without holding more than ``limit`` bytes (a gzip bomb stops there)."""
-    out: list[bytes] = []
-    total = 0
-    pending = data
-    while pending:
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        try:
-            chunk = decompressor.decompress(pending, limit - total + 1)
-            while True:
-                total += len(chunk)
-                if total > limit:
-                    raise _too_large("the decompressed body", limit, "AGENTLEDGER_MAX_DECOMPRESSED_BYTES")
-                out.append(chunk)
-                if not decompressor.unconsumed_tail:
-                    break
-                chunk = decompressor.decompress(decompressor.unconsumed_tail, limit - total + 1)
-        except zlib.error as exc:
-            raise _Refused(400, f"the body is not valid gzip: {exc}") from None
-        if not decompressor.eof:
-            raise _Refused(400, "the gzip body is truncated")
-        pending = decompressor.unused_data  # a further gzip member, if any
-    return b"".join(out)
-
-
-def _too_large(what: str, limit: int, setting: str) -> _Refused:
-    return _Refused(413, f"{what} exceeds the limit of {limit} bytes ({setting}); send smaller batches")
+        raise RequestRefused(401, str(exc), {"WWW-Authenticate": 'Bearer realm="agentledger"'}) from None
 
 
 _DETAIL = {"type": "object", "properties": {"detail": {"type": "string"}}}

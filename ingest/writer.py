@@ -6,15 +6,17 @@ connection and paid that cost once per request. Here the receivers hand their re
 and wait; one thread takes whatever is queued (up to ``max_batch_spans``, waiting at most ``max_wait_seconds``
 for more) and writes it as one transaction (``sink.write``, the pipeline's).
 
-The work that needs no warehouse (de-duplication, pricing, Arrow conversion: ``sink.prepare``) runs in the
-submitting thread before the request is queued, so the single writer only resolves and writes.
+The work that needs no warehouse (de-duplication, pricing, resolution within the request, Arrow conversion:
+``sink.prepare``) runs in the submitting thread before the request is queued, so the single writer only reads
+stored spans, completes the resolution where they or other requests of the batch matter, and writes.
 
 Contract for the receivers (the reliability requirement):
 
 * :meth:`BatchingWriter.submit` returns only once the batch holding the request is durably written, so an
   HTTP 200 sent after it acknowledges stored spans;
-* when the write fails, every request of that batch gets the error (nothing of the batch is stored: it was
-  one transaction), and answers 503 so the exporters retry;
+* when the write of a batch fails (one transaction: nothing of it is stored), its requests are written again
+  one by one, so a request that cannot be written fails alone and its neighbours are still stored; a request
+  whose own write fails gets the error and answers 503 so the exporter retries;
 * the queue is bounded (``capacity_spans``, the ``ingest_queue_spans`` setting): a request that does not fit
   is refused at once with :class:`QueueFullError`, a :class:`TransientError` carrying ``retry_after``, which
   the receivers answer with 503 + ``Retry-After``: backpressure instead of an unbounded queue.
@@ -194,10 +196,16 @@ class BatchingWriter:
     def _write(self, batch: list[_Request]) -> None:
         try:
             self._sink.write([request.prepared for request in batch])
-        except Exception as exc:  # handed to every waiter of the batch, which re-raises it
-            log.warning("ingest writer: a batch of %d requests was not stored: %s", len(batch), exc)
-            for request in batch:
-                request.done.set_exception(exc)
+        except Exception as exc:
+            if len(batch) == 1:  # handed to the waiter, which re-raises it
+                log.warning("ingest writer: a request was not stored: %s", exc)
+                batch[0].done.set_exception(exc)
+                return
+            log.warning(
+                "ingest writer: a batch of %d requests failed (%s); writing them one by one", len(batch), exc
+            )
+            for request in batch:  # in order, so later records still win over earlier ones
+                self._write([request])
             return
         except BaseException as exc:  # the thread dies: no waiter may hang on it
             self._fail_all(batch, exc)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ from agentledger.core.errors import InputError, TransientError, WarehouseError
 from agentledger.core.records import Call, SpanContext
 from agentledger.core.security import Authenticator, Unauthorized, key_from_headers
 from agentledger.core.settings import Settings
+from agentledger.ingest.http_body import RequestRefused, gunzip_capped, is_gzipped, read_capped
 from agentledger.ingest.otlp.decode import ContentKind, Rejection, decode_body
 from agentledger.ingest.otlp.mapping import map_request
 
@@ -121,9 +121,12 @@ class _Receiver:
             # Authenticate before reading the body: an unknown caller never makes us read 16 MiB.
             project_id = await run_in_threadpool(self._authenticate, request)
             kind = _content_kind(content_type)
-            gzipped = _is_gzipped(request.headers.get("content-encoding"))
-            body = await _read_capped(request, self._settings.max_body_bytes)
+            gzipped = is_gzipped(request.headers.get("content-encoding"))
+            body = await read_capped(request, self._settings.max_body_bytes)
             outcome = await run_in_threadpool(self._process, body, gzipped, kind, project_id)
+        except RequestRefused as exc:
+            code = _RPC_RESOURCE_EXHAUSTED if exc.status == 413 else _RPC_INVALID_ARGUMENT
+            return _error_response(_HttpError(exc.status, code, exc.message, exc.headers), kind)
         except _HttpError as exc:
             return _error_response(exc, kind)
         return _success_response(outcome, kind)
@@ -187,67 +190,6 @@ def _content_kind(content_type: str | None) -> ContentKind:
         415,
         _RPC_INVALID_ARGUMENT,
         f"unsupported Content-Type {shown}: send application/x-protobuf or application/json",
-    )
-
-
-def _is_gzipped(content_encoding: str | None) -> bool:
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity"):
-        return False
-    if encoding in ("gzip", "x-gzip"):
-        return True
-    raise _HttpError(
-        415, _RPC_INVALID_ARGUMENT, f"unsupported Content-Encoding {encoding}: send gzip or none"
-    )
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise _too_large(f"the body is {int(declared)} bytes, which", limit, "AGENTLEDGER_MAX_BODY_BYTES")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large("the body", limit, "AGENTLEDGER_MAX_BODY_BYTES")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def gunzip_capped(data: bytes, limit: int) -> bytes:
-    """Gunzip ``data`` (all members) without ever holding more than ``limit`` decompressed bytes.
-
-    Raises a 413 error past the limit (a gzip bomb stops there) and a 400 for data that is not gzip.
-    """
-    out: list[bytes] = []
-    total = 0
-    pending = data
-    while pending:
-        decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        while True:
-            try:
-                chunk = decompressor.decompress(pending, limit - total + 1)
-            except zlib.error as exc:
-                raise _HttpError(400, _RPC_INVALID_ARGUMENT, f"the body is not valid gzip: {exc}") from None
-            total += len(chunk)
-            if total > limit:
-                raise _too_large("the decompressed body", limit, "AGENTLEDGER_MAX_DECOMPRESSED_BYTES")
-            out.append(chunk)
-            pending = decompressor.unconsumed_tail
-            if not pending:
-                break
-        if not decompressor.eof:
-            raise _HttpError(400, _RPC_INVALID_ARGUMENT, "the gzip body is truncated")
-        pending = decompressor.unused_data  # a further gzip member, if any
-    return b"".join(out)
-
-
-def _too_large(what: str, limit: int, setting: str) -> _HttpError:
-    return _HttpError(
-        413,
-        _RPC_RESOURCE_EXHAUSTED,
-        f"{what} exceeds the limit of {limit} bytes ({setting}); send smaller batches",
     )
 
 

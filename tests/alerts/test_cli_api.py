@@ -150,9 +150,11 @@ def api(workspace: dict[str, str]):
     )
     wh = connect(settings.warehouse)
 
-    def require_key(x_api_key: Annotated[str | None, Header()] = None) -> None:
+    def require_key(x_api_key: Annotated[str | None, Header()] = None) -> str:
+        """Like the app's: the caller's project (this key's is the settings' own), or 401."""
         if x_api_key != "k":
             raise HTTPException(401, "missing or invalid API key")
+        return settings.project_id
 
     app = FastAPI()
     app.include_router(build_alerts_router(wh, settings, require_key))

@@ -165,7 +165,7 @@ def test_a_request_larger_than_the_queue_is_taken_when_the_queue_is_empty(wh, si
     assert count(wh, "calls") == 5
 
 
-def test_a_failed_batch_fails_every_request_in_it_and_writes_nothing(wh, sink, monkeypatch):
+def test_a_batch_whose_every_write_fails_fails_every_request_and_writes_nothing(wh, sink, monkeypatch):
     def disk_full(_table):
         raise WarehouseError("disk full")
 
@@ -174,10 +174,39 @@ def test_a_failed_batch_fails_every_request_in_it_and_writes_nothing(wh, sink, m
     monkeypatch.setattr(wh, "write_calls", disk_full)  # fails after the spans were written
     errors = run_threads(lambda k: writer.submit(*trace(f"t{k}")), 3)
     writer.close()
-    assert sink.batches == [3]
+    assert sink.batches == [3, 1, 1, 1]  # the batch, then each request alone
     assert len(errors) == 3 and all(isinstance(e, WarehouseError) and "disk full" in str(e) for e in errors)
     monkeypatch.undo()
     assert count(wh, "spans") == 0 and count(wh, "calls") == 0
+
+
+def test_a_request_that_cannot_be_written_fails_alone_and_its_batch_neighbours_are_stored(
+    wh, sink, monkeypatch
+):
+    write_spans = wh.write_spans
+
+    def poisoned(table):
+        if "t1" in table.column("trace_id").to_pylist():
+            raise WarehouseError("value out of range in trace t1")
+        return write_spans(table)
+
+    writer = BatchingWriter(sink, capacity_spans=100, max_batch_spans=12, max_wait_seconds=5)
+    monkeypatch.setattr(wh, "write_spans", poisoned)
+    outcomes: dict[str, str] = {}
+
+    def send(k: int) -> None:
+        try:
+            writer.submit(*trace(f"t{k}"))
+            outcomes[f"t{k}"] = "stored"
+        except WarehouseError as exc:
+            outcomes[f"t{k}"] = str(exc)
+
+    assert run_threads(send, 3) == []
+    writer.close()
+    assert sink.batches == [3, 1, 1, 1]
+    assert outcomes == {"t0": "stored", "t1": "value out of range in trace t1", "t2": "stored"}
+    assert sorted(wh.sql("SELECT DISTINCT trace_id FROM calls")["trace_id"].to_list()) == ["t0", "t2"]
+    assert count(wh, "spans") == 2 * 4
 
 
 def test_the_writer_goes_on_after_a_failed_batch(wh, sink, monkeypatch):

@@ -217,3 +217,25 @@ def test_serve_warns_when_it_listens_beyond_loopback_without_any_key(
     local = runner.invoke(cli_app, ["serve", "--warehouse", url], env={"COLUMNS": "300"})
     assert "Warning" not in closed.output and "Warning" not in local.output
     assert started == ["0.0.0.0", "0.0.0.0", "127.0.0.1"]
+
+
+@pytest.mark.parametrize("project", ["team-a", "team-b", "default"])
+def test_alerts_and_reports_answer_for_the_key_s_project_only(world: World, project: str) -> None:
+    client, key = world.client, world.keys[project]
+    # Every project's three calls are in ISO week 2025-W46: each key's report holds its own three only.
+    response = client.get("/api/reports/weekly", params={"week": "2025-W46"}, headers=bearer(key))
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert report["project_id"] == project
+    assert report["totals"]["calls"] == 3
+    # Alert state and history are the key's project's (none fired here), and the rules file configures the
+    # server's own project: other projects' keys may neither read nor replace it.
+    assert client.get("/api/alerts/state", headers=bearer(key)).json() == []
+    assert client.get("/api/alerts/history", headers=bearer(key)).json() == []
+    rules = client.get("/api/alerts/rules", headers=bearer(key))
+    replaced = client.put("/api/alerts/rules", json={"rules": []}, headers=bearer(key))
+    if project == "default":
+        assert rules.status_code == 200 and replaced.status_code == 200
+    else:
+        assert rules.status_code == 403 and replaced.status_code == 403
+        assert "default" in rules.json()["detail"]

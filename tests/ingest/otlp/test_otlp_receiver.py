@@ -22,7 +22,8 @@ from otlp_helpers import SpanSpec, json_body, pb_body, pb_request, reference
 from agentledger.core.errors import WarehouseError
 from agentledger.core.records import Call, SpanContext
 from agentledger.core.settings import Settings
-from agentledger.ingest.otlp.receiver import build_otlp_router, gunzip_capped
+from agentledger.ingest.http_body import gunzip_capped
+from agentledger.ingest.otlp.receiver import build_otlp_router
 
 CHAT = {
     "gen_ai.operation.name": "chat",
