@@ -1,6 +1,6 @@
 """Micro-benchmark: µs per ``Pricer.price()`` on a realistic mix of models, warm caches.
 
-Run: ``.venv/bin/python tests/core/bench_pricing.py`` (not collected by pytest).
+Run: ``.venv/bin/python bench/pricing.py``.
 """
 
 from __future__ import annotations
