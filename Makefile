@@ -10,10 +10,10 @@ $(UV):
 	python3 -m venv .venv-tools && .venv-tools/bin/pip install -q uv
 
 install: $(UV)
-	$(UV) sync --frozen --inexact --extra chdb
+	$(UV) sync --frozen --inexact --extra chdb --compile-bytecode
 
 install-dev: $(UV)
-	$(UV) sync --frozen --all-extras
+	$(UV) sync --frozen --all-extras --compile-bytecode
 
 up: install
 	.venv/bin/agentledger up
