@@ -29,27 +29,19 @@ from pathlib import Path
 
 import httpx
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.resource.v1.resource_pb2 import Resource
-from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 REPO = Path(__file__).resolve().parent.parent
-MODELS = [("openai", "gpt-4o"), ("openai", "gpt-4o-mini"), ("anthropic", "claude-sonnet-4-20250514")]
-BASE_NS = 1_763_000_000_000_000_000  # mid-November 2025
+sys.path.insert(0, str(REPO / "bench"))
+from workload import request_of, trace_spans  # noqa: E402
+
 CALLS_PER_TRACE = 7
 PROTOBUF = {"content-type": "application/x-protobuf"}
 
 
 # ------------------------------------------------------------------------------------------ the workload
-
-
-def _kv(key: str, value: str | int) -> KeyValue:
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
 @dataclass(frozen=True)
@@ -70,53 +62,9 @@ def build_template(spans_per_request: int, seed: int = 1) -> Template:
     trace_no = 0
     while len(spans) < spans_per_request:
         trace_no += 1
-        trace_id = marker + trace_no.to_bytes(8, "big")
-        root = rng.getrandbits(64).to_bytes(8, "big")
-        start = BASE_NS + trace_no * 5_000_000_000
-        spans.append(
-            Span(
-                trace_id=trace_id,
-                span_id=root,
-                name="invoke_agent load",
-                start_time_unix_nano=start,
-                end_time_unix_nano=start + 4_000_000_000,
-                attributes=[
-                    _kv("gen_ai.operation.name", "invoke_agent"),
-                    _kv("gen_ai.agent.name", f"agent-{trace_no % 5}"),
-                    _kv("gen_ai.conversation.id", f"s-{trace_no // 3}"),
-                ],
-            )
-        )
-        for i in range(min(CALLS_PER_TRACE, spans_per_request - len(spans))):
-            provider, model = MODELS[rng.randrange(len(MODELS))]
-            t = start + i * 500_000_000
-            spans.append(
-                Span(
-                    trace_id=trace_id,
-                    span_id=rng.getrandbits(64).to_bytes(8, "big"),
-                    parent_span_id=root,
-                    name=f"chat {model}",
-                    kind=Span.SPAN_KIND_CLIENT,
-                    start_time_unix_nano=t,
-                    end_time_unix_nano=t + 400_000_000,
-                    attributes=[
-                        _kv("gen_ai.operation.name", "chat"),
-                        _kv("gen_ai.provider.name", provider),
-                        _kv("gen_ai.request.model", model),
-                        _kv("gen_ai.usage.input_tokens", 1000 + i * 400),
-                        _kv("gen_ai.usage.output_tokens", rng.randint(20, 600)),
-                        _kv("gen_ai.usage.cache_read.input_tokens", 512 if i else 0),
-                    ],
-                )
-            )
-    request = ExportTraceServiceRequest(
-        resource_spans=[
-            ResourceSpans(
-                resource=Resource(attributes=[_kv("service.name", "load")]),
-                scope_spans=[ScopeSpans(spans=spans)],
-            )
-        ]
-    )
+        calls = min(CALLS_PER_TRACE, spans_per_request - len(spans) - 1)
+        spans.extend(trace_spans(rng, marker + trace_no.to_bytes(8, "big"), trace_no, calls, "load"))
+    request = request_of(spans, "load")
     body = request.SerializeToString()
     if body.count(marker) != len(spans):  # the marker must occur in the spans' trace ids and nowhere else
         raise ValueError(f"seed {seed}: the trace id marker occurs elsewhere in the body; try another seed")

@@ -20,6 +20,51 @@ def _kv(key: str, value: str | int) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
+def trace_spans(
+    rng: random.Random, trace_id: bytes, trace_no: int, calls: int, label: str = "bench"
+) -> list[Span]:
+    """One trace: an agent span and ``calls`` chat spans under it (growing input, cache reads after the first)."""
+    root = rng.getrandbits(64).to_bytes(8, "big")
+    start = BASE_NS + trace_no * 5_000_000_000
+    spans = [
+        Span(
+            trace_id=trace_id,
+            span_id=root,
+            name=f"invoke_agent {label}",
+            start_time_unix_nano=start,
+            end_time_unix_nano=start + 4_000_000_000,
+            attributes=[
+                _kv("gen_ai.operation.name", "invoke_agent"),
+                _kv("gen_ai.agent.name", f"agent-{trace_no % 5}"),
+                _kv("gen_ai.conversation.id", f"s-{trace_no // 3}"),
+            ],
+        )
+    ]
+    for i in range(calls):
+        provider, model = MODELS[rng.randrange(len(MODELS))]
+        t = start + i * 500_000_000
+        spans.append(
+            Span(
+                trace_id=trace_id,
+                span_id=rng.getrandbits(64).to_bytes(8, "big"),
+                parent_span_id=root,
+                name=f"chat {model}",
+                kind=Span.SPAN_KIND_CLIENT,
+                start_time_unix_nano=t,
+                end_time_unix_nano=t + 400_000_000,
+                attributes=[
+                    _kv("gen_ai.operation.name", "chat"),
+                    _kv("gen_ai.provider.name", provider),
+                    _kv("gen_ai.request.model", model),
+                    _kv("gen_ai.usage.input_tokens", 1000 + i * 400),
+                    _kv("gen_ai.usage.output_tokens", rng.randint(20, 600)),
+                    _kv("gen_ai.usage.cache_read.input_tokens", 512 if i else 0),
+                ],
+            )
+        )
+    return spans
+
+
 def requests(
     total_spans: int, batch: int = 512, seed: int = 1, calls_per_trace: int = 7
 ) -> Iterator[ExportTraceServiceRequest]:
@@ -31,55 +76,19 @@ def requests(
     while made < total_spans:
         trace_no += 1
         trace_id = rng.getrandbits(128).to_bytes(16, "big")
-        root = rng.getrandbits(64).to_bytes(8, "big")
-        start = BASE_NS + trace_no * 5_000_000_000
-        spans.append(
-            Span(
-                trace_id=trace_id,
-                span_id=root,
-                name="invoke_agent bench",
-                start_time_unix_nano=start,
-                end_time_unix_nano=start + 4_000_000_000,
-                attributes=[
-                    _kv("gen_ai.operation.name", "invoke_agent"),
-                    _kv("gen_ai.agent.name", f"agent-{trace_no % 5}"),
-                    _kv("gen_ai.conversation.id", f"s-{trace_no // 3}"),
-                ],
-            )
-        )
-        made += 1
-        for i in range(min(calls_per_trace, total_spans - made)):
-            provider, model = MODELS[rng.randrange(len(MODELS))]
-            t = start + i * 500_000_000
-            spans.append(
-                Span(
-                    trace_id=trace_id,
-                    span_id=rng.getrandbits(64).to_bytes(8, "big"),
-                    parent_span_id=root,
-                    name=f"chat {model}",
-                    kind=Span.SPAN_KIND_CLIENT,
-                    start_time_unix_nano=t,
-                    end_time_unix_nano=t + 400_000_000,
-                    attributes=[
-                        _kv("gen_ai.operation.name", "chat"),
-                        _kv("gen_ai.provider.name", provider),
-                        _kv("gen_ai.request.model", model),
-                        _kv("gen_ai.usage.input_tokens", 1000 + i * 400),
-                        _kv("gen_ai.usage.output_tokens", rng.randint(20, 600)),
-                        _kv("gen_ai.usage.cache_read.input_tokens", 512 if i else 0),
-                    ],
-                )
-            )
-            made += 1
+        trace = trace_spans(rng, trace_id, trace_no, min(calls_per_trace, total_spans - made - 1))
+        spans.extend(trace)
+        made += len(trace)
         while len(spans) >= batch:
-            yield _request(spans[:batch])
+            yield request_of(spans[:batch])
             spans = spans[batch:]
     if spans:
-        yield _request(spans)
+        yield request_of(spans)
 
 
-def _request(spans: list[Span]) -> ExportTraceServiceRequest:
-    resource = Resource(attributes=[_kv("service.name", "bench")])
+def request_of(spans: list[Span], service: str = "bench") -> ExportTraceServiceRequest:
+    """One export request holding ``spans`` under a resource named ``service``."""
+    resource = Resource(attributes=[_kv("service.name", service)])
     return ExportTraceServiceRequest(
         resource_spans=[ResourceSpans(resource=resource, scope_spans=[ScopeSpans(spans=spans)])]
     )
