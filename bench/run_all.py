@@ -4,7 +4,7 @@ README reports. Results go to bench/results/.
     python bench/run_all.py [--quick]
 
 ``--quick`` runs the smallest size of each, to check the scripts work (a few minutes); without it the full set
-takes about an hour on a 2-core machine.
+takes about two hours on a 2-core machine (Phoenix's share is most of the second).
 """
 
 from __future__ import annotations
@@ -29,7 +29,25 @@ def plan(quick: bool) -> list[list[str]]:
         ]
     return [
         ["pricing.py"],
-        ["ingest.py", "--spans", "10000", "100000", "1000000", "--out", str(BENCH / "results" / "ingest.json")],
+        [
+            "ingest.py",
+            "--spans",
+            "10000",
+            "100000",
+            "1000000",
+            "--out",
+            str(BENCH / "results" / "ingest.json"),
+        ],
+        # the side-by-side run with Arize Phoenix (installed once into its own virtual environment)
+        [
+            "ingest.py",
+            "--spans",
+            "10000",
+            "100000",
+            "--phoenix",
+            "--out",
+            str(BENCH / "results" / "ingest_phoenix.json"),
+        ],
         ["load.py"],
         ["warehouse.py", "--calls", "1000000", "10000000"],
         ["ui_pages.py", "--calls", "1000000", "--json", str(BENCH / "results" / "ui_pages.json")],
