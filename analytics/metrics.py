@@ -3,8 +3,9 @@
 Aggregates are computed in the warehouse by the canonical queries in ``sql/queries/``: one per metric
 family (``call_totals``, ``task_outcomes``, ``session_costs``, ``model_mix``), and ``metrics``, which computes
 all four in one pass (one scan of the calls in scope, the task outcomes once) for :func:`compute_metrics`;
-this module only divides and shapes them. The result of :func:`compute_metrics` is the JSON
-contract of ``agentledger metrics --json``:
+this module only divides and shapes them (:func:`compare_metrics` and :func:`compare_call_totals` read a
+window and the one just before it in one pass, grouped by period). The result of :func:`compute_metrics` is
+the JSON contract of ``agentledger metrics --json``:
 
 - money is USD; unpriced calls are counted in ``unpriced_calls`` and left out of every cost sum (a sum
   over rows that are all unpriced is null, a sum over no rows is 0);
@@ -14,11 +15,13 @@ contract of ``agentledger metrics --json``:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
 
 from agentledger.analytics.filters import GROUP_BY, Filters, check_group_by
+from agentledger.core.errors import InputError
 from agentledger.warehouse.base import Warehouse
 
 __all__ = [
@@ -26,9 +29,12 @@ __all__ = [
     "METRIC_KEYS",
     "Filters",
     "call_totals",
+    "compare_call_totals",
+    "compare_metrics",
     "compute_metrics",
     "metric_families",
     "model_mix",
+    "period_families",
     "session_costs",
     "task_outcomes",
     "waste_breakdown",
@@ -129,8 +135,12 @@ Families = dict[str | None, tuple[Row, Row, Row, list[Row]]]
 def metric_families(wh: Warehouse, filters: Filters, group: str) -> Families:
     """The four metric families per group from the one-pass ``metrics`` query; ``group`` is a template
     value of the warehouse's allow-list (a dimension, "none", or a composite series key)."""
+    return _families(wh.query("metrics", filters.params(), group=group))
+
+
+def _families(frame: pl.DataFrame) -> Families:
     families: Families = {}
-    for row in wh.query("metrics", filters.params(), group=group).iter_rows(named=True):
+    for row in frame.iter_rows(named=True):
         key = row["group_key"]
         if key not in families:
             families[key] = (
@@ -260,11 +270,81 @@ def _key_order(key: str | None) -> tuple[bool, str]:
 
 def compute_metrics(wh: Warehouse, filters: Filters, group_by: str | None = None) -> dict[str, Any]:
     """All metrics over ``filters``; with ``group_by`` one entry per group (see the module docstring)."""
-    families = metric_families(wh, filters, check_group_by(group_by))
+    return _shaped(metric_families(wh, filters, check_group_by(group_by)), group_by)
+
+
+def _shaped(families: Families, group_by: str | None) -> dict[str, Any]:
+    """compute_metrics' result from the families of its groups."""
     if group_by is None:
         return assemble(*families[None]) if families else assemble(None, None, None, [])
     groups = [{"key": key, **assemble(*families[key])} for key in sorted(families, key=_key_order)]
     return {"groups": groups}
+
+
+def _adjacent(current: Filters, previous: Filters) -> bool:
+    """Whether ``previous`` is the window right before ``current``'s with the same filters."""
+    return (
+        current.since is not None
+        and previous.since is not None
+        and previous.until == current.since
+        and replace(previous, since=current.since, until=current.until) == current
+    )
+
+
+def _both(current: Filters, previous: Filters) -> dict[str, Any]:
+    """Bind parameters of a "period" query over two adjacent windows (split where ``current`` starts)."""
+    return {**replace(current, since=previous.since).params(), "split": current.since}
+
+
+def compare_call_totals(
+    wh: Warehouse, current: Filters, previous: Filters, group_by: str | None = None
+) -> dict[str, dict[str | None, Row]]:
+    """``{"current": call_totals(current, group_by), "previous": call_totals(previous, group_by)}``, in one
+    pass over the two windows when they are adjacent (see :func:`compare_metrics`)."""
+    if not _adjacent(current, previous):
+        return {
+            "current": call_totals(wh, current, group_by),
+            "previous": call_totals(wh, previous, group_by),
+        }
+    group = "period" if group_by is None else f"period:{check_group_by(group_by)}"
+    out: dict[str, dict[str | None, Row]] = {"current": {}, "previous": {}}
+    for row in wh.query("call_totals", _both(current, previous), group=group).iter_rows(named=True):
+        period, _, rest = row["group_key"].partition(":")
+        key = None if group_by is None or not rest else rest[1:]
+        out[period][key] = {**row, "group_key": key}
+    return out
+
+
+def period_families(
+    wh: Warehouse, current: Filters, previous: Filters, group_by: str | None = None
+) -> dict[str, Families]:
+    """``{"current": ..., "previous": ...}``: :func:`metric_families` of two adjacent windows (``previous``
+    ends where ``current`` starts, same filters), grouped by ``group_by``, from one pass of the ``metrics``
+    query grouped by period: the same rows per period, tasks, sessions and outcomes as one query per window
+    gives (a task or session with calls in both windows counts in both, outcomes look at the whole trace)."""
+    if not _adjacent(current, previous):
+        raise InputError("period_families needs adjacent windows with the same filters")
+    group = "period" if group_by is None else f"period:{check_group_by(group_by)}"
+    out: dict[str, Families] = {"current": {}, "previous": {}}
+    for key, families in _families(wh.query("metrics", _both(current, previous), group=group)).items():
+        period, _, rest = key.partition(":")
+        out[period][None if group_by is None or not rest else rest[1:]] = families
+    return out
+
+
+def compare_metrics(
+    wh: Warehouse, current: Filters, previous: Filters, group_by: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """``{"current": compute_metrics(current, group_by), "previous": compute_metrics(previous, group_by)}``,
+    in one query when ``previous`` is the window just before ``current`` with the same filters (an overview
+    against the period before; see :func:`period_families`)."""
+    if not _adjacent(current, previous):
+        return {
+            "current": compute_metrics(wh, current, group_by),
+            "previous": compute_metrics(wh, previous, group_by),
+        }
+    periods = period_families(wh, current, previous, group_by)
+    return {period: _shaped(families, group_by) for period, families in periods.items()}
 
 
 def waste_breakdown(wh: Warehouse, filters: Filters, group_by: str | None = None) -> dict[str, Any]:

@@ -32,7 +32,13 @@ from zoneinfo import ZoneInfo
 
 from agentledger.analytics.breakdowns import top_sessions
 from agentledger.analytics.filters import Filters
-from agentledger.analytics.metrics import compute_metrics, ratio, waste_breakdown
+from agentledger.analytics.metrics import (
+    assemble,
+    compare_metrics,
+    period_families,
+    ratio,
+    waste_from,
+)
 from agentledger.core.errors import InputError
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
@@ -288,13 +294,23 @@ def totals_with_change(now: Metrics, before: Metrics) -> Metrics:
 # -- warehouse reads --------------------------------------------------------------------------------
 
 
-def _grouped(wh: Warehouse, filters: Filters, dim: str) -> dict[str | None, Metrics]:
-    """Metrics per key of ``dim``, with each group's retry rate (error calls in completed tasks / calls)."""
-    groups = {g["key"]: g for g in compute_metrics(wh, filters, dim)["groups"]}
-    waste = {w["key"]: w for w in waste_breakdown(wh, filters, dim)["groups"]}
-    for key, metrics in groups.items():
-        metrics["retry_rate"] = ratio(waste.get(key, {}).get("failed_call_calls", 0), metrics["calls"])
-    return groups
+def _grouped_weeks(
+    wh: Warehouse, current: Filters, before: Filters, dim: str
+) -> tuple[dict[str | None, Metrics], dict[str | None, Metrics]]:
+    """Metrics per key of ``dim`` with each group's retry rate (error calls in completed tasks / calls), for
+    the week and for the week before, from one query (the weeks are adjacent)."""
+    periods = period_families(wh, current, before, dim)
+    out = []
+    for period in ("current", "previous"):
+        groups = {}
+        for key in sorted(periods[period], key=lambda k: (k is None, k or "")):  # compute_metrics' order
+            families = periods[period][key]
+            metrics = assemble(*families)
+            # the same count waste_breakdown reads (failed_call_calls of the group's tasks)
+            metrics["retry_rate"] = ratio(waste_from(families[1])["failed_call_calls"], metrics["calls"])
+            groups[key] = metrics
+        out.append(groups)
+    return out[0], out[1]
 
 
 def _sessions(wh: Warehouse, filters: Filters, top: int) -> list[SessionRow]:
@@ -343,8 +359,9 @@ def build_weekly_report(
     current = Filters(since=since, until=until, project_id=settings.project_id)
     before = replace(current, since=since - timedelta(days=7), until=since)
     ranked = {}
-    for dim in RANKED_DIMENSIONS:
-        ranked[dim] = rank_rows(_grouped(wh, current, dim), _grouped(wh, before, dim), top)
+    for dim in RANKED_DIMENSIONS:  # each: this week and the one before in one query
+        ranked[dim] = rank_rows(*_grouped_weeks(wh, current, before, dim), top)
+    totals = compare_metrics(wh, current, before)
     return WeeklyReport(
         week=f"{parse_week(week)[0]}-W{parse_week(week)[1]:02d}",
         since=since,
@@ -352,7 +369,7 @@ def build_weekly_report(
         timezone=tz,
         project_id=settings.project_id,
         generated_at=now,
-        totals=totals_with_change(compute_metrics(wh, current), compute_metrics(wh, before)),
+        totals=totals_with_change(totals["current"], totals["previous"]),
         task_types=ranked["task_type"],
         agents=ranked["agent"],
         users=ranked["user"],

@@ -1,6 +1,7 @@
 """Where the ledger's data comes from: collector cursors, calls per source, and the span of time covered.
 
-These read the canonical queries ``sources``, ``source_activity`` and ``data_extent`` of ``sql/queries/``.
+These read the canonical queries ``sources``, ``source_activity``, ``data_extent`` and ``dimension_values`` of
+``sql/queries/``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,17 @@ import polars as pl
 
 from agentledger.warehouse.base import Warehouse
 
-__all__ = ["DataExtent", "data_extent", "list_sources", "source_activity"]
+__all__ = [
+    "FILTER_DIMENSIONS",
+    "DataExtent",
+    "data_extent",
+    "dimension_values",
+    "list_sources",
+    "source_activity",
+]
+
+# The dimensions dimension_values() lists (the dashboard's filters).
+FILTER_DIMENSIONS = ("agent", "task_type", "model", "environment")
 
 
 @dataclass(frozen=True)
@@ -47,3 +58,13 @@ def data_extent(wh: Warehouse, project_id: str = "default") -> DataExtent:
         first_call_at=row["first_call_at"],
         last_call_at=row["last_call_at"],
     )
+
+
+def dimension_values(wh: Warehouse, project_id: str = "default") -> dict[str, list[str]]:
+    """Per filter dimension (:data:`FILTER_DIMENSIONS`), every non-empty value of the project's calls, most
+    expensive first (unpriced counted as 0; ties by value): what a filter can be set to. One query."""
+    frame = wh.query("dimension_values", {"project_id": project_id})
+    costs: dict[str, list[tuple[float, str]]] = {dim: [] for dim in FILTER_DIMENSIONS}
+    for row in frame.iter_rows(named=True):
+        costs[row["dimension"]].append((-(row["cost_usd"] or 0.0), row["value"]))
+    return {dim: [value for _, value in sorted(entries)] for dim, entries in costs.items()}

@@ -7,7 +7,8 @@ then run through Streamlit's AppTest with every cache cleared first (cold: what 
 more with the caches warm (what a page switch costs). The time of every analytics call the page makes is
 recorded too. Target: under one second of analytics per page.
 
-    python bench/ui_pages.py [--calls 1000000] [--warehouse duckdb:///tmp/bench_ui.duckdb] [--json out.json]
+    python bench/ui_pages.py [--calls 1000000] [--warehouse duckdb:///tmp/bench_ui.duckdb] [--repeat 3]
+        [--pages overview waste] [--json bench/results/ui_pages.json] [--label current]
 """
 
 from __future__ import annotations
@@ -79,7 +80,9 @@ def _timed(records: dict[str, list[float]]) -> Callable[..., Any]:
     return lookup
 
 
-def measure(url: str, top_trace: str, repeat: int = 1) -> list[dict[str, Any]]:
+def measure(
+    url: str, top_trace: str, repeat: int = 1, pages: tuple[str, ...] = PAGES
+) -> list[dict[str, Any]]:
     """Per page: cold and warm page time and the analytics time behind it.
 
     With ``repeat`` > 1 each page runs cold that many times (caches cleared each time) and the run with the
@@ -92,7 +95,7 @@ def measure(url: str, top_trace: str, repeat: int = 1) -> list[dict[str, Any]]:
     at = AppTest.from_file(APP, default_timeout=600)
     at.query_params["trace"] = top_trace  # so the Sessions page opens a drill-down too
     at.run()  # imports and the warehouse connection, outside the measurements
-    for page in PAGES:
+    for page in pages:
         at.switch_page(f"views/{page}.py")
         runs = [_cold_and_warm(at, page) for _ in range(repeat)]
         best = min(runs, key=lambda r: r["analytics_s"])
@@ -137,6 +140,8 @@ def main() -> None:
     parser.add_argument("--warehouse", default="duckdb:////tmp/agentledger_bench_ui.duckdb")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--repeat", type=int, default=3, help="cold runs per page (the best is kept)")
+    parser.add_argument("--pages", nargs="+", choices=PAGES, default=list(PAGES))
+    parser.add_argument("--label", default="current", help="name of this run in the --json file")
     args = parser.parse_args()
     load_before = os.getloadavg()
     fill(args.warehouse, args.calls)
@@ -149,7 +154,7 @@ def main() -> None:
         top = top_traces(wh, Filters(), limit=1)["trace_id"][0]
     finally:
         wh.close()
-    results = measure(args.warehouse, top, args.repeat)
+    results = measure(args.warehouse, top, args.repeat, tuple(args.pages))
     print(f"{'page':<16}{'analytics':>11}{'cold page':>11}{'warm page':>11}")
     for r in results:
         print(
@@ -166,9 +171,15 @@ def main() -> None:
             "cold_runs_per_page": args.repeat,
             "load_average_before": [round(x, 2) for x in load_before],
             "load_average_after": [round(x, 2) for x in os.getloadavg()],
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "pages": results,
         }
-        args.json.write_text(json.dumps(payload, indent=2))
+        # Several labelled runs share the file (e.g. the code before and after a change, on the same ledger).
+        saved = json.loads(args.json.read_text()) if args.json.is_file() else {}
+        runs = saved.get("runs", {}) if isinstance(saved.get("runs"), dict) else {}
+        runs[args.label] = payload
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import streamlit as st
 
-from agentledger.analytics.filters import Filters
 from agentledger.analytics.sources import DataExtent
 from agentledger.ui import format as fmt
 from agentledger.ui import state
@@ -47,11 +46,7 @@ def _restore() -> None:
 
 def _options(dimension: str, project_id: str) -> list[str]:
     """The values a filter can take: every non-empty value seen in the ledger, most expensive first."""
-    groups = state.fetch_stable("metrics", "call_totals", Filters(project_id=project_id), dimension)
-    ranked = sorted(
-        (k for k in groups if k),
-        key=lambda k: (-(groups[k].get("total_cost_usd") or 0.0), k),
-    )
+    ranked = list(state.fetch_stable("sources", "dimension_values", project_id)[dimension])
     chosen = st.session_state.get(_key(dimension))
     if chosen and chosen != ALL and chosen not in ranked:
         ranked.append(chosen)  # a value from a shared link that this ledger lacks still filters (to nothing)

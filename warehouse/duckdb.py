@@ -98,6 +98,22 @@ def series_expressions(groups: dict[str, str]) -> dict[str, str]:
     }
 
 
+# Group key "period": two adjacent windows in one query, split at the bound parameter $split (before it:
+# "previous", from it on: "current"); see analytics.metrics.compare_metrics.
+PERIOD_EXPRESSION = "CASE WHEN c.started_at < $split THEN 'previous' ELSE 'current' END"
+
+
+def period_expressions(groups: dict[str, str]) -> dict[str, str]:
+    """Group key ``"period"`` and composites ``"period:<dimension>"``, encoded like :func:`series_expressions`'
+    (``current:=planner``; ``current:`` when the dimension's value is NULL)."""
+    composites = {
+        f"period:{dim}": f"{PERIOD_EXPRESSION} || ':' || COALESCE('=' || {expr}, '')"
+        for dim, expr in groups.items()
+        if dim != "none"
+    }
+    return {"period": PERIOD_EXPRESSION, **composites}
+
+
 class DuckDBWarehouse:
     """The :class:`~agentledger.warehouse.base.Warehouse` protocol on one DuckDB database."""
 
@@ -123,12 +139,22 @@ class DuckDBWarehouse:
         "source": "c.source",
         "environment": "c.environment",
     }
-    # `{task_outcome}`: the shared CTEs that decide each task's outcome (one definition for every query).
+    # `{task_outcome}`: the shared CTEs that decide each task's outcome (one definition for every query);
+    # `{call_filters}`: the condition selecting the calls `c` in scope of the analytics filters.
     template_slots: ClassVar[dict[str, dict[str, str]]] = {
-        "group": {**group_expressions, **series_expressions(group_expressions)},
+        "group": {
+            **group_expressions,
+            **series_expressions(group_expressions),
+            **period_expressions(group_expressions),
+        },
         "task_outcome": {"default": sql_fragment("task_outcome")},
+        "call_filters": {"default": sql_fragment("call_filters")},
     }
-    template_defaults: ClassVar[dict[str, str]] = {"group": "none", "task_outcome": "default"}
+    template_defaults: ClassVar[dict[str, str]] = {
+        "group": "none",
+        "task_outcome": "default",
+        "call_filters": "default",
+    }
 
     def __init__(self, url: str) -> None:
         self.url = url

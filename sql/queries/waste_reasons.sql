@@ -10,24 +10,15 @@
 -- Every row carries its reason's totals; rows are the reason's top $examples traces by cost.
 -- Without window functions over the traces' calls: repeats come from one grouped pass per (trace, prompt)
 -- (how many times, and the first call by started_at then span_id), and steps are numbered only in the
--- traces longer than $runaway_threshold calls, the only ones where a step can pass it.
+-- traces longer than $runaway_threshold calls, the only ones where a step can pass it. The calls in scope are
+-- joined to their outcome once; the repeats and late steps, usually few, are joined to them (not the reverse).
 WITH scoped AS (
     -- the calls in the window [since, until) that pass the filters; group_key comes from an allow-listed expression
     SELECT
         c.project_id, c.source, c.trace_id, c.span_id, c.status, c.cost_usd, c.prompt_hash, c.finish_reason,
         {group} AS group_key
     FROM ledger_calls AS c
-    WHERE c.project_id = $project_id
-      AND ($since IS NULL OR c.started_at >= $since)
-      AND ($until IS NULL OR c.started_at < $until)
-      AND ($agent IS NULL OR c.agent_name = $agent)
-      AND ($task_type IS NULL OR c.task_type = $task_type)
-      AND ($user IS NULL OR c.user_id = $user)
-      AND ($feature IS NULL OR c.feature = $feature)
-      AND ($model IS NULL OR c.model = $model)
-      AND ($provider IS NULL OR c.provider = $provider)
-      AND ($source IS NULL OR c.source = $source)
-      AND ($environment IS NULL OR c.environment = $environment)
+    WHERE {call_filters}
 ),
 traces AS (
     SELECT DISTINCT project_id, source, trace_id FROM scoped
@@ -63,36 +54,49 @@ steps AS (
     FROM calls AS c
     JOIN long_traces AS l ON l.project_id = c.project_id AND l.source = c.source AND l.trace_id = c.trace_id
 ),
-flagged AS (
-    SELECT
-        s.group_key, s.source, s.trace_id, s.cost_usd,
-        CASE WHEN o.outcome = 'failure' THEN 1 ELSE 0 END AS failed_task,
-        CASE WHEN o.outcome = 'success' AND s.status = 'error' THEN 1 ELSE 0 END AS failed_call,
-        CASE
-            WHEN p.step > $runaway_threshold THEN 1
-            WHEN r.sent >= 3 AND s.span_id <> r.first_span_id THEN 1
-            ELSE 0
-        END AS runaway_loop,
-        CASE WHEN r.sent IS NOT NULL AND s.span_id <> r.first_span_id THEN 1 ELSE 0 END AS duplicate_call,
-        CASE WHEN LOWER(s.finish_reason) IN ('length', 'max_tokens') THEN 1 ELSE 0 END AS truncated_output
+judged AS (
+    -- every call in scope with its task's outcome
+    SELECT s.group_key, s.source, s.trace_id, s.cost_usd, s.status, s.finish_reason, o.outcome
     FROM scoped AS s
     JOIN outcomes AS o ON o.project_id = s.project_id AND o.source = s.source AND o.trace_id = s.trace_id
-    LEFT JOIN repeats AS r
-        ON r.project_id = s.project_id AND r.source = s.source AND r.trace_id = s.trace_id
-        AND r.prompt_hash = s.prompt_hash
-    LEFT JOIN steps AS p
-        ON p.project_id = s.project_id AND p.source = s.source AND p.trace_id = s.trace_id AND p.span_id = s.span_id
+),
+repeated AS (
+    -- the calls in scope that repeat an earlier prompt of their trace (small: joined from the repeats)
+    SELECT
+        s.group_key, s.source, s.trace_id, s.span_id, s.cost_usd,
+        CASE WHEN r.sent >= 3 THEN 1 ELSE 0 END AS looping
+    FROM repeats AS r
+    JOIN scoped AS s
+        ON s.project_id = r.project_id AND s.source = r.source AND s.trace_id = r.trace_id
+        AND s.prompt_hash = r.prompt_hash
+    WHERE s.span_id <> r.first_span_id
+),
+late_steps AS (
+    -- the calls in scope past step $runaway_threshold of their task
+    SELECT s.group_key, s.source, s.trace_id, s.span_id, s.cost_usd
+    FROM steps AS p
+    JOIN scoped AS s
+        ON s.project_id = p.project_id AND s.source = p.source AND s.trace_id = p.trace_id AND s.span_id = p.span_id
+    WHERE p.step > $runaway_threshold
+),
+runaway AS (
+    -- either reason, each call once
+    SELECT group_key, source, trace_id, span_id, cost_usd FROM repeated WHERE looping = 1
+    UNION
+    SELECT group_key, source, trace_id, span_id, cost_usd FROM late_steps
 ),
 reasons AS (
-    SELECT group_key, 'failed_task' AS reason, source, trace_id, cost_usd FROM flagged WHERE failed_task = 1
+    SELECT group_key, 'failed_task' AS reason, source, trace_id, cost_usd FROM judged WHERE outcome = 'failure'
     UNION ALL
-    SELECT group_key, 'failed_call' AS reason, source, trace_id, cost_usd FROM flagged WHERE failed_call = 1
+    SELECT group_key, 'failed_call' AS reason, source, trace_id, cost_usd FROM judged
+    WHERE outcome = 'success' AND status = 'error'
     UNION ALL
-    SELECT group_key, 'runaway_loop' AS reason, source, trace_id, cost_usd FROM flagged WHERE runaway_loop = 1
+    SELECT group_key, 'runaway_loop' AS reason, source, trace_id, cost_usd FROM runaway
     UNION ALL
-    SELECT group_key, 'duplicate_call' AS reason, source, trace_id, cost_usd FROM flagged WHERE duplicate_call = 1
+    SELECT group_key, 'duplicate_call' AS reason, source, trace_id, cost_usd FROM repeated
     UNION ALL
-    SELECT group_key, 'truncated_output' AS reason, source, trace_id, cost_usd FROM flagged WHERE truncated_output = 1
+    SELECT group_key, 'truncated_output' AS reason, source, trace_id, cost_usd FROM judged
+    WHERE LOWER(finish_reason) IN ('length', 'max_tokens')
 ),
 per_trace AS (
     SELECT

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from agentledger.analytics.sources import data_extent, list_sources, source_activity
+from agentledger.analytics.metrics import Filters, call_totals
+from agentledger.analytics.sources import (
+    FILTER_DIMENSIONS,
+    data_extent,
+    dimension_values,
+    list_sources,
+    source_activity,
+)
 from agentledger.core.records import Call, calls_to_arrow
 from agentledger.warehouse import connect
 from agentledger.warehouse.base import Cursor
@@ -68,3 +75,41 @@ def test_extent_activity_and_cursors(wh) -> None:  # noqa: ANN001
     assert [(c["source_key"], c["value"], c["last_error"], c["records"]) for c in cursors] == [
         ("langfuse:https://cloud.langfuse.com", "c-42", "HTTP 429", 1)
     ]
+
+
+def test_dimension_values_rank_every_filter_value_by_cost(wh) -> None:  # noqa: ANN001
+    rows = [  # agent, task type, model, environment, cost
+        ("planner", "plan", "gpt-4o", "prod", 1.0),
+        ("planner", "plan", "claude", "prod", None),
+        ("coder", "", "claude", None, 3.0),
+        ("reviewer", None, "llama", "dev", None),  # unpriced only: ranks as 0
+        ("auditor", "plan", "gpt-4o", "dev", 0.0),
+    ]
+    calls = [
+        Call(
+            source="otlp",
+            trace_id=f"t{i}",
+            span_id=f"s{i}",
+            started_at=T0 + timedelta(minutes=i),
+            agent_name=agent,
+            task_type=task,
+            model=model,
+            environment=env,
+            cost_usd=cost,
+        )
+        for i, (agent, task, model, env, cost) in enumerate(rows)
+    ]
+    calls.append(_call("otlp", 99, 50.0, "other"))  # another project's values stay out
+    wh.write_calls(calls_to_arrow(calls))
+    values = dimension_values(wh)
+    assert values == {
+        "agent": ["coder", "planner", "auditor", "reviewer"],
+        "task_type": ["plan"],
+        "model": ["claude", "gpt-4o", "llama"],
+        "environment": ["prod", "dev"],
+    }
+    # what one call_totals query per dimension gives, non-empty keys most expensive first
+    for dim in FILTER_DIMENSIONS:
+        groups = call_totals(wh, Filters(), dim)
+        ranked = sorted((k for k in groups if k), key=lambda k: (-(groups[k]["total_cost_usd"] or 0.0), k))
+        assert values[dim] == ranked, dim

@@ -11,8 +11,11 @@ from agentledger.ui.state import DIMENSION_LABELS
 
 view = state.current_view()
 before = view.previous()
-now = state.fetch("metrics", "compute_metrics", state.current_filters(view))
-prev = state.fetch("metrics", "compute_metrics", state.current_filters(before))
+# This period and the one before in one pass over the ledger.
+periods = state.fetch(
+    "metrics", "compare_metrics", state.current_filters(view), state.current_filters(before)
+)
+now, prev = periods["current"], periods["previous"]
 
 st.title("Overview")
 compared = f"vs {before.start:%b %d} – {before.end:%b %d}"
@@ -67,9 +70,10 @@ by = st.segmented_control(
     key="drivers_by",
     label_visibility="collapsed",
 )
-this_week = state.fetch("metrics", "call_totals", state.current_filters(week), by)
-last_week = state.fetch("metrics", "call_totals", state.current_filters(week.previous()), by)
-drivers = tables.top_drivers(this_week, last_week).rename({"key": DIMENSION_LABELS[by]})
+weeks = state.fetch(
+    "metrics", "compare_call_totals", state.current_filters(week), state.current_filters(week.previous()), by
+)
+drivers = tables.top_drivers(weeks["current"], weeks["previous"]).rename({"key": DIMENSION_LABELS[by]})
 st.dataframe(
     drivers,
     hide_index=True,

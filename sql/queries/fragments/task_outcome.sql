@@ -11,9 +11,10 @@
 -- whatever the window or filters.
 --
 -- Cost: one grouped pass over the spans that can decide an outcome (those with an outcome or without a
--- parent) and one over the calls, both restricted to the traces in scope by a semi-join on trace_id (the
--- exact (project_id, source, trace_id) match is the final LEFT JOINs'); no window function, and parentless
--- calls, usually none, are the only rows looked up in `spans` by identity.
+-- parent), restricted to the traces in scope by a semi-join on trace_id (the exact (project_id, source,
+-- trace_id) match is the LEFT JOINs'); no window function. Parentless calls, usually none, are the only
+-- calls looked up in `spans` by identity, among the spans sharing their span ids only. The calls of a trace
+-- are grouped (its last call) only for the traces that rules 1-3 leave undecided.
 trace_signals AS (
     SELECT
         s.project_id, s.source, s.trace_id,
@@ -28,24 +29,27 @@ trace_signals AS (
       AND (s.outcome IS NOT NULL OR s.source_outcome IS NOT NULL OR s.parent_span_id IS NULL OR s.parent_span_id = '')
     GROUP BY s.project_id, s.source, s.trace_id
 ),
+root_calls AS (
+    -- parentless calls of the traces in scope (usually none)
+    SELECT c.project_id, c.source, c.trace_id, c.span_id, c.status
+    FROM calls AS c
+    WHERE c.trace_id IN (SELECT trace_id FROM traces)
+      AND (c.parent_span_id IS NULL OR c.parent_span_id = '')
+),
 call_roots AS (
     -- parentless calls with no span row of the same identity (written around the pipeline) are roots too
     SELECT c.project_id, c.source, c.trace_id, COUNT(*) AS call_roots, MIN(c.status) AS call_root_status
-    FROM calls AS c
-    LEFT JOIN spans AS s
+    FROM root_calls AS c
+    LEFT JOIN (
+        SELECT project_id, source, trace_id, span_id FROM spans
+        WHERE span_id IN (SELECT span_id FROM root_calls)
+    ) AS s
         ON s.project_id = c.project_id AND s.source = c.source AND s.trace_id = c.trace_id AND s.span_id = c.span_id
-    WHERE c.trace_id IN (SELECT trace_id FROM traces)
-      AND (c.parent_span_id IS NULL OR c.parent_span_id = '')
-      AND s.span_id IS NULL
+    WHERE s.span_id IS NULL
     GROUP BY c.project_id, c.source, c.trace_id
 ),
-last_calls AS (
-    SELECT c.project_id, c.source, c.trace_id, arg_max(c.status, (c.started_at, c.span_id)) AS status
-    FROM calls AS c
-    WHERE c.trace_id IN (SELECT trace_id FROM traces)
-    GROUP BY c.project_id, c.source, c.trace_id
-),
-outcomes AS (
+decided AS (
+    -- rules 1-3; NULL where none applies
     SELECT
         t.project_id, t.source, t.trace_id,
         CASE
@@ -58,11 +62,26 @@ outcomes AS (
                 AND COALESCE(g.span_root_status, r.call_root_status) = 'error' THEN 'failure'
             WHEN COALESCE(g.span_roots, 0) + COALESCE(r.call_roots, 0) = 1
                 AND COALESCE(g.span_root_status, r.call_root_status) = 'ok' THEN 'success'
-            WHEN l.status = 'error' THEN 'failure'
-            ELSE 'success'
         END AS outcome
     FROM traces AS t
     LEFT JOIN trace_signals AS g ON g.project_id = t.project_id AND g.source = t.source AND g.trace_id = t.trace_id
     LEFT JOIN call_roots AS r ON r.project_id = t.project_id AND r.source = t.source AND r.trace_id = t.trace_id
-    LEFT JOIN last_calls AS l ON l.project_id = t.project_id AND l.source = t.source AND l.trace_id = t.trace_id
+),
+last_calls AS (
+    -- rule 4, for the undecided traces only
+    SELECT c.project_id, c.source, c.trace_id, arg_max(c.status, (c.started_at, c.span_id)) AS status
+    FROM calls AS c
+    WHERE c.trace_id IN (SELECT trace_id FROM decided WHERE outcome IS NULL)
+    GROUP BY c.project_id, c.source, c.trace_id
+),
+outcomes AS (
+    SELECT
+        d.project_id, d.source, d.trace_id,
+        CASE
+            WHEN d.outcome IS NOT NULL THEN d.outcome
+            WHEN l.status = 'error' THEN 'failure'
+            ELSE 'success'
+        END AS outcome
+    FROM decided AS d
+    LEFT JOIN last_calls AS l ON l.project_id = d.project_id AND l.source = d.source AND l.trace_id = d.trace_id
 )
