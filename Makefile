@@ -19,7 +19,7 @@ up: install
 	.venv/bin/agentledger up
 
 test: install-dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses=4 --dist loadfile
 
 lint: install-dev
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .

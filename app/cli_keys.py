@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from agentledger.core.errors import WarehouseError
 from agentledger.core.settings import Settings
@@ -77,7 +77,16 @@ def list_keys(
     """Every key: id, project, name, visible prefix, created, revoked (never the key itself)."""
     with _store(warehouse) as store:
         rows = store.list(project)
-    table = Table("id", "project", "name", "prefix", "created", "revoked", title="API keys")
+    # The id and prefix are what people copy and compare: never wrapped, whatever the terminal's width.
+    table = Table(
+        Column("id", no_wrap=True),
+        "project",
+        "name",
+        Column("prefix", no_wrap=True),
+        "created",
+        "revoked",
+        title="API keys",
+    )
     for row in rows:
         table.add_row(
             row.key_id,
