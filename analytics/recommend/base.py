@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -77,9 +78,9 @@ class Context:
     window: Window
     options: RecommendOptions
 
-    @property
+    @cached_property
     def priced(self) -> pl.DataFrame:
-        """The calls a policy can change (their cost was computed from prices)."""
+        """The calls a policy can change (their cost was computed from prices); filtered once per context."""
         return self.calls.filter(pl.col("repriceable"))
 
     def replay(self, policy: Policy) -> ReplayResult:

@@ -5,6 +5,10 @@ volumes of each call: caps and trims remove recorded tokens, a substitution's ve
 (capped) recorded output, caches re-label input tokens as cache reads/writes or make a call free, and
 batch pricing scales the price. Working on the same volumes is what makes levers compose sub-additively:
 two levers together never save more than the sum of each alone when neither raises a call's cost.
+
+Every lever works on whole columns (numpy arrays, polars expressions); the caches' time-to-live rules,
+sequential by nature, are solved on the calls sorted by cache and time (see :func:`_cache_roles` and
+:func:`_served_from_store`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from agentledger.analytics.whatif.policy import (
     Substitution,
 )
 
-__all__ = ["State", "scope_mask"]
+__all__ = ["State", "derived_columns", "group_index", "scope_mask"]
 
 _MICROS = 1_000_000
 _NO_LIMIT = np.iinfo(np.int64).max
@@ -38,8 +42,8 @@ class State:
 
     repriceable: np.ndarray
     t_us: np.ndarray  # start time, microseconds since the epoch
-    provider: np.ndarray  # object: the provider that prices the call after substitution
-    model: np.ndarray  # object: the model that prices the call after substitution
+    provider: pl.Series  # String: the provider that prices the call after substitution
+    model: pl.Series  # String: the model that prices the call after substitution
     inp: np.ndarray
     read: np.ndarray
     write: np.ndarray
@@ -54,6 +58,7 @@ class State:
     cut: np.ndarray  # the recorded output exceeded the cap
     summarize: np.ndarray  # a summarization call is added before this call
     affected: dict[str, np.ndarray] = field(default_factory=dict)  # lever -> calls it changed
+    recorded: tuple[np.ndarray, ...] = ()  # the recorded (inp, read, write, out, reas), unchanged
 
     @classmethod
     def of(cls, calls: pl.DataFrame) -> State:
@@ -61,18 +66,29 @@ class State:
         n = calls.height
 
         def ints(name: str) -> np.ndarray:
-            return calls[name].fill_null(0).to_numpy().astype(np.int64, copy=True)
+            return calls[name].fill_null(0).to_numpy().astype(np.int64, copy=False)
 
+        recorded = tuple(
+            ints(name)
+            for name in (
+                "input_tokens",
+                "cache_read_tokens",
+                "cache_write_tokens",
+                "output_tokens",
+                "reasoning_tokens",
+            )
+        )
+        inp, read, write, out, reas = (column.copy() for column in recorded)
         return cls(
             repriceable=calls["repriceable"].to_numpy().astype(bool),
             t_us=calls["started_at"].dt.epoch("us").to_numpy().astype(np.int64),
-            provider=np.array(calls["provider"].to_list(), dtype=object),
-            model=np.array(calls["price_model"].to_list(), dtype=object),
-            inp=ints("input_tokens"),
-            read=ints("cache_read_tokens"),
-            write=ints("cache_write_tokens"),
-            out=ints("output_tokens"),
-            reas=ints("reasoning_tokens"),
+            provider=calls["provider"].cast(pl.String).rename("provider"),
+            model=calls["price_model"].cast(pl.String).rename("model"),
+            inp=inp,
+            read=read,
+            write=write,
+            out=out,
+            reas=reas,
             ratio=np.ones(n),
             rule=np.full(n, -1, dtype=np.int64),
             prefix_limit=np.full(n, _NO_LIMIT, dtype=np.int64),
@@ -81,6 +97,7 @@ class State:
             capped=np.zeros(n, dtype=bool),
             cut=np.zeros(n, dtype=bool),
             summarize=np.zeros(n, dtype=bool),
+            recorded=recorded,
         )
 
     def mark(self, lever: str, mask: np.ndarray) -> None:
@@ -115,20 +132,57 @@ def _eq(calls: pl.DataFrame, column: str, value: str | None) -> np.ndarray:
 
 
 def scope_mask(calls: pl.DataFrame, scope: Scope) -> np.ndarray:
-    """Calls whose task type and agent the lever's lists name (all calls for an omitted list)."""
+    """Calls whose task type and agent the lists of the lever name (all calls for an omitted list)."""
     return _in(calls, "task_type", scope.task_types) & _in(calls, "agent_name", scope.agents)
 
 
-def _group_ids(calls: pl.DataFrame, columns: list[str], mask: np.ndarray) -> np.ndarray:
-    """A dense integer id per distinct combination of ``columns`` (rows outside ``mask`` get -1)."""
-    ids = calls.select(pl.struct(columns).rank("dense").cast(pl.Int64)).to_series().to_numpy()
-    return np.where(mask, ids, -1)
+def group_index(frame: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
+    """A dense integer id per row for its distinct combination of ``frame``'s columns (nulls are values
+    like any other), and the distinct combinations with ``_row``, the first row of each (id order)."""
+    groups = (
+        frame.with_row_index("_row")
+        .group_by(frame.columns, maintain_order=True)
+        .agg(pl.col("_row"))
+        .with_columns(pl.col("_row").list.first().alias("_first"))
+    )
+    rows = groups["_row"].explode().to_numpy().astype(np.int64)
+    sizes = groups["_row"].list.len().to_numpy()
+    ids = np.empty(frame.height, dtype=np.int64)
+    ids[rows] = np.repeat(np.arange(groups.height, dtype=np.int64), sizes)
+    return ids, groups.drop("_row").rename({"_first": "_row"})
+
+
+def _group_ids(calls: pl.DataFrame, state: State, columns: list[str], mask: np.ndarray) -> np.ndarray:
+    """A dense integer id per distinct combination of ``columns`` and the call's priced provider and model
+    (rows outside ``mask`` get -1)."""
+    rows = np.flatnonzero(mask)
+    ids = np.full(calls.height, -1, dtype=np.int64)
+    if rows.size == 0:
+        return ids
+    keyed = calls.select(columns).with_columns(
+        state.provider.alias("_provider"), state.model.alias("_model")
+    )[rows]
+    ids[rows] = group_index(keyed)[0]
+    return ids
 
 
 def _ordered(group: np.ndarray, t_us: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """Indices of ``mask`` sorted by group, then time (then row, for ties)."""
     rows = np.flatnonzero(mask)
     return rows[np.lexsort((rows, t_us[rows], group[rows]))]
+
+
+def _first_after(group: np.ndarray, t: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """For calls sorted by (group, t): per call p, the first position q with (group[q], t[q]) after
+    (group[p], limit[p]), that is the end of its group or its first later call past ``limit``."""
+    m = group.size
+    kind = np.concatenate([np.zeros(m, dtype=np.int8), np.ones(m, dtype=np.int8)])
+    order = np.lexsort((kind, np.concatenate([t, limit]), np.concatenate([group, group])))
+    is_query = order >= m
+    calls_before = np.cumsum(~is_query)
+    first = np.empty(m, dtype=np.int64)
+    first[order[is_query] - m] = calls_before[is_query]
+    return first
 
 
 # -- levers, in application order --------------------------------------------------------------------
@@ -146,20 +200,44 @@ def substitute(state: State, calls: pl.DataFrame, rules: list[Substitution]) -> 
             & recorded
         )
         state.rule[mask] = index
-        state.model[mask] = rule.model
-        if rule.provider is not None:
-            state.provider[mask] = rule.provider
+        if mask.any():
+            state.model = _where(mask, rule.model, state.model)
+            if rule.provider is not None:
+                state.provider = _where(mask, rule.provider, state.provider)
         state.ratio[mask] = rule.output_ratio
         state.mark("substitutions", mask)
 
 
+def _where(mask: np.ndarray, value: str, other: pl.Series) -> pl.Series:
+    """``value`` where ``mask``, else ``other``."""
+    chosen = pl.when(pl.lit(pl.Series(mask))).then(pl.lit(value, dtype=pl.String)).otherwise(pl.lit(other))
+    return pl.select(chosen.alias(other.name)).to_series()
+
+
+_TRACE = ["source", "trace_id"]
+
+
+def derived_columns() -> list[pl.Expr]:
+    """Per-call figures the levers derive from the whole window, computed once by ``prepare_calls`` so
+    that every replay of the same calls reuses them: see :func:`_trace_baseline`, :func:`_prefix_estimate`."""
+    return [
+        pl.col("input_tokens").sort_by("step").first().over(_TRACE).alias("trace_base_input"),
+        (pl.col("step") - pl.col("step").min().over(_TRACE)).alias("trace_distance"),
+        *(_prefix_expr(scope).alias(f"prefix_estimate_{scope}") for scope in ("session_key", "trace_key")),
+    ]
+
+
 def _trace_baseline(calls: pl.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per call: the input of its trace's earliest call in the window, and its distance in steps from it."""
-    trace = ["source", "trace_id"]
-    frame = calls.select(
-        pl.col("input_tokens").sort_by("step").first().over(trace).alias("base"),
-        (pl.col("step") - pl.col("step").min().over(trace)).alias("distance"),
-    )
+    if "trace_base_input" in calls.columns and "trace_distance" in calls.columns:
+        frame = calls.select(
+            pl.col("trace_base_input").alias("base"), pl.col("trace_distance").alias("distance")
+        )
+    else:
+        frame = calls.select(
+            pl.col("input_tokens").sort_by("step").first().over(_TRACE).alias("base"),
+            (pl.col("step") - pl.col("step").min().over(_TRACE)).alias("distance"),
+        )
     return frame["base"].to_numpy().astype(np.int64), frame["distance"].to_numpy().astype(np.int64)
 
 
@@ -193,15 +271,20 @@ def cap_context(state: State, calls: pl.DataFrame, cap: ContextCap) -> np.ndarra
     return summarized
 
 
-def _prefix_estimate(calls: pl.DataFrame, scope_key: str) -> np.ndarray:
-    """Per call, the size of its stable prefix: the least input among the calls sharing its prefix_hash
-    in its session (or trace); 0 without a prefix_hash."""
-    estimate = calls.select(
+def _prefix_expr(scope_key: str) -> pl.Expr:
+    return (
         pl.when(pl.col("prefix_hash").is_not_null())
         .then(pl.col("input_tokens").min().over([scope_key, "prefix_hash"]))
         .otherwise(0)
     )
-    return estimate.to_series().fill_null(0).to_numpy().astype(np.int64)
+
+
+def _prefix_estimate(calls: pl.DataFrame, scope_key: str) -> np.ndarray:
+    """Per call, the size of its stable prefix: the least input among the calls sharing its prefix_hash
+    in its session (or trace); 0 without a prefix_hash."""
+    name = f"prefix_estimate_{scope_key}"
+    estimate = calls[name] if name in calls.columns else calls.select(_prefix_expr(scope_key)).to_series()
+    return estimate.fill_null(0).to_numpy().astype(np.int64)
 
 
 def trim_prompt(state: State, calls: pl.DataFrame, trim: PromptTrim) -> None:
@@ -254,24 +337,49 @@ def serve_from_cache(state: State, calls: pl.DataFrame, cache: ResponseCache) ->
     """
     scope = "project_id" if cache.scope == "project" else "trace_key"
     mask = state.repriceable & scope_mask(calls, cache) & calls["prompt_hash"].is_not_null().to_numpy()
-    keyed = calls.with_columns(
-        pl.Series("_provider", state.provider.tolist(), dtype=pl.String),
-        pl.Series("_model", state.model.tolist(), dtype=pl.String),
-    )
-    group = _group_ids(keyed, [scope, "prompt_hash", "price_model", "_provider", "_model"], mask)
+    group = _group_ids(calls, state, [scope, "prompt_hash", "price_model"], mask)
     failed = (calls["status"] == "error").fill_null(False).to_numpy()
-    ttl = int(cache.ttl_seconds * _MICROS)
+    order = _ordered(group, state.t_us, mask)
     served = np.zeros(calls.height, dtype=bool)
-    current, stored_at = -2, None
-    for i in _ordered(group, state.t_us, mask):
-        if group[i] != current:
-            current, stored_at = group[i], None
-        if stored_at is not None and state.t_us[i] - stored_at <= ttl:
-            served[i] = True
-        elif not failed[i]:
-            stored_at = state.t_us[i]
+    served[order] = _served_from_store(
+        group[order], state.t_us[order], failed[order], int(cache.ttl_seconds * _MICROS)
+    )
     state.free |= served
     state.mark("response_cache", served)
+
+
+def _served_from_store(group: np.ndarray, t: np.ndarray, failed: np.ndarray, ttl: int) -> np.ndarray:
+    """Which of the calls, sorted by (group, t), a response cache serves.
+
+    A group's first successful call stores; every call up to ``ttl`` after a store is served; the first
+    successful call past it stores again. So the stores form one chain per group, each store pointing to
+    the next, and the chain is followed for all groups at once by pointer doubling.
+    """
+    m = group.size
+    if m == 0:
+        return np.zeros(0, dtype=bool)
+    position = np.arange(m, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, group[1:] != group[:-1]])
+    group_end = np.repeat(np.r_[starts[1:], m], np.diff(np.r_[starts, m]))
+    group_start = np.repeat(starts, np.diff(np.r_[starts, m]))
+    # next_ok[q]: the first successful call at or after position q (m for none).
+    next_ok = np.where(failed, m, position)
+    next_ok = np.minimum.accumulate(np.r_[next_ok, m][::-1])[::-1]
+    after = _first_after(group, t, t + ttl)
+    following = next_ok[after]
+    jump = np.r_[np.where(following < group_end, following, m), m]
+    first = next_ok[starts]
+    store = np.zeros(m + 1, dtype=bool)
+    store[first[first < group_end[starts]]] = True
+    for _ in range(m.bit_length() + 1):
+        store[jump[store]] = True
+        jump = jump[jump]
+    store = store[:m]
+    last_store = np.maximum.accumulate(np.where(store, position, -1))
+    held = last_store >= group_start
+    served = held & ~store
+    served[held] &= t[held] - t[last_store[held]] <= ttl
+    return served
 
 
 def cache_prompts(state: State, calls: pl.DataFrame, caching: PromptCaching) -> None:
@@ -295,11 +403,7 @@ def cache_prompts(state: State, calls: pl.DataFrame, caching: PromptCaching) -> 
         & calls["prefix_hash"].is_not_null().to_numpy()
         & (prefix >= max(caching.min_prefix_tokens, 1))
     )
-    keyed = calls.with_columns(
-        pl.Series("_provider", state.provider.tolist(), dtype=pl.String),
-        pl.Series("_model", state.model.tolist(), dtype=pl.String),
-    )
-    group = _group_ids(keyed, [scope, "prefix_hash", "price_model", "_provider", "_model"], mask)
+    group = _group_ids(calls, state, [scope, "prefix_hash", "price_model"], mask)
     reads, writes = _cache_roles(group, state.t_us, mask, int(caching.ttl_seconds * _MICROS))
     new_read = np.where(reads, np.maximum(state.read, prefix), state.read)
     new_write = np.where(reads, np.minimum(state.write, state.inp - new_read), state.write)
@@ -312,22 +416,22 @@ def cache_prompts(state: State, calls: pl.DataFrame, caching: PromptCaching) -> 
 def _cache_roles(
     group: np.ndarray, t_us: np.ndarray, mask: np.ndarray, ttl: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Which calls read the cached prefix and which write it (see :func:`cache_prompts`)."""
+    """Which calls read the cached prefix and which write it (see :func:`cache_prompts`).
+
+    In a group sorted by time, a call reads when the call before it wrote or read within the TTL; every
+    read refreshes the TTL, so that is exactly when the gap to the previous call is within the TTL (that
+    previous call then wrote or read). A call that does not read writes when the next call is within the
+    TTL of it.
+    """
     reads = np.zeros(t_us.size, dtype=bool)
     writes = np.zeros(t_us.size, dtype=bool)
     order = _ordered(group, t_us, mask)
-    valid_until = None
-    for position, i in enumerate(order):
-        if position == 0 or group[i] != group[order[position - 1]]:
-            valid_until = None
-        nxt = order[position + 1] if position + 1 < order.size else None
-        read_later = nxt is not None and group[nxt] == group[i] and t_us[nxt] - t_us[i] <= ttl
-        if valid_until is not None and t_us[i] <= valid_until:
-            reads[i] = True
-            valid_until = t_us[i] + ttl
-        elif read_later:
-            writes[i] = True
-            valid_until = t_us[i] + ttl
+    if order.size == 0:
+        return reads, writes
+    g, t = group[order], t_us[order]
+    close = np.r_[False, (g[1:] == g[:-1]) & (t[1:] - t[:-1] <= ttl)]
+    reads[order] = close
+    writes[order] = ~close & np.r_[close[1:], False]
     return reads, writes
 
 
@@ -335,8 +439,9 @@ def price_in_batch(state: State, calls: pl.DataFrame, batch: Batch) -> None:
     """Scale the price of calls nobody waits for by the provider's batch discount."""
     mask = state.repriceable & ~state.free & scope_mask(calls, batch)
     discounts = {k.lower(): v for k, v in batch.provider_discounts.items()}
-    rate = np.array(
-        [discounts.get((p or "").lower(), batch.discount) for p in state.provider], dtype=np.float64
-    )
+    providers = state.provider.fill_null("")
+    names = providers.unique().to_list()
+    rates = [discounts.get(name.lower(), batch.discount) for name in names]
+    rate = providers.replace_strict(names, rates, return_dtype=pl.Float64).to_numpy()
     state.factor = np.where(mask, 1.0 - rate, state.factor)
     state.mark("batch", mask & (rate > 0))

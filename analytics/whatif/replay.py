@@ -3,29 +3,32 @@
 Pure functions over a polars frame of calls (the rows of ``sql/queries/whatif_calls.sql``):
 
 1. :func:`prepare_calls` decides which calls can be repriced (those whose counted cost was computed from
-   the catalog or an override) and computes their cost at today's prices with
-   :func:`agentledger.core.pricing.cost_of`, the function ingest prices with. Calls whose cost was reported
-   by the source, unpriced calls and calls already served from a gateway cache stay as recorded.
+   the catalog or an override) and computes their cost at today's prices with the formula of
+   :func:`agentledger.core.pricing.cost_of`, the function ingest prices with (:mod:`.prices`). Calls whose
+   cost was reported by the source, unpriced calls and calls already served from a gateway cache stay as
+   recorded.
 2. :func:`replay` applies the policy's levers in a fixed order (:mod:`.levers`) and reprices every call
    they changed. A call's replayed cost is its recorded cost minus (baseline − policy cost), so a call no
    lever touches keeps its recorded cost to the bit, and an empty policy reproduces Σ cost_usd exactly.
+
+Everything works on whole columns: prices are looked up once per distinct (provider, model, UTC day), the
+levers are array and polars expressions, per-session sums are one ``bincount``. The row-by-row version
+it replaced is kept under tests as the oracle this one is checked against.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from agentledger.analytics.whatif import levers
+from agentledger.analytics.whatif import levers, prices
 from agentledger.analytics.whatif.policy import Policy
 from agentledger.analytics.whatif.stats import bootstrap_total_ci
 from agentledger.core.errors import InputError
-from agentledger.core.pricing import Pricer, UnitPrices, cost_of
-from agentledger.core.tokens import TokenCounts
+from agentledger.core.pricing import Pricer
 
 __all__ = ["ORDER", "KEPT_REASONS", "ReplayResult", "prepare_calls", "replay"]
 
@@ -57,83 +60,82 @@ _TOKEN_COLUMNS = (
 )
 
 
-def _lookup(
-    pricer: Pricer, provider: str | None, model: str | None, at: datetime, any_provider: bool = False
-) -> UnitPrices | None:
-    """Unit prices as ingest looks them up; with ``any_provider``, a model not found under ``provider``
-    is looked up by its name alone (a substitute named without its provider, e.g. another vendor's)."""
-    if not model:
-        return None
-    prices = pricer.unit_prices(provider, model, at)
-    if prices is None and any_provider and provider is not None:
-        prices = pricer.unit_prices(None, model, at)
-    return prices
-
-
-def _counts(row: Any, state: levers.State | None = None, i: int = 0) -> TokenCounts:
-    if state is None:
-        return TokenCounts(**{name: int(row[name] or 0) for name in _TOKEN_COLUMNS})
-    return TokenCounts(
-        input_tokens=int(state.inp[i]),
-        cache_read_tokens=int(state.read[i]),
-        cache_write_tokens=int(state.write[i]),
-        output_tokens=int(state.out[i]),
-        reasoning_tokens=int(state.reas[i]),
-    )
-
-
-def _kept_reason(row: dict[str, Any]) -> str | None:
-    if row["response_cache_hit"]:
-        return "response_cache_hit"
-    if row["cost_usd"] is None:
-        return "unpriced"
-    if row["cost_source"] not in ("computed", "override"):
-        return "reported"
-    return None
-
-
 def prepare_calls(calls: pl.DataFrame, pricer: Pricer) -> pl.DataFrame:
     """``calls`` with what every replay needs: session and trace keys, whether the call can be repriced
-    (``repriceable``, else ``kept_reason``), the model that prices it and its cost at current prices."""
-    frame = calls.with_columns(
+    (``repriceable``, else ``kept_reason``), the model that prices it and its cost at current prices.
+
+    Like ``Pricer.price``, a call is priced on the response's model, else the requested one; prices are
+    looked up once per distinct (provider, model, UTC day). The figures the levers derive from the whole
+    window (trace baselines, prefix estimates, session numbers) are added too, so a prepared frame is
+    replayed as the window it was prepared from: filter calls before preparing them, not after.
+    """
+    # One chunk per column: every replay then reads the columns without copying them together again.
+    frame = calls.rechunk().with_columns(
         pl.coalesce("session_id", "trace_id").alias("session_key"),
         pl.concat_str([pl.col("source"), pl.col("trace_id")], separator="\x1f").alias("trace_key"),
     )
-    reasons: list[str | None] = []
-    models: list[str | None] = []
-    base: list[float | None] = []
-    for row in frame.select(
-        "provider",
-        "model",
-        "model_requested",
-        "started_at",
-        "cost_usd",
-        "cost_source",
-        "response_cache_hit",
-        *_TOKEN_COLUMNS,
-    ).iter_rows(named=True):
-        reason, model, cost = _baseline(row, pricer)
-        reasons.append(reason)
-        models.append(model)
-        base.append(cost)
-    return frame.with_columns(
-        pl.Series("kept_reason", reasons, dtype=pl.String),
-        pl.Series("price_model", models, dtype=pl.String),
-        pl.Series("base_cost", base, dtype=pl.Float64),
-    ).with_columns(pl.col("kept_reason").is_null().alias("repriceable"))
-
-
-def _baseline(row: dict[str, Any], pricer: Pricer) -> tuple[str | None, str | None, float | None]:
-    """(kept reason, pricing model, cost at current prices) of one call, like ``Pricer.price`` picks them:
-    the response's model, else the requested one."""
-    reason = _kept_reason(row)
-    if reason is not None:
-        return reason, row["model"], None
-    for model in dict.fromkeys((row["model"], row["model_requested"])):
-        prices = _lookup(pricer, row["provider"], model, row["started_at"])
-        if prices is not None:
-            return None, model, cost_of(prices, _counts(row))
-    return "no_current_price", row["model"], None
+    kept = frame.select(
+        pl.when(pl.col("response_cache_hit").fill_null(False))
+        .then(pl.lit("response_cache_hit"))
+        .when(pl.col("cost_usd").is_null())
+        .then(pl.lit("unpriced"))
+        .when(~pl.col("cost_source").is_in(["computed", "override"]).fill_null(False))
+        .then(pl.lit("reported"))
+        .otherwise(pl.lit(None, dtype=pl.String))
+        .alias("kept_reason")
+    ).to_series()
+    rows = np.flatnonzero(kept.is_null().to_numpy())
+    started = frame["started_at"].gather(rows)
+    provider = frame["provider"].gather(rows)
+    on_model = prices.lookup_prices(pricer, provider, frame["model"].gather(rows), started)
+    use_requested = on_model.missing
+    second = rows[use_requested]
+    on_requested = prices.lookup_prices(
+        pricer,
+        frame["provider"].gather(second),
+        frame["model_requested"].gather(second),
+        frame["started_at"].gather(second),
+    )
+    found_requested = np.zeros(rows.size, dtype=bool)
+    found_requested[use_requested] = ~on_requested.missing
+    priced = ~use_requested | found_requested
+    counts = [frame[name].fill_null(0).to_numpy().astype(np.int64)[rows] for name in _TOKEN_COLUMNS]
+    cost = on_model.cost(*counts)
+    cost[use_requested] = on_requested.cost(*(c[use_requested] for c in counts))
+    bad = prices.check_counts(*(c[priced] for c in counts))
+    if bad >= 0:
+        prices.raise_bad_counts(*(int(c[priced][bad]) for c in counts))
+    n = frame.height
+    base = np.full(n, np.nan)
+    base[rows[priced]] = cost[priced]
+    has_base = np.zeros(n, dtype=bool)
+    has_base[rows[priced]] = True
+    requested = np.zeros(n, dtype=bool)
+    requested[rows[found_requested]] = True
+    no_price = np.zeros(n, dtype=bool)
+    no_price[rows[~priced]] = True
+    return (
+        frame.with_columns(
+            pl.when(pl.lit(pl.Series(no_price)))
+            .then(pl.lit("no_current_price"))
+            .otherwise(pl.lit(kept))
+            .cast(pl.String)
+            .alias("kept_reason"),
+            pl.when(pl.lit(pl.Series(requested)))
+            .then(pl.col("model_requested"))
+            .otherwise(pl.col("model"))
+            .cast(pl.String)
+            .alias("price_model"),
+            pl.when(pl.lit(pl.Series(has_base))).then(pl.lit(pl.Series(base))).alias("base_cost"),
+        )
+        .with_columns(
+            pl.col("kept_reason").is_null().alias("repriceable"),
+            # Sessions numbered in key order, for the per-session sums of every replay.
+            pl.col("session_key").rank("dense").fill_null(0).cast(pl.Int64).alias("session_index"),
+            *levers.derived_columns(),
+        )
+        .rechunk()
+    )
 
 
 # -- the replay -------------------------------------------------------------------------------------
@@ -157,14 +159,14 @@ def _apply(state: levers.State, calls: pl.DataFrame, policy: Policy) -> None:
         levers.price_in_batch(state, calls, policy.batch)
 
 
-def _changed(state: levers.State, calls: pl.DataFrame) -> np.ndarray:
-    recorded = {name: calls[name].fill_null(0).to_numpy() for name in _TOKEN_COLUMNS}
+def _changed(state: levers.State) -> np.ndarray:
+    inp, read, write, out, reas = state.recorded
     volumes = (
-        (state.inp != recorded["input_tokens"])
-        | (state.read != recorded["cache_read_tokens"])
-        | (state.write != recorded["cache_write_tokens"])
-        | (state.out != recorded["output_tokens"])
-        | (state.reas != recorded["reasoning_tokens"])
+        (state.inp != inp)
+        | (state.read != read)
+        | (state.write != write)
+        | (state.out != out)
+        | (state.reas != reas)
     )
     return state.repriceable & (state.free | (state.rule >= 0) | volumes | (state.factor != 1.0))
 
@@ -172,20 +174,28 @@ def _changed(state: levers.State, calls: pl.DataFrame) -> np.ndarray:
 def _policy_costs(state: levers.State, calls: pl.DataFrame, pricer: Pricer) -> np.ndarray:
     """Cost of each call under the policy: the baseline where nothing changed, else repriced."""
     cost = calls["base_cost"].fill_null(0.0).to_numpy().astype(np.float64, copy=True)
-    changed = _changed(state, calls)
+    changed = _changed(state)
     cost[changed & state.free] = 0.0
     rows = np.flatnonzero(changed & ~state.free)
-    started = calls["started_at"].gather(rows).to_list()
-    for i, at in zip(rows, started, strict=True):
-        prices = _lookup(pricer, state.provider[i], state.model[i], at, any_provider=state.rule[i] >= 0)
-        if prices is None:
-            rule = int(state.rule[i])
-            where = f"substitutions[{rule}].model" if rule >= 0 else "model"
-            raise InputError(
-                f"{where}: no price for {state.model[i]!r} (provider {state.provider[i]!r}) on "
-                f"{at:%Y-%m-%d}: add it to the price overrides file (AGENTLEDGER_PRICES_FILE)"
-            )
-        cost[i] = cost_of(prices, _counts(None, state, int(i))) * state.factor[i]
+    if rows.size == 0:
+        return cost
+    started = calls["started_at"].gather(rows)
+    provider, model = state.provider.gather(rows), state.model.gather(rows)
+    table = prices.lookup_prices(pricer, provider, model, started, state.rule[rows] >= 0)
+    counts = [state.inp[rows], state.read[rows], state.write[rows], state.out[rows], state.reas[rows]]
+    missing = np.flatnonzero(table.missing)
+    bad = prices.check_counts(*counts)
+    if missing.size and (bad < 0 or missing[0] <= bad):
+        j = int(missing[0])
+        rule = int(state.rule[rows[j]])
+        where = f"substitutions[{rule}].model" if rule >= 0 else "model"
+        raise InputError(
+            f"{where}: no price for {model[j]!r} (provider {provider[j]!r}) on "
+            f"{started[j]:%Y-%m-%d}: add it to the price overrides file (AGENTLEDGER_PRICES_FILE)"
+        )
+    if bad >= 0:
+        prices.raise_bad_counts(*(int(c[bad]) for c in counts))
+    cost[rows] = table.cost(*counts) * state.factor[rows]
     return cost
 
 
@@ -195,18 +205,30 @@ def _summary_costs(calls: pl.DataFrame, policy: Policy, pricer: Pricer, before: 
     cap = policy.context_cap
     if cap is None or not before.any():
         return added
-    recorded_input = calls["input_tokens"].fill_null(0).to_numpy()
     rows = np.flatnonzero(before)
-    for i, at in zip(rows, calls["started_at"].gather(rows).to_list(), strict=True):
-        prices = _lookup(pricer, cap.summarizer_provider, cap.summarizer_model, at, any_provider=True)
-        if prices is None:
-            raise InputError(
-                f"context_cap.summarizer_model: no price for {cap.summarizer_model!r} on "
-                f"{at:%Y-%m-%d}: add it to the price overrides file (AGENTLEDGER_PRICES_FILE)"
-            )
-        # The summarizer reads the whole context it replaces and writes the summary.
-        counts = TokenCounts(input_tokens=int(recorded_input[i]), output_tokens=cap.summary_tokens)
-        added[i] = cost_of(prices, counts)
+    started = calls["started_at"].gather(rows)
+    n = rows.size
+    table = prices.lookup_prices(
+        pricer,
+        pl.Series([cap.summarizer_provider], dtype=pl.String).extend_constant(cap.summarizer_provider, n - 1),
+        pl.Series([cap.summarizer_model], dtype=pl.String).extend_constant(cap.summarizer_model, n - 1),
+        started,
+        True,
+    )
+    # The summarizer reads the whole context it replaces and writes the summary.
+    recorded_input = calls["input_tokens"].fill_null(0).to_numpy().astype(np.int64)[rows]
+    zeros = np.zeros(n, dtype=np.int64)
+    counts = [recorded_input, zeros, zeros, np.full(n, cap.summary_tokens, dtype=np.int64), zeros]
+    missing = np.flatnonzero(table.missing)
+    bad = prices.check_counts(*counts)
+    if missing.size and (bad < 0 or missing[0] <= bad):
+        raise InputError(
+            f"context_cap.summarizer_model: no price for {cap.summarizer_model!r} on "
+            f"{started[int(missing[0])]:%Y-%m-%d}: add it to the price overrides file (AGENTLEDGER_PRICES_FILE)"
+        )
+    if bad >= 0:
+        prices.raise_bad_counts(*(int(c[bad]) for c in counts))
+    added[rows] = table.cost(*counts)
     return added
 
 
@@ -230,9 +252,7 @@ def replay(
     base = calls["base_cost"].fill_null(0.0).to_numpy()
     saving = np.where(state.repriceable, base - policy_cost - added, 0.0)
     per_call = _per_call(calls, state, saving)
-    # Sessions in a fixed order: the seeded resampling must not depend on how the frame was grouped.
-    by_session = per_call.group_by("session_key").agg(pl.col("saving").sum()).sort("session_key")
-    ci = bootstrap_total_ci(by_session["saving"].to_numpy(), resamples=resamples, seed=seed, level=level)
+    ci = bootstrap_total_ci(_per_session(calls, saving), resamples=resamples, seed=seed, level=level)
     return ReplayResult(
         policy=policy,
         per_call=per_call,
@@ -241,6 +261,18 @@ def replay(
         added_cost_usd=float(added.sum()),
         affected={name: int(mask.sum()) for name, mask in state.affected.items()},
     )
+
+
+def _per_session(calls: pl.DataFrame, saving: np.ndarray) -> np.ndarray:
+    """Σ saving per session, sessions in key order (the seeded resampling must not depend on how the frame
+    was grouped or ordered)."""
+    if "session_index" in calls.columns:
+        index = calls["session_index"].to_numpy()
+    else:
+        index = calls["session_key"].rank("dense").fill_null(0).cast(pl.Int64).to_numpy()
+    sums = np.bincount(index, weights=saving, minlength=1)
+    present = np.bincount(index, minlength=1) > 0
+    return sums[present]
 
 
 def _per_call(calls: pl.DataFrame, state: levers.State, saving: np.ndarray) -> pl.DataFrame:
@@ -260,7 +292,7 @@ def _per_call(calls: pl.DataFrame, state: levers.State, saving: np.ndarray) -> p
         "repriceable",
         "kept_reason",
     ).with_columns(
-        pl.Series("model_after", state.model.tolist(), dtype=pl.String),
+        state.model.alias("model_after"),
         recorded.alias("recorded_cost"),
         (recorded - pl.Series(saving)).alias("replayed_cost"),
         pl.Series("saving", saving, dtype=pl.Float64),
@@ -333,7 +365,8 @@ class ReplayResult:
         """Trace ids with the largest saving (among the calls ``mask`` selects)."""
         frame = self.per_call if mask is None else self.per_call.filter(mask)
         top = (
-            frame.group_by("trace_id")
+            frame.filter(pl.col("saving") != 0.0)  # calls saving nothing change no trace's sum
+            .group_by("trace_id")
             .agg(pl.col("saving").sum())
             .filter(pl.col("saving") > 0)
             .sort(["saving", "trace_id"], descending=[True, False])

@@ -119,6 +119,14 @@ class Pricer:
 
     # --- lookup -----------------------------------------------------------------------------------------
 
+    def same_price_all_day(self, provider: str | None, model: str, at: datetime) -> bool:
+        """Whether ``model`` has one price (or none) for the whole UTC day of ``at``: no time-of-day bands, so
+        a price looked up once serves every call of that day (the what-if replay's per-day lookups)."""
+        if not model:
+            return True
+        resolved = self._resolve(provider, model, _utc_day(at))
+        return resolved is None or resolved.fixed is not None
+
     def unit_prices(self, provider: str | None, model: str, at: datetime) -> UnitPrices | None:
         """USD per token by token type for ``model`` at ``at`` (overrides applied), or None when unknown."""
         if not model:
