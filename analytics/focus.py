@@ -346,6 +346,18 @@ def focus_frame(
     return frame, counts
 
 
+def focus_csv(
+    wh: Warehouse,
+    filters: Filters,
+    granularity: str = "hour",
+    pricer: Pricer | None = None,
+    include_unpriced: bool = False,
+) -> tuple[str, dict[str, int]]:
+    """The FOCUS 1.2 rows for ``filters`` as CSV text (what ``export_focus`` writes), with ``focus_frame``'s counts."""
+    frame, counts = focus_frame(wh, filters, granularity, pricer, include_unpriced)
+    return _for_csv(frame).write_csv(), counts
+
+
 def _for_csv(frame: pl.DataFrame) -> pl.DataFrame:
     """Date-times as ISO 8601 UTC text with a Z, as FOCUS's DateTimeFormat asks."""
     return frame.with_columns(

@@ -15,9 +15,10 @@ from typing import Annotated, Any
 
 import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field, create_model
 
-from agentledger.analytics import anomalies, audit, breakdowns, waste
+from agentledger.analytics import anomalies, audit, breakdowns, focus, waste
 from agentledger.analytics._common import finite
 from agentledger.analytics.breakdowns import DIMENSIONS, INTERVALS, metric_schema
 from agentledger.analytics.filters import GROUP_BY, Filters
@@ -426,5 +427,32 @@ def build_query_router(
         """Days where an agent's metric departs from its trailing robust baseline, with driving traces."""
         rows = _run(anomalies.detect_anomalies, wh, f, metric, z, window_days, by_weekday=by_weekday)
         return {"metric": metric, "threshold": z, "window_days": window_days, "rows": records(rows)}
+
+    @router.get(
+        "/export/focus",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "FOCUS 1.2 rows as CSV", "content": {"text/csv": {}}}},
+    )
+    def get_focus_export(
+        f: Scope,
+        granularity: Annotated[
+            str, Query(pattern="^(hour|call)$", description="hour: per model and token type per hour; call")
+        ] = "hour",
+        include_unpriced: Annotated[
+            bool, Query(description="Keep unpriced calls with null costs (not FOCUS-conformant)")
+        ] = False,
+    ) -> PlainTextResponse:
+        """The key's project as a FinOps FOCUS 1.2 cost-and-usage CSV (sum of BilledCost = total_cost_usd).
+        Headers tell the calls covered and the unpriced calls left out."""
+        text, counts = _run(focus.focus_csv, wh, f, granularity, pricer, include_unpriced)
+        return PlainTextResponse(
+            text,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": 'attachment; filename="focus.csv"',
+                "X-AgentLedger-Calls": str(counts["calls"]),
+                "X-AgentLedger-Unpriced-Excluded": str(counts["unpriced_calls_excluded"]),
+            },
+        )
 
     return router

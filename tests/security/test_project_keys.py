@@ -239,3 +239,21 @@ def test_alerts_and_reports_answer_for_the_key_s_project_only(world: World, proj
     else:
         assert rules.status_code == 403 and replaced.status_code == 403
         assert "default" in rules.json()["detail"]
+
+
+@pytest.mark.parametrize("project", ["team-a", "team-b", "default"])
+def test_the_focus_export_holds_the_key_s_project_only(world: World, project: str) -> None:
+    import csv
+    import io
+
+    client, key = world.client, world.keys[project]
+    response = client.get("/api/export/focus", params={"since": "2025-01-01"}, headers=bearer(key))
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert rows and {row["BillingAccountId"] for row in rows} == {project}
+    covered = int(response.headers["x-agentledger-calls"])
+    left_out = int(response.headers["x-agentledger-unpriced-excluded"])
+    assert covered + left_out == 3  # its own three calls, however many are priced
+    metrics = client.get("/api/metrics", params={"since": "2025-01-01"}, headers=bearer(key)).json()
+    assert sum(float(row["BilledCost"]) for row in rows) == pytest.approx(metrics["total_cost_usd"], rel=1e-9)
+    assert client.get("/api/export/focus").status_code == 401
