@@ -23,6 +23,10 @@ The others are informational (a call may carry several, and may also be in the t
 
 Each row: reason, whether it counts as waste, dollars, share of the group's total cost, calls (and how
 many of them are unpriced), traces, and the costliest example trace ids.
+
+:func:`waste_summary` gives the same rows overall together with the headline the dashboard's Waste page
+shows (total cost, waste, waste ratio, failed tasks), read from the same queries instead of a second pass
+over the tasks' outcomes.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import polars as pl
 
 from agentledger.analytics._common import check_choice, normalized, params
 from agentledger.analytics.filters import GROUP_BY, Filters
-from agentledger.analytics.metrics import call_totals, money, ratio
+from agentledger.analytics.metrics import call_totals, money, ratio, waste_from
 from agentledger.core.pricing import Pricer
 from agentledger.warehouse.base import Warehouse
 
@@ -44,6 +48,7 @@ __all__ = [
     "WASTE_REASONS",
     "cache_write_premium",
     "waste_attribution",
+    "waste_summary",
 ]
 
 WASTE_REASONS = ("failed_task", "failed_call")
@@ -140,22 +145,18 @@ def _order(key: str | None) -> tuple[bool, str]:
     return (key is None, key or "")
 
 
-def waste_attribution(
+def _attribution(
     wh: Warehouse,
     filters: Filters,
-    group_by: str | None = None,
-    *,
-    runaway_threshold: int = 25,
-    examples: int = 3,
-    pricer: Pricer | None = None,
-) -> pl.DataFrame:
-    """One row per group and reason (every reason listed, zero when absent) with dollars, share of the
-    group's total cost, calls, traces and up to ``examples`` example trace ids (see the module docstring).
-
-    ``pricer`` prices the cache-write premium (the catalog when None; pass ``Pricer.from_settings``)."""
+    group_by: str | None,
+    threshold: int,
+    examples: int,
+    pricer: Pricer | None,
+) -> tuple[pl.DataFrame, dict, dict]:
+    """waste_attribution's frame (with its key column), its reason rows and the groups' call totals."""
     check_choice("group_by", group_by, (None, *GROUP_BY))
     group = group_by or "none"
-    found = _reason_rows(wh, filters, group, runaway_threshold, examples)
+    found = _reason_rows(wh, filters, group, threshold, examples)
     found |= _unread_cache_rows(wh, filters, group, pricer or Pricer(), examples)
     totals = call_totals(wh, filters, group_by)
     rows = []
@@ -173,4 +174,61 @@ def waste_attribution(
                 }
             )
     frame = pl.DataFrame(rows, schema=SCHEMA, orient="row") if rows else pl.DataFrame(schema=SCHEMA)
+    return frame, found, totals
+
+
+def waste_attribution(
+    wh: Warehouse,
+    filters: Filters,
+    group_by: str | None = None,
+    *,
+    runaway_threshold: int = 25,
+    examples: int = 3,
+    pricer: Pricer | None = None,
+) -> pl.DataFrame:
+    """One row per group and reason (every reason listed, zero when absent) with dollars, share of the
+    group's total cost, calls, traces and up to ``examples`` example trace ids (see the module docstring).
+
+    ``pricer`` prices the cache-write premium (the catalog when None; pass ``Pricer.from_settings``)."""
+    frame, _, _ = _attribution(wh, filters, group_by, runaway_threshold, examples, pricer)
     return frame if group_by else frame.drop("key")
+
+
+def waste_summary(
+    wh: Warehouse,
+    filters: Filters,
+    *,
+    runaway_threshold: int = 25,
+    examples: int = 3,
+    pricer: Pricer | None = None,
+) -> dict[str, Any]:
+    """The Waste page's headline and reasons over ``filters``, from the queries of :func:`waste_attribution`.
+
+    Keys: ``total_cost_usd``, ``calls``, ``waste_usd``, ``waste_ratio``, ``failed_tasks`` (as
+    :func:`~agentledger.analytics.metrics.compute_metrics` gives them), ``failed_task_usd``,
+    ``failed_task_calls``, ``failed_call_usd``, ``failed_call_calls`` (as
+    :func:`~agentledger.analytics.metrics.waste_breakdown`), and ``reasons``: ``waste_attribution(filters)``.
+    The waste is the sum of the ``failed_task`` and ``failed_call`` reasons; the failed tasks are the traces of
+    ``failed_task`` (one project is in scope, so a trace is one task)."""
+    frame, found, totals = _attribution(wh, filters, None, runaway_threshold, examples, pricer)
+    overall = totals.get(None) or {}
+    calls = int(overall.get("calls") or 0)
+    total_cost = money(overall.get("total_cost_usd"), calls)
+    failed_task = found.get((None, "failed_task")) or _empty()
+    failed_call = found.get((None, "failed_call")) or _empty()
+    waste = waste_from(
+        {
+            "failed_task_cost_usd": failed_task["cost_usd"],
+            "failed_task_calls": failed_task["calls"],
+            "failed_call_cost_usd": failed_call["cost_usd"],
+            "failed_call_calls": failed_call["calls"],
+        }
+    )
+    return {
+        "total_cost_usd": total_cost,
+        "calls": calls,
+        **waste,
+        "waste_ratio": ratio(waste["waste_usd"], total_cost),
+        "failed_tasks": int(failed_task["traces"]),
+        "reasons": frame.drop("key"),
+    }

@@ -15,6 +15,13 @@ from agentledger.analytics.filters import Filters
 
 WINDOW = Filters(since=WEEK1[0], until=WEEK1[1])
 
+
+def summary_frame(summary: dict) -> pl.DataFrame:
+    """waste_summary's reasons with its headline numbers as extra columns."""
+    headline = {k: v for k, v in summary.items() if k != "reasons"}
+    return summary["reasons"].with_columns(pl.lit(v).alias(k) for k, v in headline.items())
+
+
 CASES: dict[str, Callable[..., pl.DataFrame]] = {
     "breakdown": lambda wh: breakdowns.breakdown(wh, WINDOW, "agent"),
     "timeseries": lambda wh: breakdowns.timeseries(wh, Filters(), "day", "task_type"),
@@ -22,6 +29,9 @@ CASES: dict[str, Callable[..., pl.DataFrame]] = {
     "top_sessions": lambda wh: breakdowns.top_sessions(wh, Filters(), 5),
     "trace_calls": lambda wh: breakdowns.trace_calls(wh, "default", "T4"),
     "waste": lambda wh: waste.waste_attribution(wh, WINDOW, "agent", runaway_threshold=3, pricer=PRICER),
+    "waste_summary": lambda wh: summary_frame(
+        waste.waste_summary(wh, WINDOW, runaway_threshold=3, pricer=PRICER)
+    ),
     "context_growth": lambda wh: tokens.context_growth(wh, WINDOW),
     "prefix_reuse": lambda wh: tokens.prefix_reuse(wh, Filters(), "agent"),
     "output_verbosity": lambda wh: tokens.output_verbosity(wh, WINDOW),

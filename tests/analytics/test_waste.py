@@ -7,10 +7,11 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 from handbuilt import D2, PRICER, WEEK1, WEEK1_TOTAL, build
+from polars.testing import assert_frame_equal
 
 from agentledger.analytics.filters import Filters
-from agentledger.analytics.metrics import compute_metrics
-from agentledger.analytics.waste import REASONS, cache_write_premium, waste_attribution
+from agentledger.analytics.metrics import compute_metrics, waste_breakdown
+from agentledger.analytics.waste import REASONS, cache_write_premium, waste_attribution, waste_summary
 from agentledger.core.pricing import Pricer
 
 WINDOW = Filters(since=WEEK1[0], until=WEEK1[1])
@@ -113,3 +114,22 @@ def test_cache_write_premium():
 
 def test_an_empty_scope_has_no_rows(wh):
     assert waste_attribution(wh, Filters(agent="nobody"), pricer=PRICER).is_empty()
+
+
+def test_the_summary_matches_compute_metrics_and_the_attribution(wh):
+    for filters in (
+        WINDOW,
+        Filters(),
+        Filters(since=D2),
+        Filters(model="acme-large"),
+        Filters(agent="nobody"),
+    ):
+        summary = waste_summary(wh, filters, runaway_threshold=3, pricer=PRICER)
+        metrics = compute_metrics(wh, filters)
+        for key in ("total_cost_usd", "calls", "waste_usd", "waste_ratio", "failed_tasks"):
+            assert summary[key] == pytest.approx(metrics[key]), key
+        split = waste_breakdown(wh, filters)
+        for key in ("failed_task_usd", "failed_task_calls", "failed_call_usd", "failed_call_calls"):
+            assert summary[key] == pytest.approx(split[key]), key
+        expected = waste_attribution(wh, filters, runaway_threshold=3, pricer=PRICER)
+        assert_frame_equal(summary["reasons"], expected)

@@ -27,7 +27,11 @@ st.caption(
     "retries) inside tasks that succeeded."
 )
 
-metrics = state.fetch("metrics", "compute_metrics", filters)
+# The headline and the reasons come from one call (the same queries), the split by group from another.
+with st.spinner("Attributing waste to its reasons…"):
+    summary = state.fetch(
+        "waste", "waste_summary", filters, runaway_threshold=state.settings().runaway_call_threshold
+    )
 tiles = st.container()
 
 st.subheader("Where the waste goes")
@@ -46,11 +50,11 @@ split = tables.sum_groups(
     groups, ("failed_task_usd", "failed_task_calls", "failed_call_usd", "failed_call_calls")
 )
 total, failed_task, failed_call = tiles.columns(3)
-total.metric("Waste", fmt.usd(metrics["waste_usd"]), border=True)
-total.caption(f"{fmt.pct(metrics['waste_ratio'])} of {fmt.usd(metrics['total_cost_usd'])} spent")
+total.metric("Waste", fmt.usd(summary["waste_usd"]), border=True)
+total.caption(f"{fmt.pct(summary['waste_ratio'])} of {fmt.usd(summary['total_cost_usd'])} spent")
 failed_task.metric("Failed tasks", fmt.usd(split["failed_task_usd"]), border=True)
 failed_task.caption(
-    f"{fmt.plural(metrics['failed_tasks'], 'task')}, {fmt.plural(split['failed_task_calls'], 'call')}"
+    f"{fmt.plural(summary['failed_tasks'], 'task')}, {fmt.plural(split['failed_task_calls'], 'call')}"
 )
 failed_call.metric("Failed calls and retries", fmt.usd(split["failed_call_usd"]), border=True)
 failed_call.caption(f"{fmt.plural(split['failed_call_calls'], 'call')} inside tasks that succeeded")
@@ -65,22 +69,11 @@ st.plotly_chart(
 )
 
 st.subheader("Waste by reason, with example traces")
-try:
-    with st.spinner("Attributing waste to its reasons…"):
-        reasons = state.fetch(
-            "waste", "waste_attribution", filters, runaway_threshold=state.settings().runaway_call_threshold
-        )
-except state.NotAvailable as exc:
-    state.not_available(
-        "Waste by reason with example traces (runaway loops, duplicate calls, truncated outputs)", exc
-    )
-    st.stop()
-
 st.caption(
     "Failed tasks and failed calls are the waste above and never overlap. The other reasons are informational: "
     "a call can carry several of them, and may also be in the first two."
 )
-reasons = reasons.with_columns(
+reasons = summary["reasons"].with_columns(
     pl.col("reason").replace_strict(REASON_LABELS, default=pl.col("reason")).alias("label")
 )
 st.plotly_chart(
