@@ -126,13 +126,10 @@ def ingest_otlp(
     settings = _settings(warehouse)
     wh = open_warehouse(settings)
     try:
-        with _progress() as progress:
+        with _progress() as progress, build_pipeline(settings, wh).overlapped() as ingest:
             task = progress.add_task("spans", total=None)
             report = import_files(
-                paths,
-                build_pipeline(settings, wh).ingest,
-                project_id=settings.project_id,
-                progress=lambda n: progress.advance(task, n),
+                paths, ingest, project_id=settings.project_id, progress=lambda n: progress.advance(task, n)
             )
     finally:
         wh.close()

@@ -68,7 +68,8 @@ def bench_file_import(n: int, workdir: Path) -> dict:
     wh = connect(url)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu0, t0 = time.process_time(), time.perf_counter()
-    report = import_files(files, build_pipeline(settings, wh).ingest, project_id="default")
+    with build_pipeline(settings, wh).overlapped() as ingest:
+        report = import_files(files, ingest, project_id="default")
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     wh.close()
     stored = _count(url)

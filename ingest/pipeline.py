@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
@@ -195,6 +197,31 @@ class Pipeline:
         """Price calls, write spans and calls (idempotent upsert), resolve agent/task type/session/user
         inherited from ancestors for the affected traces. Durable when it returns."""
         return self.write([self.prepare(calls, spans)])
+
+    @contextmanager
+    def overlapped(self) -> Iterator[Callable[[list[Call], list[SpanContext]], None]]:
+        """An ingest for one producer (a file import) that prepares each batch while the previous one is written.
+
+        The write runs in a thread of its own (the warehouse's work releases the GIL), so reading, decoding and
+        mapping the next records overlap it. One write is in flight at a time and batches are written in the
+        order given, so the result is that of consecutive :meth:`ingest` calls. A failed write is raised by
+        the next call or when the block ends; nothing after it is written. Everything handed over is durable
+        when the block ends without an error.
+        """
+        pending: list[Future[IngestResult]] = []
+
+        def settle() -> None:
+            while pending:
+                pending.pop().result()
+
+        def ingest(calls: list[Call], spans: list[SpanContext]) -> None:
+            prepared = self.prepare(calls, spans)
+            settle()
+            pending.append(pool.submit(self.write, [prepared]))
+
+        with ThreadPoolExecutor(1, thread_name_prefix="agentledger-write") as pool:
+            yield ingest
+            settle()
 
     def prepare(self, calls: list[Call], spans: list[SpanContext]) -> PreparedBatch:
         """The warehouse-free half of :meth:`ingest` (see the module docstring). Safe to run in many

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -68,3 +70,28 @@ def test_sync_reads_the_sources_file(reference_dir, tmp_path) -> None:
     assert len(_calls(url)) == 1
     missing = runner.invoke(app, ["sync", "--config", str(tmp_path / "nope.yaml"), "--warehouse", url])
     assert missing.exit_code == 1 and "nope.yaml not found" in missing.output
+
+
+def test_ingest_otlp_files_through_the_cli(tmp_path) -> None:
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "otlp"
+    for name in ("vercel_generate_text.json", "genai_cache_vector.json", "openllmetry_openai_chat.json"):
+        shutil.copy(fixtures / name, tmp_path / name)
+    (tmp_path / "broken.json").write_text('{"resourceSpans": [')
+    url = f"duckdb:///{tmp_path / 'ledger.duckdb'}"
+    first = runner.invoke(app, ["ingest", "otlp", str(tmp_path), "--warehouse", url])
+    assert first.exit_code == 2, first.output  # a file was skipped: reported, and the others kept
+    assert "broken.json" in first.output and "invalid JSON" in first.output
+    stored = sorted((c["source"], c["model"], c["input_tokens"]) for c in _calls(url))
+    # Vercel: one call (its parent span repeats the usage); the cache vector: two calls; OpenLLMetry: one.
+    assert [s[1] for s in stored] == [
+        "claude-sonnet-4",
+        "claude-sonnet-4-20250514",
+        "gpt-3.5-turbo-0125",
+        "gpt-4o-2024-08-06",
+    ]
+    again = runner.invoke(
+        app, ["ingest", "otlp", str(tmp_path / "vercel_generate_text.json"), "--warehouse", url]
+    )
+    assert again.exit_code == 0, again.output
+    assert "1 files" in again.output
+    assert sorted((c["source"], c["model"], c["input_tokens"]) for c in _calls(url)) == stored

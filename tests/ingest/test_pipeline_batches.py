@@ -107,6 +107,42 @@ def test_reingesting_changed_values_replaces_the_rows(wh):
     assert wh.sql("SELECT COUNT(*) AS n FROM spans")["n"][0] == 2
 
 
+def test_overlapped_ingest_stores_what_consecutive_ingests_store(wh):
+    overlapped, consecutive = Pipeline(wh), Pipeline(connect("duckdb:///:memory:"))
+    requests = [
+        ([llm("c1", "wf", trace="a", input_tokens=1)], [ctx("wf", "root", trace="a", kind="workflow")]),
+        ([llm("c2", "wf", trace="a")], []),  # a sibling of a stored call, its parent stored too
+        ([], [ctx("root", None, trace="a", kind="agent", agent_name="boss", session_id="s9")]),  # late root
+        ([llm("c1", "wf", trace="a", input_tokens=7)], []),  # the same call again: the later one wins
+        ([llm("g1", None, trace="b")], []),
+    ]
+    with overlapped.overlapped() as ingest:
+        for c, s in requests:
+            assert ingest(list(c), list(s)) is None
+    for c, s in requests:
+        consecutive.ingest(list(c), list(s))
+    assert calls_by_span(wh) == calls_by_span(consecutive.warehouse)
+    assert calls_by_span(wh)["c1"] == ("boss", "chat", "s9", 7)
+    assert wh.sql("SELECT COUNT(*) AS n FROM spans")["n"][0] == 5
+
+
+def test_a_failed_overlapped_write_is_raised_and_nothing_after_it_is_written(wh, monkeypatch):
+    original, writes = wh.write_calls, []
+
+    def failing_second(table: pa.Table) -> int:
+        writes.append(table["span_id"].to_pylist())
+        if len(writes) == 2:
+            raise RuntimeError("disk full")
+        return original(table)
+
+    monkeypatch.setattr(wh, "write_calls", failing_second)
+    with pytest.raises(RuntimeError, match="disk full"), Pipeline(wh).overlapped() as ingest:
+        for span_id in ("c1", "c2", "c3", "c4"):
+            ingest([llm(span_id, None, trace=span_id)], [])
+    assert set(calls_by_span(wh)) == {"c1"}  # c2's transaction rolled back; c3 and c4 never written
+    assert writes == [["c1"], ["c2"]]
+
+
 # ------------------------------------------------------------------------------------ the warehouse side
 
 
