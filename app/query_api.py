@@ -142,12 +142,16 @@ class TraceCall(BaseModel):
     source: str
     span_id: str
     parent_span_id: str | None
+    session_id: str | None
+    user_id: str | None
     agent_name: str | None
     task_type: str | None
     provider: str | None
     model: str | None
     started_at: datetime
     latency_ms: float | None
+    ttft_ms: float | None
+    max_tokens: int | None
     input_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int

@@ -129,12 +129,16 @@ PARAMETER_MAX_TOKENS = (
     "maxTokens",
     "maxOutputTokens",
 )
+PARAMETER_MODEL = ("model",)  # the requested model, when no attribute names it (OpenInference)
 FINISH_REASON = (
     "gen_ai.response.finish_reasons",
     "ai.response.finishReason",
     "gen_ai.completion.0.finish_reason",
+    "llm.finish_reason",
 )
 RESPONSE_ID = ("gen_ai.response.id", "ai.response.id")
+# OpenInference records the provider's whole response as JSON text: its top-level "id" is the response id.
+JSON_OUTPUT = ("output.value", "output.mime_type", "application/json")
 TTFT_SECONDS = "gen_ai.response.time_to_first_chunk"
 TTFT_MS = "ai.response.msToFirstChunk"
 COMPLETION_START = "langfuse.observation.completion_start_time"

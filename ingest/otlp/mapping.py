@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -188,7 +188,9 @@ def _call(raw: RawSpan, context: SpanContext, operation: str | None, aliases: di
     prompt_hash, prefix_hash = prompt_hashes(attributes)
     started, ended = context.started_at, context.ended_at
     assert started is not None  # _times always sets it
-    model_requested = _first_text(attributes, aliases.get("request_model", ()))
+    model_requested = _first_text(attributes, aliases.get("request_model", ())) or _parameter_text(
+        attributes, c.PARAMETER_MODEL
+    )
     return Call(
         source=context.source,
         trace_id=raw.trace_id,
@@ -224,7 +226,7 @@ def _call(raw: RawSpan, context: SpanContext, operation: str | None, aliases: di
         response_cache_hit=_flag(attributes, c.OWN_CACHE_HIT),
         prompt_hash=prompt_hash,
         prefix_hash=prefix_hash,
-        response_id=_first_text(attributes, aliases.get("response_id", ())),
+        response_id=_first_text(attributes, aliases.get("response_id", ())) or _output_id(attributes),
         cost_reported_usd=_reported_cost(attributes),
         raw=raw_json(attributes),
     )
@@ -355,15 +357,41 @@ def _max_tokens(attributes: dict[str, Any], aliases: dict[str, list[str]]) -> in
     found = _count(attributes, aliases.get("max_tokens", ()))
     if found is not None:
         return found
-    for key in c.JSON_PARAMETERS:
-        params = attributes.get(key)
-        if params is None:
-            continue
-        parsed = _json_object(params, key)
+    for key, parsed in _parameters(attributes):
         for name in c.PARAMETER_MAX_TOKENS:
             if parsed.get(name) is not None:
                 return _as_count(parsed[name], f"{key}.{name}")
     return None
+
+
+def _parameter_text(attributes: dict[str, Any], names: Sequence[str]) -> str | None:
+    for _, parsed in _parameters(attributes):
+        found = _first_text(parsed, names)
+        if found:
+            return found
+    return None
+
+
+def _parameters(attributes: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The request parameters recorded as one JSON object (OpenInference, Langfuse), by attribute name."""
+    for key in c.JSON_PARAMETERS:
+        params = attributes.get(key)
+        if params is not None:
+            yield key, _json_object(params, key)
+
+
+def _output_id(attributes: dict[str, Any]) -> str | None:
+    """The top-level ``id`` of a JSON output (the provider's response object); None for any other output."""
+    value_key, mime_key, mime = c.JSON_OUTPUT
+    value = attributes.get(value_key)
+    if not isinstance(value, str) or attributes.get(mime_key) != mime or not value.startswith("{"):
+        return None
+    try:
+        parsed = json.loads(value)
+    except (ValueError, RecursionError):
+        return None  # an output is not ours to validate: a truncated one just has no id
+    found = parsed.get("id") if isinstance(parsed, dict) else None
+    return clip(found) if isinstance(found, str) and found else None
 
 
 def _finish_reason(attributes: dict[str, Any], aliases: dict[str, list[str]]) -> str | None:

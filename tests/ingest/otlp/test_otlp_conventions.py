@@ -47,6 +47,29 @@ def test_openinference_examples(example: int) -> None:
     )
 
 
+def test_openinference_request_model_and_response_id_come_from_the_recorded_json() -> None:
+    tool_call, completion = (
+        one_call(openinference_span(reference(f"openinference/spec_llm_spans.example{n}.json")))
+        for n in (1, 7)
+    )
+    # llm.invocation_parameters names the model asked for; output.value is the provider's response object.
+    assert (completion.model_requested, completion.model) == ("babbage-002", "babbage:2023-07-21-v2")
+    assert completion.response_id == "cmpl-CKz4klHa1MMqAa4hQn3yzIMlLMZHd"
+    assert tool_call.model_requested == "gpt-3.5-turbo-0613"
+    assert tool_call.response_id is None  # its output is a message: the ids inside are tool-call ids
+
+
+def test_openinference_finish_reason_and_outputs_without_an_id() -> None:
+    base = {"openinference.span.kind": "LLM", "llm.model_name": "gpt-4o", "llm.token_count.prompt": 10}
+    truncated = one_call(SpanSpec("0000000000000f01", attributes={**base, "llm.finish_reason": "length"}))
+    assert truncated.finish_reason == "length"
+    for output in ('{"id": "resp_1"', '["id"]', '{"id": 7}', "plain text"):
+        attributes = {**base, "output.value": output, "output.mime_type": "application/json"}
+        assert one_call(SpanSpec("0000000000000f02", attributes=attributes)).response_id is None
+    text = {**base, "output.value": '{"id": "resp_1"}', "output.mime_type": "text/plain"}
+    assert one_call(SpanSpec("0000000000000f03", attributes=text)).response_id is None
+
+
 def test_openinference_prompt_and_prefix_hashes() -> None:
     first, second, completion = (
         one_call(openinference_span(reference(f"openinference/spec_llm_spans.example{n}.json")))
