@@ -101,7 +101,14 @@ USAGE_ALIASES = INPUT_TOKENS + OUTPUT_TOKENS + TOTAL_TOKENS
 
 LANGFUSE_USAGE = "langfuse.observation.usage_details"
 LANGFUSE_COST = "langfuse.observation.cost_details"
-REPORTED_COST = ("gen_ai.usage.cost", "llm.cost.total")  # after langfuse cost_details
+REPORTED_COST = (
+    "gen_ai.usage.cost",
+    "llm.cost.total",
+    "gen_ai.cost.total_cost",
+)  # after langfuse cost_details
+# The LiteLLM SDK's own OpenTelemetry spans name input and output tokens but give the cache and reasoning
+# counts only inside its usage object, rendered as a Python literal (not JSON).
+LITELLM_USAGE = "metadata.usage_object"
 
 # ------------------------------------------------------------------------------------------- call details
 

@@ -16,6 +16,8 @@ so the subset is added back instead of dropping the call.
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import dataclasses
 import json
 import math
@@ -39,6 +41,7 @@ _STATUS: dict[int, Status] = {1: "ok", 2: "error"}
 # Larger token counts, costs or durations are not real calls (and would overflow sums): the span is refused.
 MAX_QUANTITY = 10**12
 _OUTCOMES: dict[str, Outcome] = {"success": "success", "failure": "failure"}
+_MAX_LITERAL_CHARS = 8192  # a usage object is a few hundred characters; longer text is not parsed
 
 
 @dataclass(slots=True)
@@ -242,9 +245,12 @@ def _tokens(attributes: dict[str, Any], aliases: dict[str, list[str]]) -> tuple[
     if input_tokens is None:
         total = _count(attributes, aliases.get("total_tokens", ()))
         input_tokens = max(total - output_tokens, 0) if total is not None else 0
-    cache_read = _count(attributes, aliases.get("cache_read_tokens", ())) or 0
-    cache_write = _count(attributes, aliases.get("cache_write_tokens", ())) or 0
-    reasoning = _count(attributes, aliases.get("reasoning_tokens", ())) or 0
+    cache_read = _count(attributes, aliases.get("cache_read_tokens", ()))
+    cache_write = _count(attributes, aliases.get("cache_write_tokens", ()))
+    reasoning = _count(attributes, aliases.get("reasoning_tokens", ()))
+    if cache_read is None and cache_write is None and reasoning is None and c.LITELLM_USAGE in attributes:
+        cache_read, cache_write, reasoning = _litellm_usage_details(attributes[c.LITELLM_USAGE])
+    cache_read, cache_write, reasoning = cache_read or 0, cache_write or 0, reasoning or 0
     if cache_read + cache_write > input_tokens:
         input_tokens += cache_read + cache_write
     if reasoning > output_tokens:
@@ -267,6 +273,39 @@ def _langfuse_tokens(usage: Any) -> tuple[int, int, int, int, int]:
         counts.output_tokens,
         counts.reasoning_tokens,
     )
+
+
+def _litellm_usage_details(value: Any) -> tuple[int | None, int | None, int | None]:
+    """(cache read, cache write, reasoning) from LiteLLM's usage object, a Python literal of its ``Usage``.
+
+    Its ``prompt_tokens`` already include both cache counts (LiteLLM normalizes Anthropic's usage so).
+    """
+    usage = _python_literal(value)
+    if not isinstance(usage, dict):
+        return None, None, None
+    prompt = usage.get("prompt_tokens_details")
+    completion = usage.get("completion_tokens_details")
+    cache_read = usage.get("cache_read_input_tokens")
+    if cache_read is None and isinstance(prompt, dict):
+        cache_read = prompt.get("cached_tokens")
+    cache_write = usage.get("cache_creation_input_tokens")
+    reasoning = completion.get("reasoning_tokens") if isinstance(completion, dict) else None
+    key = c.LITELLM_USAGE
+    return (
+        None if cache_read is None else _as_count(cache_read, f"{key}.cache_read"),
+        None if cache_write is None else _as_count(cache_write, f"{key}.cache_creation_input_tokens"),
+        None if reasoning is None else _as_count(reasoning, f"{key}.reasoning_tokens"),
+    )
+
+
+def _python_literal(value: Any) -> Any:
+    """A short Python literal (dicts, lists, numbers, strings, None) read safely; None when it is not one."""
+    if not isinstance(value, str) or not value.startswith("{") or len(value) > _MAX_LITERAL_CHARS:
+        return None
+    try:
+        return ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
 
 
 def _count(attributes: dict[str, Any], keys: Sequence[str]) -> int | None:
@@ -397,6 +436,9 @@ def _output_id(attributes: dict[str, Any]) -> str | None:
 def _finish_reason(attributes: dict[str, Any], aliases: dict[str, list[str]]) -> str | None:
     for key in aliases.get("finish_reason", ()):
         value = attributes.get(key)
+        if isinstance(value, str) and value.startswith("["):  # a list sent as JSON text (LiteLLM)
+            with contextlib.suppress(ValueError, RecursionError):  # then it is a reason that starts with "["
+                value = json.loads(value)
         if isinstance(value, list):
             value = next((v for v in value if isinstance(v, str) and v), None)
         if isinstance(value, str) and value:

@@ -2,7 +2,10 @@
 OTLP/HTTP: run as a script by test_e2e_instrumentations.py (instrumentations patch the client process-wide, so
 each runs in a process of its own).
 
-    python instrumented_openai.py {openllmetry|openinference|otel-openai-v2} RECEIVER_URL API_KEY
+    python instrumented_openai.py {openllmetry|openinference|otel-openai-v2|litellm-otel} RECEIVER_URL API_KEY
+
+``litellm-otel`` calls the API through the LiteLLM SDK (``litellm.completion``) with its own OpenTelemetry
+callback instead of instrumenting the openai client.
 
 The OpenAI API itself cannot be called from the tests: a loopback server answers with chat completion objects
 as the API documents them (usage with ``prompt_tokens_details.cached_tokens`` and
@@ -14,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # What the stand-in answers per requested model: the dated model, prompt tokens (cached among them),
@@ -94,6 +98,42 @@ def _instrumentor(name: str):
     return OpenAIInstrumentor()
 
 
+# What the LiteLLM callback sets on the active span once it has logged the call.
+_LITELLM_RECORDED = (
+    "gen_ai.response.finish_reasons",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.cost.total_cost",
+    "metadata.usage_object",
+)
+
+
+def _wait_for(span, keys: tuple[str, ...], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(key in span.attributes for key in keys):
+        if time.monotonic() > deadline:
+            raise SystemExit(
+                f"the LiteLLM callback did not record {keys} on {span.name} within {timeout} s: {sorted(span.attributes)}"
+            )
+        time.sleep(0.02)
+
+
+def _litellm_completion(provider, base_url: str):
+    import litellm
+    from litellm.integrations.opentelemetry import OpenTelemetry
+
+    litellm.callbacks = [OpenTelemetry(tracer_provider=provider)]
+
+    tracer = provider.get_tracer("e2e-agent")
+
+    def complete(model: str, **kwargs) -> None:
+        # LiteLLM records the call on the active span when there is one (here: the agent's step).
+        with tracer.start_as_current_span(f"step {model}") as step:
+            litellm.completion(model=f"openai/{model}", api_base=base_url, api_key="sk-e2e", **kwargs)
+            _wait_for(step, _LITELLM_RECORDED)  # the callback runs in a thread of LiteLLM's
+
+    return complete
+
+
 def main(name: str, receiver: str, key: str) -> None:
     import openai
     from opentelemetry import trace
@@ -110,9 +150,12 @@ def main(name: str, receiver: str, key: str) -> None:
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
-    _instrumentor(name).instrument(tracer_provider=provider)
-
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{stand_in.server_port}/v1", api_key="sk-e2e")
+    base_url = f"http://127.0.0.1:{stand_in.server_port}/v1"
+    if name == "litellm-otel":
+        complete = _litellm_completion(provider, base_url)
+    else:
+        _instrumentor(name).instrument(tracer_provider=provider)
+        complete = openai.OpenAI(base_url=base_url, api_key="sk-e2e").chat.completions.create
     tracer = provider.get_tracer("e2e-agent")
     attributes = {
         "gen_ai.operation.name": "invoke_agent",
@@ -121,7 +164,7 @@ def main(name: str, receiver: str, key: str) -> None:
     }
     with tracer.start_as_current_span("invoke_agent support-bot", attributes=attributes) as agent:
         for model in ANSWERS:
-            client.chat.completions.create(
+            complete(
                 model=model,
                 messages=[
                     {"role": "system", "content": "Answer in one word."},

@@ -1,5 +1,6 @@
 """End to end with real instrumentations: an agent on the real ``openai`` client, instrumented by OpenLLMetry,
-OpenInference or the OpenTelemetry contrib openai-v2 package, exports over OTLP/HTTP to a running
+OpenInference or the OpenTelemetry contrib openai-v2 package, or calling through the LiteLLM SDK with its
+OpenTelemetry callback, exports over OTLP/HTTP to a running
 `agentledger serve`; each call is stored with the tokens the instrumentation recorded and priced from the
 published per-MTok prices."""
 
@@ -26,7 +27,18 @@ RECORDED = {
     "openllmetry": {"gpt-4o-2024-08-06": (1200, 1000, 300, 0), "o3-mini-2025-01-31": (800, 0, 500, 200)},
     "openinference": {"gpt-4o-2024-08-06": (1200, 1000, 300, 0), "o3-mini-2025-01-31": (800, 0, 500, 200)},
     "otel-openai-v2": {"gpt-4o-2024-08-06": (1200, 0, 300, 0), "o3-mini-2025-01-31": (800, 0, 500, 0)},
+    # The LiteLLM SDK's own callback: cache and reasoning counts only in its usage object (a Python literal).
+    "litellm-otel": {"gpt-4o-2024-08-06": (1200, 1000, 300, 0), "o3-mini-2025-01-31": (800, 0, 500, 200)},
 }
+
+
+def _client_env(instrumentation: str) -> dict[str, str]:
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # LiteLLM fetches prices at import otherwise
+    env.pop("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None)
+    if instrumentation != "litellm-otel":  # the prompts, for the prompt hash (LiteLLM records them unasked,
+        # and with the variable set, to anything, it stops recording finish reasons on the span)
+        env["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"] = "true"
+    return env
 
 
 def _hand_cost(model: str, input_tokens: int, cached: int, output_tokens: int) -> float:
@@ -42,7 +54,7 @@ def test_instrumented_openai_client_to_priced_calls(instrumentation, server_fact
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "true"},
+        env=_client_env(instrumentation),
     )
     assert run.returncode == 0, run.stderr[-3000:]
     trace_id = run.stdout.strip().splitlines()[-1]

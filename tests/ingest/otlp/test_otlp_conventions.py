@@ -328,3 +328,46 @@ def test_openinference_context_spans_and_metadata() -> None:
     ) == ("rag-pipeline", "oi-s")
     assert span_by_id(batch, "0000000000001102").agent_name == "triage"
     assert span_by_id(batch, "0000000000001104").kind == "retriever"
+
+
+# ------------------------------------------------------------------------------------ LiteLLM SDK spans
+
+LITELLM_SPAN = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.system": "openai",
+    "gen_ai.request.model": "gpt-4o",
+    "gen_ai.usage.input_tokens": 1200,
+    "gen_ai.usage.output_tokens": 300,
+    "gen_ai.response.finish_reasons": '["length"]',
+    "gen_ai.cost.total_cost": 0.00475,
+}
+
+
+def test_litellm_usage_object_gives_cache_and_reasoning_counts() -> None:
+    usage = (
+        "{'completion_tokens': 300, 'prompt_tokens': 1200, 'total_tokens': 1500, 'completion_tokens_details': "
+        "{'reasoning_tokens': 120, 'audio_tokens': None}, 'prompt_tokens_details': {'audio_tokens': 0, "
+        "'cache_write_tokens': None, 'cached_tokens': 1000}, 'cache_creation_input_tokens': 50}"
+    )
+    call = one_call(SpanSpec("0000000000000a01", attributes={**LITELLM_SPAN, "metadata.usage_object": usage}))
+    assert tokens(call) == (1200, 1000, 50, 300, 120)
+    assert call.finish_reason == "length"  # the list arrives as JSON text
+    assert call.cost_reported_usd == 0.00475
+
+
+@pytest.mark.parametrize(
+    "usage",
+    ["not a literal", "{'prompt_tokens_details': ", "[1, 2]", "{" * 5000, "{'x': " + "1" * 9000 + "}"],
+)
+def test_unreadable_litellm_usage_objects_are_ignored(usage: str) -> None:
+    call = one_call(SpanSpec("0000000000000a02", attributes={**LITELLM_SPAN, "metadata.usage_object": usage}))
+    assert tokens(call) == (1200, 0, 0, 300, 0)
+
+
+def test_explicit_cache_counts_win_and_bad_counts_in_the_usage_object_reject_the_span() -> None:
+    usage = "{'prompt_tokens_details': {'cached_tokens': 1000}}"
+    explicit = {**LITELLM_SPAN, "metadata.usage_object": usage, "gen_ai.usage.cache_read.input_tokens": 10}
+    assert tokens(one_call(SpanSpec("0000000000000a03", attributes=explicit)))[1] == 10
+    negative = {**LITELLM_SPAN, "metadata.usage_object": "{'cache_read_input_tokens': -5}"}
+    batch = mapped(SpanSpec("0000000000000a04", attributes=negative))
+    assert batch.calls == [] and "negative" in batch.rejected[0].reason
