@@ -78,6 +78,7 @@ CACHE_READ_TOKENS = (
 )
 CACHE_WRITE_TOKENS = (
     "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_write.input_tokens",  # the Anthropic SDK's own tracing, OpenLLMetry's Anthropic spans
     "gen_ai.usage.cache_creation_input_tokens",
     "gen_ai.usage.cache_write_tokens",
     "gen_ai.usage.input_cache_creation",
@@ -142,6 +143,7 @@ FINISH_REASON = (
     "ai.response.finishReason",
     "gen_ai.completion.0.finish_reason",
     "llm.finish_reason",
+    "anthropic.message.stop_reason",  # the Anthropic SDK's own tracing
 )
 RESPONSE_ID = ("gen_ai.response.id", "ai.response.id")
 # OpenInference records the provider's whole response as JSON text: its top-level "id" is the response id.

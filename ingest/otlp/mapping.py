@@ -54,7 +54,11 @@ class MappedBatch:
 
 
 def map_spans(raw_spans: Iterable[RawSpan], *, project_id: str, source: str = "otlp") -> MappedBatch:
-    """Map decoded spans; a span with invalid values becomes a :class:`Rejection` and the others go on."""
+    """Map decoded spans; a span with invalid values becomes a :class:`Rejection` and the others go on.
+
+    One API call recorded twice in the request (see :func:`one_call_per_response`) gives one call; the
+    other span stays as context.
+    """
     batch = MappedBatch([], [], [])
     for raw in raw_spans:
         try:
@@ -65,7 +69,40 @@ def map_spans(raw_spans: Iterable[RawSpan], *, project_id: str, source: str = "o
         batch.spans.append(context)
         if call is not None:
             batch.calls.append(call)
+    batch.calls = one_call_per_response(batch.calls)
     return batch
+
+
+def one_call_per_response(calls: list[Call]) -> list[Call]:
+    """Drop the second record of one API call: same response id, overlapping in time.
+
+    Two instrumentations of one client both record its calls: a provider SDK's own tracing (the Anthropic
+    SDK traces every call once a tracer provider is set) under OpenInference's or OpenLLMetry's span, or
+    beside it. Both spans carry the provider's response id and usage, and counting both doubles the bill.
+    The record kept is the one with the prompt recorded (a prompt hash), then the earlier start, then the
+    smaller span id. Spans of one call end together and are exported in one request, which is where this
+    looks; the same response id at other times (a replayed or cached response) is a call of its own.
+    """
+    by_response: dict[str, list[Call]] = {}
+    for call in calls:
+        if call.response_id:
+            by_response.setdefault(call.response_id, []).append(call)
+    dropped: set[int] = set()
+    for group in by_response.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda c: (c.prompt_hash is None, c.started_at, c.trace_id, c.span_id))
+        kept: list[Call] = []
+        for call in group:
+            if any(_overlap(call, other) for other in kept):
+                dropped.add(id(call))
+            else:
+                kept.append(call)
+    return [call for call in calls if id(call) not in dropped] if dropped else calls
+
+
+def _overlap(a: Call, b: Call) -> bool:
+    return a.started_at <= (b.ended_at or b.started_at) and b.started_at <= (a.ended_at or a.started_at)
 
 
 def map_request(decoded: DecodedRequest, *, project_id: str, source: str = "otlp") -> MappedBatch:

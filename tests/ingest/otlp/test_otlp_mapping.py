@@ -374,3 +374,50 @@ def test_flattened_tool_definitions_feed_the_prefix_hash() -> None:
     assert b.prefix_hash is not None and c.prefix_hash is not None and b.prefix_hash != c.prefix_hash
     assert a.prompt_hash == b.prompt_hash == c.prompt_hash  # same messages
     assert d.prefix_hash is not None and d.prompt_hash is not None
+
+
+def _sdk_and_instrumentation_spans(child_start: int, child_end: int, response_id: str = "msg_01") -> list:
+    """An instrumentation's LLM span (with the prompt) and the client SDK's own span of the same API call."""
+    usage = {"gen_ai.usage.input_tokens": 2800, "gen_ai.usage.output_tokens": 100}
+    outer = SpanSpec(
+        "00000000000000c1",
+        name="messages.create",
+        attributes={
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "claude-sonnet-4",
+            "llm.token_count.prompt": 2800,
+            "llm.token_count.completion": 100,
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "hi",
+            "output.value": f'{{"id": "{response_id}", "type": "message"}}',
+            "output.mime_type": "application/json",
+        },
+    )
+    inner = SpanSpec(
+        "00000000000000c2",
+        name="anthropic.messages.create",
+        parent_span_id="00000000000000c1",
+        start_ns=child_start,
+        end_ns=child_end,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4",
+            "gen_ai.response.id": "msg_01",
+            **usage,
+        },
+    )
+    return [inner, outer]  # the inner span ends first, and is exported first
+
+
+def test_one_api_call_recorded_by_two_instrumentations_is_one_call() -> None:
+    batch = mapped(*_sdk_and_instrumentation_spans(T0 + 1_000_000, T0 + 1_400_000_000))
+    assert [c.span_id for c in batch.calls] == ["00000000000000c1"]  # the span with the prompt stays
+    assert len(batch.spans) == 2 and batch.rejected == []  # the other is kept as context
+
+
+def test_the_same_response_id_at_another_time_or_another_id_is_another_call() -> None:
+    later = _sdk_and_instrumentation_spans(T0 + 2_000_000_000, T0 + 3_000_000_000)  # a replayed response
+    assert len(mapped(*later).calls) == 2
+    other = _sdk_and_instrumentation_spans(T0 + 1_000_000, T0 + 1_400_000_000, response_id="msg_02")
+    assert len(mapped(*other).calls) == 2
