@@ -16,6 +16,7 @@ the JSON contract of ``agentledger metrics --json``:
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import time
 from typing import Any
 
 import polars as pl
@@ -32,8 +33,10 @@ __all__ = [
     "compare_call_totals",
     "compare_metrics",
     "compute_metrics",
+    "daily_totals",
     "metric_families",
     "model_mix",
+    "overview_series",
     "period_families",
     "session_costs",
     "task_outcomes",
@@ -353,3 +356,120 @@ def waste_breakdown(wh: Warehouse, filters: Filters, group_by: str | None = None
     if group_by is None:
         return waste_from(tasks.get(None, {}))
     return {"groups": [{"key": k, **waste_from(tasks[k])} for k in sorted(tasks, key=_key_order)]}
+
+
+# -- the Overview's series: per-day totals summed in Python --------------------------------------------
+
+# The dimensions of daily_totals.sql's rows besides the day, model and provider (group name -> column).
+DAILY_DIMENSIONS = {"agent": "agent_name", "task_type": "task_type", "model": "model"}
+_SUMMED = (
+    "calls",
+    "unpriced_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "response_cache_hits",
+    "response_cache_known",
+)
+
+
+def daily_totals(wh: Warehouse, filters: Filters) -> list[Row]:
+    """call_totals' columns per UTC day (ISO date), model, provider, agent and task type over ``filters``."""
+    frame = wh.query("daily_totals", filters.params())
+    return [
+        {**row, **{c: _int(row[c]) for c in _SUMMED}, "total_cost_usd": _float(row["total_cost_usd"])}
+        for row in frame.iter_rows(named=True)
+    ]
+
+
+def _known_sum(values: list[float | None]) -> float | None:
+    """Like SQL's SUM over the values: None when none is known."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _day_aligned(*windows: Filters) -> bool:
+    """Whether every window has both bounds, at UTC midnight, and the same equality filters."""
+    first = windows[0]
+    for w in windows:
+        for bound in (w.since, w.until):
+            if bound is None or bound.utcoffset() or bound.time() != time():
+                return False
+        if replace(w, since=first.since, until=first.until) != first:
+            return False
+    return True
+
+
+def _days(rows: list[Row], window: Filters) -> list[Row]:
+    since, until = window.since, window.until
+    assert since is not None and until is not None
+    first, end = since.date().isoformat(), until.date().isoformat()
+    return [r for r in rows if first <= r["day"] < end]
+
+
+def _sum_by(rows: list[Row], key: Any) -> dict[Any, Row]:
+    """call_totals' row per key of ``key(row)``, summed from daily rows."""
+    groups: dict[Any, list[Row]] = {}
+    for row in rows:
+        groups.setdefault(key(row), []).append(row)
+    return {
+        k: {
+            **{c: sum(r[c] for r in part) for c in _SUMMED},
+            "total_cost_usd": _known_sum([r["total_cost_usd"] for r in part]),
+        }
+        for k, part in groups.items()
+    }
+
+
+def _mix_per_day(rows: list[Row]) -> dict[str | None, list[Row]]:
+    """``model_mix(filters, "day")`` from daily rows."""
+    out: dict[str | None, list[Row]] = {}
+    for (day, model, provider), totals in _sum_by(
+        rows, lambda r: (r["day"], r["model"], r["provider"])
+    ).items():
+        out.setdefault(day, []).append(
+            {
+                "model": model,
+                "provider": provider,
+                "calls": totals["calls"],
+                "input_tokens": totals["input_tokens"],
+                "output_tokens": totals["output_tokens"],
+                "cost_usd": totals["total_cost_usd"],
+            }
+        )
+    return out
+
+
+def _totals_by(rows: list[Row], group_by: str) -> dict[str | None, Row]:
+    """``call_totals(filters, group_by)`` from daily rows (group_by one of :data:`DAILY_DIMENSIONS`)."""
+    column = DAILY_DIMENSIONS[group_by]
+    return {k: {"group_key": k, **v} for k, v in _sum_by(rows, lambda r: r[column]).items()}
+
+
+def overview_series(wh: Warehouse, current: Filters, week: Filters, previous_week: Filters) -> dict[str, Any]:
+    """The Overview's series in one pass over the calls (``daily_totals`` over the three windows' span):
+
+    - ``model_mix``: ``model_mix(current, "day")`` (day -> rows of model, provider, calls, tokens, cost);
+    - ``drivers``: per dimension of :data:`DAILY_DIMENSIONS`,
+      ``compare_call_totals(week, previous_week, dimension)``.
+
+    The windows must start and end at UTC midnight with the same equality filters (the dashboard's days);
+    otherwise the per-window queries run instead.
+    """
+    if not _day_aligned(current, week, previous_week):
+        return {
+            "model_mix": model_mix(wh, current, "day"),
+            "drivers": {dim: compare_call_totals(wh, week, previous_week, dim) for dim in DAILY_DIMENSIONS},
+        }
+    windows = (current, week, previous_week)
+    since = min(w.since for w in windows if w.since is not None)
+    until = max(w.until for w in windows if w.until is not None)
+    rows = daily_totals(wh, replace(current, since=since, until=until))
+    this_week, week_before = _days(rows, week), _days(rows, previous_week)
+    return {
+        "model_mix": _mix_per_day(_days(rows, current)),
+        "drivers": {
+            dim: {"current": _totals_by(this_week, dim), "previous": _totals_by(week_before, dim)}
+            for dim in DAILY_DIMENSIONS
+        },
+    }

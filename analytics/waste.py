@@ -38,13 +38,14 @@ import polars as pl
 
 from agentledger.analytics._common import check_choice, normalized, params
 from agentledger.analytics.filters import GROUP_BY, Filters
-from agentledger.analytics.metrics import call_totals, money, ratio, waste_from
+from agentledger.analytics.metrics import money, ratio, waste_from
 from agentledger.core.pricing import Pricer
 from agentledger.warehouse.base import Warehouse
 
 __all__ = [
     "INFORMATIONAL_REASONS",
     "REASONS",
+    "SPLIT_DIMENSIONS",
     "WASTE_REASONS",
     "cache_write_premium",
     "waste_attribution",
@@ -54,6 +55,8 @@ __all__ = [
 WASTE_REASONS = ("failed_task", "failed_call")
 INFORMATIONAL_REASONS = ("runaway_loop", "duplicate_call", "truncated_output", "unread_cache_write")
 REASONS = WASTE_REASONS + INFORMATIONAL_REASONS
+# The dimensions waste_summary splits the waste by (the cells of waste_reasons.sql), and their columns.
+SPLIT_DIMENSIONS = {"agent": "agent_name", "task_type": "task_type", "model": "model"}
 
 SCHEMA = {
     "key": pl.String(),
@@ -81,15 +84,22 @@ def cache_write_premium(
     return tokens * max(prices.cache_write - prices.input, 0.0)
 
 
-def _reason_rows(wh: Warehouse, filters: Filters, group: str, threshold: int, examples: int) -> dict:
-    """{(group key, reason): row} from waste_reasons.sql, example ids in rank order."""
+def _reason_rows(
+    wh: Warehouse, filters: Filters, group: str, threshold: int, examples: int
+) -> tuple[dict, list[Row]]:
+    """{(group key, reason): row} from waste_reasons.sql, example ids in rank order, and the query's cells
+    (per group and agent, task type and model: the calls in scope and those of the two waste reasons)."""
     frame = normalized(
         wh.query(
             "waste_reasons", params(filters, runaway_threshold=threshold, examples=examples), group=group
         )
     )
     rows: dict[tuple[str | None, str], Row] = {}
+    cells: list[Row] = []
     for r in frame.iter_rows(named=True):
+        if r["kind"] == "cell":
+            cells.append(r)
+            continue
         entry = rows.setdefault(
             (r["group_key"], r["reason"]),
             {
@@ -101,7 +111,7 @@ def _reason_rows(wh: Warehouse, filters: Filters, group: str, threshold: int, ex
             },
         )
         entry["example_trace_ids"].append(r["example_trace_id"])
-    return rows
+    return rows, cells
 
 
 def _unread_cache_rows(wh: Warehouse, filters: Filters, group: str, pricer: Pricer, examples: int) -> dict:
@@ -145,6 +155,45 @@ def _order(key: str | None) -> tuple[bool, str]:
     return (key is None, key or "")
 
 
+def _known_sum(values: list[Any]) -> float | None:
+    """Like SQL's SUM: the sum of the known values, None when there is none."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _cell_totals(cells: list[Row]) -> dict[str | None, Row]:
+    """call_totals' calls, unpriced calls and total cost per group, summed from the cells of waste_reasons.sql."""
+    groups: dict[str | None, list[Row]] = {}
+    for cell in cells:
+        groups.setdefault(cell["group_key"], []).append(cell)
+    return {
+        key: {
+            "calls": sum(c["calls"] for c in rows),
+            "unpriced_calls": sum(c["unpriced_calls"] for c in rows),
+            "total_cost_usd": _known_sum([c["cost_usd"] for c in rows]),
+        }
+        for key, rows in groups.items()
+    }
+
+
+def _split(cells: list[Row], column: str) -> list[Row]:
+    """``metrics.waste_breakdown(filters, dimension)["groups"]`` from the cells, ``column`` the dimension's."""
+    groups: dict[str | None, list[Row]] = {}
+    for cell in cells:
+        groups.setdefault(cell[column], []).append(cell)
+    out = []
+    for key in sorted(groups, key=_order):
+        rows = groups[key]
+        tasks = {
+            "failed_task_calls": sum(c["failed_task_calls"] for c in rows),
+            "failed_task_cost_usd": _known_sum([c["failed_task_cost_usd"] for c in rows]),
+            "failed_call_calls": sum(c["failed_call_calls"] for c in rows),
+            "failed_call_cost_usd": _known_sum([c["failed_call_cost_usd"] for c in rows]),
+        }
+        out.append({"key": key, **waste_from(tasks)})
+    return out
+
+
 def _attribution(
     wh: Warehouse,
     filters: Filters,
@@ -152,13 +201,15 @@ def _attribution(
     threshold: int,
     examples: int,
     pricer: Pricer | None,
-) -> tuple[pl.DataFrame, dict, dict]:
-    """waste_attribution's frame (with its key column), its reason rows and the groups' call totals."""
+) -> tuple[pl.DataFrame, dict, dict, list[Row]]:
+    """waste_attribution's frame (with its key column), its reason rows, the groups' call totals and the
+    cells of waste_reasons.sql."""
     check_choice("group_by", group_by, (None, *GROUP_BY))
     group = group_by or "none"
-    found = _reason_rows(wh, filters, group, threshold, examples)
+    found, cells = _reason_rows(wh, filters, group, threshold, examples)
     found |= _unread_cache_rows(wh, filters, group, pricer or Pricer(), examples)
-    totals = call_totals(wh, filters, group_by)
+    # The cells hold every call in scope: the groups' call totals without a query of their own.
+    totals = _cell_totals(cells)
     rows = []
     for key in sorted(totals, key=_order):
         group_cost = money(totals[key]["total_cost_usd"], int(totals[key]["calls"]))
@@ -174,7 +225,7 @@ def _attribution(
                 }
             )
     frame = pl.DataFrame(rows, schema=SCHEMA, orient="row") if rows else pl.DataFrame(schema=SCHEMA)
-    return frame, found, totals
+    return frame, found, totals, cells
 
 
 def waste_attribution(
@@ -190,7 +241,7 @@ def waste_attribution(
     group's total cost, calls, traces and up to ``examples`` example trace ids (see the module docstring).
 
     ``pricer`` prices the cache-write premium (the catalog when None; pass ``Pricer.from_settings``)."""
-    frame, _, _ = _attribution(wh, filters, group_by, runaway_threshold, examples, pricer)
+    frame, _, _, _ = _attribution(wh, filters, group_by, runaway_threshold, examples, pricer)
     return frame if group_by else frame.drop("key")
 
 
@@ -207,10 +258,12 @@ def waste_summary(
     Keys: ``total_cost_usd``, ``calls``, ``waste_usd``, ``waste_ratio``, ``failed_tasks`` (as
     :func:`~agentledger.analytics.metrics.compute_metrics` gives them), ``failed_task_usd``,
     ``failed_task_calls``, ``failed_call_usd``, ``failed_call_calls`` (as
-    :func:`~agentledger.analytics.metrics.waste_breakdown`), and ``reasons``: ``waste_attribution(filters)``.
+    :func:`~agentledger.analytics.metrics.waste_breakdown`), ``reasons``: ``waste_attribution(filters)``, and
+    ``groups``: per dimension of :data:`SPLIT_DIMENSIONS`, ``waste_breakdown(filters, dimension)["groups"]``.
     The waste is the sum of the ``failed_task`` and ``failed_call`` reasons; the failed tasks are the traces of
-    ``failed_task`` (one project is in scope, so a trace is one task)."""
-    frame, found, totals = _attribution(wh, filters, None, runaway_threshold, examples, pricer)
+    ``failed_task`` (one project is in scope, so a trace is one task). Everything comes from the two queries of
+    the attribution: the split by group from the same pass over the tasks' outcomes as the reasons."""
+    frame, found, totals, cells = _attribution(wh, filters, None, runaway_threshold, examples, pricer)
     overall = totals.get(None) or {}
     calls = int(overall.get("calls") or 0)
     total_cost = money(overall.get("total_cost_usd"), calls)
@@ -231,4 +284,5 @@ def waste_summary(
         "waste_ratio": ratio(waste["waste_usd"], total_cost),
         "failed_tasks": int(failed_task["traces"]),
         "reasons": frame.drop("key"),
+        "groups": {dim: _split(cells, column) for dim, column in SPLIT_DIMENSIONS.items()},
     }

@@ -1,9 +1,12 @@
 -- Context growth: input tokens by step within a task, per group. The step of a call is its position among
 -- all LLM calls of its trace (by started_at), counted from the trace's first call even when that one is
 -- outside the window. Steps past $max_steps are left out (runaway tails would flatten the chart).
+-- The calls to number are found by trace id alone (one key to probe instead of three; a trace id shared by
+-- another project or source is numbered in its own partition and dropped by the join on the full identity),
+-- and the calls in scope carry only the columns used.
 WITH scoped AS (
     -- the calls in the window [since, until) that pass the filters; group_key comes from an allow-listed expression
-    SELECT c.*, {group} AS group_key
+    SELECT c.project_id, c.source, c.trace_id, c.span_id, c.input_tokens, c.cache_read_tokens, {group} AS group_key
     FROM ledger_calls AS c
     WHERE {call_filters}
 ),
@@ -17,7 +20,7 @@ positions AS (
             PARTITION BY c.project_id, c.source, c.trace_id ORDER BY c.started_at, c.span_id
         ) AS step
     FROM calls AS c
-    JOIN traces AS t ON c.project_id = t.project_id AND c.source = t.source AND c.trace_id = t.trace_id
+    WHERE c.trace_id IN (SELECT trace_id FROM traces)
 )
 SELECT
     s.group_key,

@@ -4,6 +4,8 @@
 -- One row per group and (model, provider) of the model mix, each carrying its group's totals, tasks and
 -- sessions (every group has calls, so a model row, a task and a session). group_key may be NULL (no
 -- grouping, or calls without the dimension's value): the joins match it with IS NOT DISTINCT FROM.
+-- The calls in scope are aggregated three times only (per task, per session, per model); the traces and the
+-- totals are summed from those instead of from the calls again.
 WITH scoped AS (
     -- the calls in the window [since, until) that pass the filters; group_key comes from an allow-listed expression
     SELECT
@@ -12,24 +14,6 @@ WITH scoped AS (
         {group} AS group_key
     FROM ledger_calls AS c
     WHERE {call_filters}
-),
-traces AS (
-    SELECT DISTINCT project_id, source, trace_id FROM scoped
-),
-{task_outcome},
-totals AS (
-    SELECT
-        group_key,
-        COUNT(*) AS calls,
-        SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_calls,
-        SUM(cost_usd) AS total_cost_usd,
-        SUM(input_tokens) AS input_tokens,
-        SUM(output_tokens) AS output_tokens,
-        SUM(cache_read_tokens) AS cache_read_tokens,
-        SUM(CASE WHEN response_cache_hit THEN 1 ELSE 0 END) AS response_cache_hits,
-        SUM(CASE WHEN response_cache_hit IS NOT NULL THEN 1 ELSE 0 END) AS response_cache_known
-    FROM scoped
-    GROUP BY group_key
 ),
 per_task AS (
     SELECT
@@ -41,6 +25,11 @@ per_task AS (
     FROM scoped
     GROUP BY group_key, project_id, source, trace_id
 ),
+traces AS (
+    -- the tasks in scope (several rows of a task with group keys that vary within it)
+    SELECT DISTINCT project_id, source, trace_id FROM per_task
+),
+{task_outcome},
 tasks AS (
     SELECT
         p.group_key,
@@ -76,11 +65,30 @@ mix AS (
         model,
         provider,
         COUNT(*) AS model_calls,
+        SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS model_unpriced_calls,
         SUM(input_tokens) AS model_input_tokens,
         SUM(output_tokens) AS model_output_tokens,
+        SUM(cache_read_tokens) AS model_cache_read_tokens,
+        SUM(CASE WHEN response_cache_hit THEN 1 ELSE 0 END) AS model_response_cache_hits,
+        SUM(CASE WHEN response_cache_hit IS NOT NULL THEN 1 ELSE 0 END) AS model_response_cache_known,
         SUM(cost_usd) AS model_cost_usd
     FROM scoped
     GROUP BY group_key, model, provider
+),
+totals AS (
+    -- call_totals.sql's columns, summed over the group's models
+    SELECT
+        group_key,
+        SUM(model_calls) AS calls,
+        SUM(model_unpriced_calls) AS unpriced_calls,
+        SUM(model_cost_usd) AS total_cost_usd,
+        SUM(model_input_tokens) AS input_tokens,
+        SUM(model_output_tokens) AS output_tokens,
+        SUM(model_cache_read_tokens) AS cache_read_tokens,
+        SUM(model_response_cache_hits) AS response_cache_hits,
+        SUM(model_response_cache_known) AS response_cache_known
+    FROM mix
+    GROUP BY group_key
 )
 SELECT
     m.group_key, m.model, m.provider, m.model_calls, m.model_input_tokens, m.model_output_tokens, m.model_cost_usd,

@@ -7,7 +7,11 @@
 --   duplicate_call    a call whose prompt_hash was already sent earlier in the same trace (all but the first);
 --   truncated_output  finish_reason length (OpenAI), max_tokens (Anthropic) or MAX_TOKENS (Gemini).
 -- Steps and repeats count over the whole trace (earlier calls may be outside the window), like outcomes.
--- Every row carries its reason's totals; rows are the reason's top $examples traces by cost.
+-- Every row carries its reason's totals; rows are the reason's top $examples traces by cost (kind 'reason').
+-- Rows of kind 'cell' follow: per group and (agent, task type, model) of the calls in scope, their calls, cost
+-- and unpriced calls, and those of the two waste reasons (failed_task_*, failed_call_*), so that the scope's
+-- totals and the waste split by any of the three dimensions need no second pass over the tasks' outcomes
+-- (analytics.waste.waste_summary). Columns that do not apply to a row's kind are NULL.
 -- Without window functions over the traces' calls: repeats come from one grouped pass per (trace, prompt)
 -- (how many times, and the first call by started_at then span_id), and steps are numbered only in the
 -- traces longer than $runaway_threshold calls, the only ones where a step can pass it. The calls in scope are
@@ -16,6 +20,7 @@ WITH scoped AS (
     -- the calls in the window [since, until) that pass the filters; group_key comes from an allow-listed expression
     SELECT
         c.project_id, c.source, c.trace_id, c.span_id, c.status, c.cost_usd, c.prompt_hash, c.finish_reason,
+        c.agent_name, c.task_type, c.model,
         {group} AS group_key
     FROM ledger_calls AS c
     WHERE {call_filters}
@@ -56,7 +61,9 @@ steps AS (
 ),
 judged AS (
     -- every call in scope with its task's outcome
-    SELECT s.group_key, s.source, s.trace_id, s.cost_usd, s.status, s.finish_reason, o.outcome
+    SELECT
+        s.group_key, s.source, s.trace_id, s.cost_usd, s.status, s.finish_reason, s.agent_name, s.task_type, s.model,
+        o.outcome
     FROM scoped AS s
     JOIN outcomes AS o ON o.project_id = s.project_id AND o.source = s.source AND o.trace_id = s.trace_id
 ),
@@ -118,14 +125,70 @@ ranked AS (
             PARTITION BY group_key, reason ORDER BY cost_usd DESC NULLS LAST, calls DESC, trace_id, source
         ) AS example_rank
     FROM per_trace
+),
+cells AS (
+    -- per group and (agent, task type, model): every call in scope, and the calls of the two waste reasons
+    SELECT
+        group_key, agent_name, task_type, model,
+        SUM(calls) AS calls,
+        SUM(unpriced_calls) AS unpriced_calls,
+        SUM(cost_usd) AS cost_usd,
+        SUM(failed_task_calls) AS failed_task_calls,
+        SUM(failed_task_cost_usd) AS failed_task_cost_usd,
+        SUM(failed_call_calls) AS failed_call_calls,
+        SUM(failed_call_cost_usd) AS failed_call_cost_usd
+    FROM (
+        SELECT
+            group_key, agent_name, task_type, model,
+            COUNT(*) AS calls,
+            SUM(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_calls,
+            SUM(cost_usd) AS cost_usd,
+            0 AS failed_task_calls,
+            CAST(NULL AS DOUBLE) AS failed_task_cost_usd,
+            0 AS failed_call_calls,
+            CAST(NULL AS DOUBLE) AS failed_call_cost_usd
+        FROM scoped
+        GROUP BY group_key, agent_name, task_type, model
+        UNION ALL
+        SELECT
+            group_key, agent_name, task_type, model,
+            0 AS calls,
+            0 AS unpriced_calls,
+            CAST(NULL AS DOUBLE) AS cost_usd,
+            SUM(CASE WHEN outcome = 'failure' THEN 1 ELSE 0 END) AS failed_task_calls,
+            SUM(CASE WHEN outcome = 'failure' THEN cost_usd END) AS failed_task_cost_usd,
+            SUM(CASE WHEN outcome = 'success' THEN 1 ELSE 0 END) AS failed_call_calls,
+            SUM(CASE WHEN outcome = 'success' THEN cost_usd END) AS failed_call_cost_usd
+        FROM judged
+        WHERE outcome = 'failure' OR (outcome = 'success' AND status = 'error')
+        GROUP BY group_key, agent_name, task_type, model
+    ) AS parts
+    GROUP BY group_key, agent_name, task_type, model
 )
-SELECT
-    group_key, reason,
-    reason_cost_usd AS cost_usd,
-    reason_calls AS calls,
-    reason_unpriced_calls AS unpriced_calls,
-    reason_traces AS traces,
-    example_rank, trace_id AS example_trace_id, cost_usd AS example_cost_usd
-FROM ranked
-WHERE example_rank <= $examples
-ORDER BY group_key, reason, example_rank
+SELECT *
+FROM (
+    -- integer columns cast alike in both parts (ClickHouse has no common type for its signed and unsigned ones)
+    SELECT
+        'reason' AS kind, group_key, reason,
+        reason_cost_usd AS cost_usd,
+        CAST(reason_calls AS BIGINT) AS calls,
+        CAST(reason_unpriced_calls AS BIGINT) AS unpriced_calls,
+        CAST(reason_traces AS BIGINT) AS traces,
+        CAST(example_rank AS BIGINT) AS example_rank, trace_id AS example_trace_id, cost_usd AS example_cost_usd,
+        CAST(NULL AS VARCHAR) AS agent_name, CAST(NULL AS VARCHAR) AS task_type, CAST(NULL AS VARCHAR) AS model,
+        CAST(NULL AS BIGINT) AS failed_task_calls, CAST(NULL AS DOUBLE) AS failed_task_cost_usd,
+        CAST(NULL AS BIGINT) AS failed_call_calls, CAST(NULL AS DOUBLE) AS failed_call_cost_usd
+    FROM ranked
+    WHERE example_rank <= $examples
+    UNION ALL
+    SELECT
+        'cell' AS kind, group_key, CAST(NULL AS VARCHAR) AS reason,
+        cost_usd, CAST(calls AS BIGINT) AS calls, CAST(unpriced_calls AS BIGINT) AS unpriced_calls,
+        CAST(NULL AS BIGINT) AS traces, CAST(NULL AS BIGINT) AS example_rank, CAST(NULL AS VARCHAR) AS example_trace_id,
+        CAST(NULL AS DOUBLE) AS example_cost_usd,
+        agent_name, task_type, model,
+        CAST(failed_task_calls AS BIGINT) AS failed_task_calls, failed_task_cost_usd,
+        CAST(failed_call_calls AS BIGINT) AS failed_call_calls, failed_call_cost_usd
+    FROM cells
+) AS result_rows
+ORDER BY kind DESC, group_key, reason, example_rank, agent_name, task_type, model

@@ -3,12 +3,15 @@ ClickHouse (chDB), over generated ledgers full of edge cases.
 
 The references are the previous texts: the ledger view of migration 003 (still in sql/ddl/, re-created under
 another name) and the queries of reference_sql/ (the task outcome fragment, top traces and sessions, waste
-reasons), run through the same slot filling and transpiling as the canonical queries. The one-pass `metrics`
-query is checked against the four per-family queries it replaces, and its two-period form (compare_metrics,
-compare_call_totals) against one query per period. The generated ledgers mix sources of every
-priority (and unknown ones), response ids shared within and across sources, projects and sources sharing trace
-ids, calls without a span row, parentless spans and calls, explicit and source outcomes, statuses of every
-kind, equal start times (ties), repeated prompts and truncated outputs.
+reasons, context growth, the one-pass metrics), run through the same slot filling and transpiling as the
+canonical queries. The one-pass `metrics` query is also checked against the four per-family queries it
+replaces, and its two-period form (compare_metrics, compare_call_totals) against one query per period. Results
+summed in Python from a query that serves several are checked against the queries they replace: the
+Overview's series (daily_totals) against model_mix by day and compare_call_totals, and waste_summary's totals
+and split by group (the cells of waste_reasons) against call_totals and waste_breakdown. The generated ledgers
+mix sources of every priority (and unknown ones), response ids shared within and across sources, projects and
+sources sharing trace ids, calls without a span row, parentless spans and calls, explicit and source outcomes,
+statuses of every kind, equal start times (ties), repeated prompts and truncated outputs.
 """
 
 from __future__ import annotations
@@ -36,9 +39,12 @@ from agentledger.analytics.metrics import (
     compare_metrics,
     compute_metrics,
     model_mix,
+    overview_series,
     session_costs,
     task_outcomes,
+    waste_breakdown,
 )
+from agentledger.analytics.waste import SPLIT_DIMENSIONS, waste_attribution, waste_summary
 from agentledger.core.records import Call, SpanContext, calls_to_arrow, spans_to_arrow
 from agentledger.warehouse import connect
 from agentledger.warehouse.base import Warehouse
@@ -262,10 +268,15 @@ def check_queries(wh: Warehouse, project: str, windowed: bool, group_by: str | N
     """The rewritten queries and compute_metrics over one scope and grouping, against their references."""
     window = {"since": WINDOW[0], "until": WINDOW[1]} if windowed else {}
     filters = Filters(project_id=project, **window)
-    params = {**filters.params(), "limit": 2, "runaway_threshold": 2, "examples": 2}
-    for name in ("top_traces", "top_sessions", "waste_reasons"):
+    params = {**filters.params(), "limit": 2, "runaway_threshold": 2, "examples": 2, "max_steps": 3}
+    for name in ("top_traces", "top_sessions", "waste_reasons", "context_growth", "metrics"):
         expected = run_canonical(wh, reference_text(name, group_by or "none"), params)
-        same_frame(wh.query(name, params, group=group_by or "none"), expected)
+        got = wh.query(name, params, group=group_by or "none")
+        if name == "waste_reasons":
+            # its reason rows are the reference's; the cells after them are checked through waste_summary
+            got = got.filter(pl.col("kind") == "reason").select(expected.columns)
+        same_frame(got, expected)
+    check_waste_summary(wh, filters, group_by)
     same_value(compute_metrics(wh, filters, group_by), metrics_by_families(wh, filters, group_by))
     if windowed:
         # two adjacent periods in one pass give what one query per period gives
@@ -280,6 +291,48 @@ def check_queries(wh: Warehouse, project: str, windowed: bool, group_by: str | N
             "previous": call_totals(wh, previous, group_by),
         }
         same_value(compare_call_totals(wh, filters, previous, group_by), totals)
+
+
+def check_waste_summary(wh: Warehouse, filters: Filters, group_by: str | None) -> None:
+    """waste_summary's totals and split by group, summed from the cells of waste_reasons, against the queries
+    they replace (call_totals, task_outcomes through waste_breakdown), and its reasons against waste_attribution
+    (whose call totals come from the cells too)."""
+    summary = waste_summary(wh, filters, runaway_threshold=2, examples=2)
+    totals = call_totals(wh, filters).get(None) or {}
+    same_value(summary["calls"], int(totals.get("calls") or 0))
+    same_value(summary["total_cost_usd"], assemble(totals, None, None, [])["total_cost_usd"])
+    for dimension in SPLIT_DIMENSIONS:
+        same_value(summary["groups"][dimension], waste_breakdown(wh, filters, dimension)["groups"], dimension)
+    if group_by is not None:
+        attributed = waste_attribution(wh, filters, group_by, runaway_threshold=2, examples=2)
+        by_group = call_totals(wh, filters, group_by)
+        assert sorted(set(attributed["key"].to_list()), key=lambda k: (k is None, k or "")) == sorted(
+            by_group, key=lambda k: (k is None, k or "")
+        )
+        for row in attributed.iter_rows(named=True):
+            group = by_group[row["key"]]
+            cost = assemble(group, None, None, [])["total_cost_usd"]
+            expected = None if row["cost_usd"] is None or not cost else row["cost_usd"] / cost
+            same_value(row["share_of_cost"], expected, f"{row['key']}.{row['reason']}")
+
+
+def check_overview_series(wh: Warehouse, project: str) -> None:
+    """overview_series, summed from daily_totals, against the model_mix and compare_call_totals queries it
+    replaces, over day-aligned windows (the generated calls straddle midnight)."""
+    day = datetime(2025, 3, 31, tzinfo=UTC)
+    current = Filters(project_id=project, since=day, until=day + timedelta(days=2))
+    week = Filters(project_id=project, since=day + timedelta(days=1), until=day + timedelta(days=2))
+    before = Filters(project_id=project, since=day, until=day + timedelta(days=1))
+    series = overview_series(wh, current, week, before)
+
+    def by_model(groups: dict) -> dict:
+        return {
+            k: sorted(v, key=lambda r: (r["model"] or "", r["provider"] or "")) for k, v in groups.items()
+        }
+
+    same_value(by_model(series["model_mix"]), by_model(model_mix(wh, current, "day")), "model_mix")
+    for dim in ("agent", "task_type", "model"):
+        same_value(series["drivers"][dim], compare_call_totals(wh, week, before, dim), dim)
 
 
 # Generated examples per backend: a chDB query takes ~0.5 s to plan on these many-CTE texts, a DuckDB one ~50 ms.
@@ -299,6 +352,7 @@ def test_rewritten_queries_match_their_references(warehouse: Warehouse) -> None:
         check_ledger(warehouse, p1, p2)
         check_outcomes(warehouse, p1, p2)
         check_queries(warehouse, p1, windowed, group_by)  # the other project holds the same kind of data
+        check_overview_series(warehouse, p2)
 
     check()
 

@@ -11,7 +11,13 @@ from polars.testing import assert_frame_equal
 
 from agentledger.analytics.filters import Filters
 from agentledger.analytics.metrics import compute_metrics, waste_breakdown
-from agentledger.analytics.waste import REASONS, cache_write_premium, waste_attribution, waste_summary
+from agentledger.analytics.waste import (
+    REASONS,
+    SPLIT_DIMENSIONS,
+    cache_write_premium,
+    waste_attribution,
+    waste_summary,
+)
 from agentledger.core.pricing import Pricer
 
 WINDOW = Filters(since=WEEK1[0], until=WEEK1[1])
@@ -133,3 +139,9 @@ def test_the_summary_matches_compute_metrics_and_the_attribution(wh):
             assert summary[key] == pytest.approx(split[key]), key
         expected = waste_attribution(wh, filters, runaway_threshold=3, pricer=PRICER)
         assert_frame_equal(summary["reasons"], expected)
+        # the split by group comes from the same pass as the reasons
+        for dimension in SPLIT_DIMENSIONS:
+            groups = waste_breakdown(wh, filters, dimension)["groups"]
+            assert [g["key"] for g in summary["groups"][dimension]] == [g["key"] for g in groups], dimension
+            for got, want in zip(summary["groups"][dimension], groups, strict=True):
+                assert got == pytest.approx(want), (dimension, want["key"])

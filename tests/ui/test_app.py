@@ -172,6 +172,29 @@ def test_top_drivers_are_the_costliest_task_types_of_the_last_week(ledger_env: L
     assert table["previous_cost_usd"].iloc[0] == pytest.approx(week_before[first]["total_cost_usd"])
 
 
+def test_top_drivers_by_model_compare_the_two_weeks(ledger_env: Ledger) -> None:
+    at = run_app()
+    at.segmented_control(key="drivers_by").set_value("model").run()
+    assert not at.exception
+    end = last_call_day(ledger_env)
+    wh = connect(ledger_env.url)
+    try:
+        week = call_totals(wh, window(end, 7), "model")
+        week_before = call_totals(wh, window(end - timedelta(days=7), 7), "model")
+    finally:
+        wh.close()
+    ranked = sorted(
+        ((k, r["total_cost_usd"]) for k, r in week.items() if r["total_cost_usd"] is not None),
+        key=lambda kv: -kv[1],
+    )[:5]
+    table = at.dataframe[0].value
+    assert table["Model"].tolist() == [k for k, _ in ranked]
+    assert table["cost_usd"].tolist() == pytest.approx([c for _, c in ranked])
+    # a model without calls the week before compares with $0
+    before = [week_before[k]["total_cost_usd"] if k in week_before else 0.0 for k, _ in ranked]
+    assert table["previous_cost_usd"].tolist() == pytest.approx(before)
+
+
 # -- Breakdown -------------------------------------------------------------------------------------
 
 
@@ -224,6 +247,21 @@ def test_waste_page_shows_the_waste_split(ledger_env: Ledger) -> None:
     bars = chart(at, "waste_by_group")
     drawn = sum(sum(v for v in trace["x"] if v) for trace in bars["data"])
     assert drawn == pytest.approx(sum((g["waste_usd"] or 0) for g in by_agent))
+
+
+def test_waste_by_model_splits_the_same_waste(ledger_env: Ledger) -> None:
+    at = run_app("waste")
+    at.segmented_control(key="waste_by").set_value("model").run()
+    assert not at.exception
+    wh = connect(ledger_env.url)
+    try:
+        by_model = waste_breakdown(wh, window(last_call_day(ledger_env), 30), "model")["groups"]
+    finally:
+        wh.close()
+    bars = chart(at, "waste_by_group")
+    assert {y for trace in bars["data"] for y in trace["y"]} <= {fmt.label(g["key"]) for g in by_model}
+    drawn = sum(sum(v for v in trace["x"] if v) for trace in bars["data"])
+    assert drawn == pytest.approx(sum((g["waste_usd"] or 0) for g in by_model))
 
 
 def test_sources_page_counts_calls_and_unpriced_models(ledger_env: Ledger) -> None:

@@ -48,17 +48,26 @@ if now["unpriced_calls"]:
         icon=":material/warning:",
     )
 
+week = view.last_days(7)
+# The spend per day by model and the week's drivers (by each dimension offered) in one more pass.
+series = state.fetch(
+    "metrics",
+    "overview_series",
+    state.current_filters(view),
+    state.current_filters(week),
+    state.current_filters(week.previous()),
+)
+
 colors = figures.model_colors([m["model"] for m in now["model_mix"]])
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.subheader("Spend per day by model")
-    per_day = state.fetch("metrics", "model_mix", state.current_filters(view), "day")
+    per_day = series["model_mix"]
     st.plotly_chart(figures.spend_over_time(figures.day_model_frame(per_day), colors), key="spend_over_time")
 with right:
     st.subheader("Model mix")
     st.plotly_chart(figures.model_mix(now["model_mix"], colors), key="model_mix")
 
-week = view.last_days(7)
 st.subheader("Top cost drivers of the week")
 st.caption(f"{week.start:%b %d} – {week.end:%b %d} against the seven days before")
 by = st.segmented_control(
@@ -70,9 +79,7 @@ by = st.segmented_control(
     key="drivers_by",
     label_visibility="collapsed",
 )
-weeks = state.fetch(
-    "metrics", "compare_call_totals", state.current_filters(week), state.current_filters(week.previous()), by
-)
+weeks = series["drivers"][by]
 drivers = tables.top_drivers(weeks["current"], weeks["previous"]).rename({"key": DIMENSION_LABELS[by]})
 st.dataframe(
     drivers,

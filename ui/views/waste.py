@@ -27,7 +27,7 @@ st.caption(
     "retries) inside tasks that succeeded."
 )
 
-# The headline and the reasons come from one call (the same queries), the split by group from another.
+# The headline, the reasons and the split by group all come from one call (the same two queries).
 with st.spinner("Attributing waste to its reasons…"):
     summary = state.fetch(
         "waste", "waste_summary", filters, runaway_threshold=state.settings().runaway_call_threshold
@@ -44,7 +44,7 @@ by = st.segmented_control(
     key="waste_by",
     label_visibility="collapsed",
 )
-groups = state.fetch("metrics", "waste_breakdown", filters, by)["groups"]
+groups = summary["groups"][by]
 # Dollars and calls add up over the groups, so the split by reason needs no query of its own.
 split = tables.sum_groups(
     groups, ("failed_task_usd", "failed_task_calls", "failed_call_usd", "failed_call_calls")
