@@ -295,15 +295,28 @@ def totals_with_change(now: Metrics, before: Metrics) -> Metrics:
 
 
 def _grouped_weeks(
-    wh: Warehouse, current: Filters, before: Filters, dim: str
+    wh: Warehouse, current: Filters, before: Filters, dim: str, top: int | None = None
 ) -> tuple[dict[str | None, Metrics], dict[str | None, Metrics]]:
     """Metrics per key of ``dim`` with each group's retry rate (error calls in completed tasks / calls), for
-    the week and for the week before, from one query (the weeks are adjacent)."""
+    the week and for the week before, from one query (the weeks are adjacent).
+
+    With ``top``, only the keys :func:`rank_rows` can show: this week's ``top`` most expensive (in its
+    order) and the same keys last week; the others are not assembled (a user dimension has thousands)."""
     periods = period_families(wh, current, before, dim)
+    ordered = {
+        period: sorted(periods[period], key=lambda k: (k is None, k or ""))  # compute_metrics' order
+        for period in ("current", "previous")
+    }
+    if top is not None:
+        costs = {key: _total_cost(periods["current"][key][0]) for key in ordered["current"]}
+        shown = set(
+            sorted(ordered["current"], key=lambda k: _cost_order((k, {"total_cost_usd": costs[k]})))[:top]
+        )
+        ordered = {period: [k for k in keys if k in shown] for period, keys in ordered.items()}
     out = []
     for period in ("current", "previous"):
         groups = {}
-        for key in sorted(periods[period], key=lambda k: (k is None, k or "")):  # compute_metrics' order
+        for key in ordered[period]:
             families = periods[period][key]
             metrics = assemble(*families)
             # the same count waste_breakdown reads (failed_call_calls of the group's tasks)
@@ -311,6 +324,11 @@ def _grouped_weeks(
             groups[key] = metrics
         out.append(groups)
     return out[0], out[1]
+
+
+def _total_cost(totals: dict[str, Any] | None) -> float | None:
+    """A group's total_cost_usd as :func:`assemble` gives it, from its totals row alone."""
+    return assemble(totals, None, None, [])["total_cost_usd"]
 
 
 def _sessions(wh: Warehouse, filters: Filters, top: int) -> list[SessionRow]:
@@ -360,7 +378,7 @@ def build_weekly_report(
     before = replace(current, since=since - timedelta(days=7), until=since)
     ranked = {}
     for dim in RANKED_DIMENSIONS:  # each: this week and the one before in one query
-        ranked[dim] = rank_rows(*_grouped_weeks(wh, current, before, dim), top)
+        ranked[dim] = rank_rows(*_grouped_weeks(wh, current, before, dim, top), top)
     totals = compare_metrics(wh, current, before)
     return WeeklyReport(
         week=f"{parse_week(week)[0]}-W{parse_week(week)[1]:02d}",

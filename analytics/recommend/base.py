@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
 
@@ -12,10 +12,24 @@ from pydantic import BaseModel, Field
 
 from agentledger.analytics.recommend.options import RecommendOptions
 from agentledger.analytics.whatif import Policy, ReplayResult, Window, replay
+from agentledger.analytics.whatif.replay import replay_each, savings_interval
 from agentledger.analytics.whatif.stats import bootstrap_total_ci
 from agentledger.core.pricing import Pricer, UnitPrices, model_tier
 
-__all__ = ["Confidence", "Context", "Finding", "Note", "Recommendation", "Report", "number"]
+__all__ = [
+    "TARGET_COLUMNS",
+    "Confidence",
+    "Context",
+    "Finding",
+    "Note",
+    "Recommendation",
+    "Report",
+    "number",
+    "target_of",
+]
+
+# The columns target_of reads: a recommender that splits the calls by task type keeps only what it reads.
+TARGET_COLUMNS = ("task_type", "agent_name", "model", "provider")
 
 Confidence = Literal["high", "medium", "low"]
 Kind = Literal[
@@ -81,13 +95,44 @@ class Context:
     @cached_property
     def priced(self) -> pl.DataFrame:
         """The calls a policy can change (their cost was computed from prices); filtered once per context."""
+        if self.calls["repriceable"].all():
+            return self.calls  # nothing to leave out: no copy
         return self.calls.filter(pl.col("repriceable"))
 
-    def replay(self, policy: Policy) -> ReplayResult:
-        """``policy`` replayed over the window, with the options' bootstrap settings."""
+    def priced_columns(self, *columns: str) -> pl.DataFrame:
+        """``priced`` with only ``columns``: the same rows, without copying the columns nobody reads."""
+        if self.calls["repriceable"].all():
+            return self.calls.select(columns)
+        return self.calls.select(*columns, "repriceable").filter(pl.col("repriceable")).select(columns)
+
+    def replay(self, policy: Policy, *, interval: bool = True) -> ReplayResult:
+        """``policy`` replayed over the window, with the options' bootstrap settings (without the interval
+        when ``interval`` is False: :meth:`with_interval` adds it to the replays that need it)."""
         return replay(
-            self.calls, policy, self.pricer, resamples=self.options.resamples, seed=self.options.seed
+            self.calls,
+            policy,
+            self.pricer,
+            resamples=self.options.resamples,
+            seed=self.options.seed,
+            interval=interval,
         )
+
+    def replay_each(self, policies: list[Policy], *, interval: bool = True) -> list[ReplayResult]:
+        """:meth:`replay` of each of ``policies`` (in one pass when they differ only by task type)."""
+        return replay_each(
+            self.calls,
+            policies,
+            self.pricer,
+            resamples=self.options.resamples,
+            seed=self.options.seed,
+            interval=interval,
+        )
+
+    def with_interval(self, result: ReplayResult) -> ReplayResult:
+        """``result`` (a replay of these calls) with its bootstrap interval, as :meth:`replay` gives it."""
+        saving = result.per_call["saving"].to_numpy()
+        ci = savings_interval(self.calls, saving, resamples=self.options.resamples, seed=self.options.seed)
+        return replace(result, savings_ci_usd=ci)
 
     def monthly(self, usd: float) -> float:
         """A saving over the window, per month."""

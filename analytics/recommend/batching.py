@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from agentledger.analytics.recommend.base import Context, Finding, target_of
+from agentledger.analytics.recommend.base import TARGET_COLUMNS, Context, Finding, target_of
 from agentledger.analytics.whatif.policy import Batch, Policy
 
 __all__ = ["recommend_batching", "tag_value"]
@@ -35,7 +35,7 @@ def _non_interactive(ctx: Context) -> dict[str, str]:
     """Task type -> how we know it is not user-facing ("settings" or "tag")."""
     o = ctx.options
     known = {task_type: "settings" for task_type in o.non_interactive_task_types}
-    calls = ctx.priced.filter(pl.col("task_type").is_not_null())
+    calls = ctx.priced_columns(*TARGET_COLUMNS, "tags").filter(pl.col("task_type").is_not_null())
     if calls.height == 0:
         return known
     flagged = calls.with_columns(
@@ -56,8 +56,9 @@ def recommend_batching(ctx: Context) -> Finding:
     """A batch-pricing recommendation per non-interactive task type."""
     o = ctx.options
     finding = Finding()
+    priced = ctx.priced_columns(*TARGET_COLUMNS)
     for task_type, basis in sorted(_non_interactive(ctx).items()):
-        calls = ctx.priced.filter(pl.col("task_type") == task_type)
+        calls = priced.filter(pl.col("task_type") == task_type)
         if calls.height == 0:
             continue
         result = ctx.replay(Policy(batch=Batch(task_types=[task_type], discount=o.batch_discount)))

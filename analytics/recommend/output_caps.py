@@ -14,7 +14,15 @@ import math
 
 import polars as pl
 
-from agentledger.analytics.recommend.base import Context, Finding, Note, Recommendation, number, target_of
+from agentledger.analytics.recommend.base import (
+    TARGET_COLUMNS,
+    Context,
+    Finding,
+    Note,
+    Recommendation,
+    number,
+    target_of,
+)
 from agentledger.analytics.whatif.policy import OutputCap, Policy
 
 __all__ = ["proposed_cap", "recommend_output_caps"]
@@ -114,7 +122,16 @@ def _cut_short(ctx: Context, task_type: str, calls: pl.DataFrame) -> Finding:
 def recommend_output_caps(ctx: Context) -> Finding:
     """Output-cap recommendations per task type (see the module docstring)."""
     finding = Finding()
-    typed = ctx.priced.filter(pl.col("task_type").is_not_null())
+    typed = ctx.priced_columns(
+        *TARGET_COLUMNS,
+        "max_tokens",
+        "output_tokens",
+        "finish_reason",
+        "outcome",
+        "cost_usd",
+        "trace_id",
+        "session_key",
+    ).filter(pl.col("task_type").is_not_null())
     for (task_type,), calls in typed.group_by(["task_type"], maintain_order=True):
         finding.extend(_far_above(ctx, task_type, calls))
         finding.extend(_cut_short(ctx, task_type, calls))

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from agentledger.analytics.recommend.base import Context, Finding, number, target_of
+from agentledger.analytics.recommend.base import TARGET_COLUMNS, Context, Finding, number, target_of
 from agentledger.analytics.whatif.policy import Policy, PromptCaching
 
 __all__ = ["recommend_prompt_caching", "uncached_repeats"]
@@ -47,7 +47,9 @@ def uncached_repeats(calls: pl.DataFrame, ttl_seconds: float) -> pl.DataFrame:
 def recommend_prompt_caching(ctx: Context) -> Finding:
     """Prompt caching per task type where repeated prefixes are billed without cache reads."""
     o = ctx.options
-    marked = uncached_repeats(ctx.priced, o.prompt_cache_ttl_seconds)
+    columns = ("prefix_hash", "started_at", "source", "trace_id", "span_id", "session_key", "input_tokens")
+    priced = ctx.priced_columns(*TARGET_COLUMNS, *columns, "cache_read_tokens")
+    marked = uncached_repeats(priced, o.prompt_cache_ttl_seconds)
     finding = Finding()
     for (task_type,), calls in marked.group_by(["task_type"], maintain_order=True):
         repeats = calls.filter(pl.col("uncached_repeat"))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from agentledger.analytics.recommend.base import Context, Finding, Note, target_of
+from agentledger.analytics.recommend.base import TARGET_COLUMNS, Context, Finding, Note, target_of
 from agentledger.analytics.whatif.policy import Policy, ResponseCache
 
 __all__ = ["recommend_response_caching"]
@@ -16,17 +16,26 @@ __all__ = ["recommend_response_caching"]
 def recommend_response_caching(ctx: Context) -> Finding:
     """A response cache per task type whose exact-duplicate rate is above the threshold; a note below."""
     o = ctx.options
-    with_hash = ctx.priced.filter(pl.col("prompt_hash").is_not_null() & pl.col("task_type").is_not_null())
+    with_hash = ctx.priced_columns(*TARGET_COLUMNS, "prompt_hash").filter(
+        pl.col("prompt_hash").is_not_null() & pl.col("task_type").is_not_null()
+    )
     finding = Finding()
-    for (task_type,), calls in with_hash.group_by(["task_type"], maintain_order=True):
-        if calls.height < o.min_calls:
-            continue
-        policy = Policy(
+    candidates = [
+        (task_type, calls)
+        for (task_type,), calls in with_hash.group_by(["task_type"], maintain_order=True)
+        if calls.height >= o.min_calls
+    ]
+    policies = [
+        Policy(
             response_cache=ResponseCache(
                 task_types=[task_type], scope="project", ttl_seconds=o.response_cache_ttl_seconds
             )
         )
-        result = ctx.replay(policy)
+        for task_type, _ in candidates
+    ]
+    # One pass for every task type; most become notes, which show no interval.
+    results = ctx.replay_each(policies, interval=False)
+    for (task_type, calls), result in zip(candidates, results, strict=True):
         served = int(result.per_call["free"].sum())
         rate = served / calls.height
         if served == 0:
@@ -58,7 +67,7 @@ def recommend_response_caching(ctx: Context) -> Finding:
             ctx.from_replay(
                 "response_caching",
                 target,
-                result,
+                ctx.with_interval(result),
                 confidence="medium" if rate < 0.5 else "high",
                 evidence=evidence,
                 risk="Cached answers go stale: only for prompts whose answer does not depend on time or "

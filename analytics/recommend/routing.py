@@ -18,6 +18,18 @@ from agentledger.analytics.whatif.policy import Policy, Substitution
 
 __all__ = ["recommend_routing"]
 
+# The columns of the priced calls routing reads (model_stats and the target's agent).
+_COLUMNS = (
+    "task_type",
+    "agent_name",
+    "model",
+    "provider",
+    "trace_key",
+    "outcome",
+    "output_tokens",
+    "cost_usd",
+)
+
 
 def model_stats(calls: pl.DataFrame) -> pl.DataFrame:
     """Per (task type, provider, model): calls, tasks, successful tasks, output length and cost."""
@@ -104,7 +116,7 @@ def _confidence(current: dict[str, Any], proven: dict[str, Any] | None) -> str:
     return "medium"
 
 
-def _one(ctx: Context, current: dict[str, Any], rows: list[dict[str, Any]]) -> Finding:
+def _one(ctx: Context, priced: pl.DataFrame, current: dict[str, Any], rows: list[dict[str, Any]]) -> Finding:
     task_type, model = current["task_type"], current["model"]
     proven = _proven(current, rows, ctx)
     substitute = proven or _shadow(current, rows)
@@ -129,7 +141,7 @@ def _one(ctx: Context, current: dict[str, Any], rows: list[dict[str, Any]]) -> F
         output_ratio=ratio,
     )
     result = ctx.replay(Policy(substitutions=[rule]))
-    scope = ctx.priced.filter((pl.col("task_type") == task_type) & (pl.col("model") == model))
+    scope = priced.filter((pl.col("task_type") == task_type) & (pl.col("model") == model))
     evidence = {"current": _describe(current), "output_ratio": ratio}
     if proven is not None:
         evidence["substitute"] = _describe(proven)
@@ -166,9 +178,10 @@ def _one(ctx: Context, current: dict[str, Any], rows: list[dict[str, Any]]) -> F
 
 def recommend_routing(ctx: Context) -> Finding:
     """Routing recommendations (see the module docstring)."""
-    rows = _priced_stats(ctx, model_stats(ctx.priced))
+    priced = ctx.priced_columns(*_COLUMNS)
+    rows = _priced_stats(ctx, model_stats(priced))
     finding = Finding()
     for current in rows:
         if _is_candidate(current, ctx):
-            finding.extend(_one(ctx, current, rows))
+            finding.extend(_one(ctx, priced, current, rows))
     return finding

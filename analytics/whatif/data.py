@@ -17,6 +17,8 @@ DEFAULT_WINDOW_DAYS = 30
 MONTH_DAYS = 30  # a "month" of savings: the window's saving scaled to 30 days
 _SECONDS_PER_DAY = 86_400.0
 
+_ORDER = ["started_at", "source", "trace_id", "span_id"]  # a call's identity is unique: no ties
+_TRACE = ["project_id", "source", "trace_id"]
 _INT_COLUMNS = (
     "input_tokens",
     "cache_read_tokens",
@@ -75,9 +77,14 @@ def _utc(moment: datetime) -> datetime:
 
 def load_calls(wh: Warehouse, filters: Filters, window: Window) -> pl.DataFrame:
     """The calls of ``window`` passing ``filters`` (``sql/queries/whatif_calls.sql``), with stable types
-    whatever the backend (token counts and steps as Int64, costs as Float64)."""
+    whatever the backend (token counts and steps as Int64, costs as Float64), ordered by start time then
+    identity (source, trace, span): the order the replay walks caches in."""
     scoped = replace(filters, since=window.since, until=window.until)
     frame = wh.query("whatif_calls", scoped.params())
     casts = [pl.col(name).cast(pl.Int64) for name in _INT_COLUMNS if name in frame.columns]
     casts.append(pl.col("cost_usd").cast(pl.Float64))
-    return frame.with_columns(casts)
+    frame = frame.with_columns(casts).sort(_ORDER)
+    # The query numbers only the calls of traces partly out of scope; the others are all their trace's calls
+    # here, and their position among its rows (in start-time order, as sorted) is their step.
+    position = pl.int_range(1, pl.len() + 1, dtype=pl.Int64).over(_TRACE)
+    return frame.with_columns(pl.coalesce(pl.col("step"), position).alias("step"))

@@ -30,7 +30,7 @@ from agentledger.analytics.whatif.policy import (
     Substitution,
 )
 
-__all__ = ["State", "derived_columns", "group_index", "scope_mask"]
+__all__ = ["State", "derived_columns", "group_index", "scope_mask", "select"]
 
 _MICROS = 1_000_000
 _NO_LIMIT = np.iinfo(np.int64).max
@@ -59,6 +59,7 @@ class State:
     summarize: np.ndarray  # a summarization call is added before this call
     affected: dict[str, np.ndarray] = field(default_factory=dict)  # lever -> calls it changed
     recorded: tuple[np.ndarray, ...] = ()  # the recorded (inp, read, write, out, reas), unchanged
+    partition: np.ndarray | None = None  # calls of different parts never share a cache (one replay per part)
 
     @classmethod
     def of(cls, calls: pl.DataFrame) -> State:
@@ -131,6 +132,11 @@ def _eq(calls: pl.DataFrame, column: str, value: str | None) -> np.ndarray:
     return _in(calls, column, None if value is None else [value])
 
 
+def select(calls: pl.DataFrame, column: str, value: str | None) -> np.ndarray:
+    """The calls whose ``column`` equals ``value`` (all calls for None), as substitutions and caps match."""
+    return _eq(calls, column, value)
+
+
 def scope_mask(calls: pl.DataFrame, scope: Scope) -> np.ndarray:
     """Calls whose task type and agent the lists of the lever name (all calls for an omitted list)."""
     return _in(calls, "task_type", scope.task_types) & _in(calls, "agent_name", scope.agents)
@@ -154,16 +160,32 @@ def group_index(frame: pl.DataFrame) -> tuple[np.ndarray, pl.DataFrame]:
 
 def _group_ids(calls: pl.DataFrame, state: State, columns: list[str], mask: np.ndarray) -> np.ndarray:
     """A dense integer id per distinct combination of ``columns`` and the call's priced provider and model
-    (rows outside ``mask`` get -1)."""
+    (rows outside ``mask`` get -1). ``columns`` name ``price_model``: the priced model unless substituted."""
     rows = np.flatnonzero(mask)
     ids = np.full(calls.height, -1, dtype=np.int64)
     if rows.size == 0:
         return ids
-    keyed = calls.select(columns).with_columns(
-        state.provider.alias("_provider"), state.model.alias("_model")
-    )[rows]
-    ids[rows] = group_index(keyed)[0]
+    keyed = calls.select(columns).with_columns(state.provider.alias("_provider"))
+    if (state.rule >= 0).any():  # a substitution changed the model pricing some calls: key on that one too
+        keyed = keyed.with_columns(state.model.alias("_model"))
+    if state.partition is not None:
+        keyed = keyed.with_columns(pl.Series("_partition", state.partition))
+    if rows.size < calls.height:
+        keyed = keyed[rows]
+    # A call whose key hashes like no other call's is alone in its group (equal keys hash alike): it gets a
+    # group of its own, and only the others are grouped by value, usually far fewer.
+    shared = keyed.hash_rows().is_duplicated().to_numpy()
+    grouped = group_index(keyed.filter(pl.Series(shared)))[0]
+    ids[rows[shared]] = grouped
+    alone = rows[~shared]
+    ids[alone] = (grouped.max() + 1 if grouped.size else 0) + np.arange(alone.size)
     return ids
+
+
+def _shared(group: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The calls of ``mask`` whose group (see :func:`_group_ids`) holds another call of ``mask``."""
+    counts = np.bincount(group[mask], minlength=1)
+    return mask & (counts[np.where(mask, group, 0)] > 1)
 
 
 def _ordered(group: np.ndarray, t_us: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -339,7 +361,7 @@ def serve_from_cache(state: State, calls: pl.DataFrame, cache: ResponseCache) ->
     mask = state.repriceable & scope_mask(calls, cache) & calls["prompt_hash"].is_not_null().to_numpy()
     group = _group_ids(calls, state, [scope, "prompt_hash", "price_model"], mask)
     failed = (calls["status"] == "error").fill_null(False).to_numpy()
-    order = _ordered(group, state.t_us, mask)
+    order = _ordered(group, state.t_us, _shared(group, mask))  # a call alone in its group stores
     served = np.zeros(calls.height, dtype=bool)
     served[order] = _served_from_store(
         group[order], state.t_us[order], failed[order], int(cache.ttl_seconds * _MICROS)
@@ -404,7 +426,8 @@ def cache_prompts(state: State, calls: pl.DataFrame, caching: PromptCaching) -> 
         & (prefix >= max(caching.min_prefix_tokens, 1))
     )
     group = _group_ids(calls, state, [scope, "prefix_hash", "price_model"], mask)
-    reads, writes = _cache_roles(group, state.t_us, mask, int(caching.ttl_seconds * _MICROS))
+    # a call alone in its group neither reads nor writes
+    reads, writes = _cache_roles(group, state.t_us, _shared(group, mask), int(caching.ttl_seconds * _MICROS))
     new_read = np.where(reads, np.maximum(state.read, prefix), state.read)
     new_write = np.where(reads, np.minimum(state.write, state.inp - new_read), state.write)
     new_write = np.where(writes, np.maximum(new_write, prefix - state.read), new_write)

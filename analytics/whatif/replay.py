@@ -14,15 +14,26 @@ Pure functions over a polars frame of calls (the rows of ``sql/queries/whatif_ca
 Everything works on whole columns: prices are looked up once per distinct (provider, model, UTC day), the
 levers are array and polars expressions, per-session sums are one ``bincount``. The row-by-row version
 it replaced is kept under tests as the oracle this one is checked against.
+
+And only on the calls a policy can change: a lever acts on its own task types, agents and models, so a
+replay gathers just those rows (:func:`scope_rows`) and leaves the others at a saving of exactly 0; the
+figures a lever takes from the whole window are computed by ``prepare_calls`` beforehand. Policies that
+differ only by the task type they name are replayed in one pass (:func:`replay_each`), with caches keyed
+by task type so that no two meet. Either way each call gets what the whole replay gives it, to the bit.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from agentledger.analytics.whatif import levers, prices
 from agentledger.analytics.whatif.policy import Policy
@@ -30,7 +41,17 @@ from agentledger.analytics.whatif.stats import bootstrap_total_ci
 from agentledger.core.errors import InputError
 from agentledger.core.pricing import Pricer
 
-__all__ = ["ORDER", "KEPT_REASONS", "ReplayResult", "prepare_calls", "replay"]
+__all__ = [
+    "ORDER",
+    "KEPT_REASONS",
+    "ReplayResult",
+    "prepare_calls",
+    "replay",
+    "replay_each",
+    "savings_interval",
+    "savings_intervals",
+    "scope_rows",
+]
 
 # The order levers apply in (names of Policy fields): volumes first, then caches, then the price.
 ORDER = (
@@ -131,11 +152,23 @@ def prepare_calls(calls: pl.DataFrame, pricer: Pricer) -> pl.DataFrame:
         .with_columns(
             pl.col("kept_reason").is_null().alias("repriceable"),
             # Sessions numbered in key order, for the per-session sums of every replay.
-            pl.col("session_key").rank("dense").fill_null(0).cast(pl.Int64).alias("session_index"),
+            pl.lit(pl.Series(session_numbers(frame["session_key"]))).alias("session_index"),
             *levers.derived_columns(),
         )
         .rechunk()
     )
+
+
+def session_numbers(keys: pl.Series) -> np.ndarray:
+    """1, 2, ... for the distinct ``keys`` in sorted (byte) order, 0 for a null key: the dense rank of the
+    keys, from their dictionary (only the distinct keys are sorted)."""
+    encoded = pc.dictionary_encode(keys.cast(pl.String).to_arrow())
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    rank = np.zeros(len(encoded.dictionary) + 1, dtype=np.int64)
+    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(1, len(encoded.dictionary) + 1)
+    indices = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy()
+    return rank[indices]
 
 
 # -- the replay -------------------------------------------------------------------------------------
@@ -240,27 +273,289 @@ def replay(
     resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
+    interval: bool = True,
 ) -> ReplayResult:
-    """Replay ``calls`` (prepared or not) under ``policy``; see the module docstring."""
+    """Replay ``calls`` (prepared or not) under ``policy``; see the module docstring.
+
+    With ``interval=False`` the bootstrap is skipped (``savings_ci_usd`` is NaN twice): a caller that needs
+    the interval of only some replays gets it later from :func:`savings_interval`, the same draws.
+
+    Only the calls the policy's levers can reach are replayed (:func:`scope_rows`): every lever changes
+    nothing outside its task types, agents and models, and what a lever reads from the rest of the window
+    (trace baselines, prefix estimates) was computed by ``prepare_calls`` over all of it. The other calls
+    keep their baseline cost, so their saving is exactly 0 either way.
+    """
     if "repriceable" not in calls.columns:
         calls = prepare_calls(calls, pricer)
-    state = levers.State.of(calls)
-    _apply(state, calls, policy)
+    run = _run(calls, policy, pricer, scope_rows(calls, policy))
+    return run.result(calls, policy, None, resamples=resamples, seed=seed, level=level, interval=interval)
+
+
+def replay_each(
+    calls: pl.DataFrame,
+    policies: list[Policy],
+    pricer: Pricer,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    interval: bool = True,
+) -> list[ReplayResult]:
+    """``[replay(calls, p, pricer, ...) for p in policies]``, the same results, in one pass when it can.
+
+    It can when the policies are one policy restricted to disjoint task types (``task_types: [T]`` on every
+    lever, no agent lists, no substitution or output cap): the levers then never let calls of two task types
+    meet (the caches are keyed by task type too), so replaying all of them at once and splitting by task
+    type gives every call what its own replay gives it.
+    """
+    if "repriceable" not in calls.columns:
+        calls = prepare_calls(calls, pricer)
+    union = _union_policy(policies)
+    rows = scope_rows(calls, union) if union is not None else None
+    if union is None or rows is None:
+        return [
+            replay(calls, p, pricer, resamples=resamples, seed=seed, level=level, interval=interval)
+            for p in policies
+        ]
+    task_types = [p.model_dump()[_single_lever(p)]["task_types"][0] for p in policies]
+    if rows.size > calls.height // 2:
+        rows = None  # gathering most of the rows costs more than replaying the rest (they change nothing)
+    keys = calls["task_type"] if rows is None else calls["task_type"].gather(rows)
+    partition = keys.replace_strict(
+        task_types, list(range(len(task_types))), default=-1, return_dtype=pl.Int64
+    ).to_numpy()
+    try:
+        run = _run(calls, union, pricer, rows, partition)
+    except InputError:
+        # which error comes first depends on the order the policies are replayed in: replay them one by one
+        return [
+            replay(calls, p, pricer, resamples=resamples, seed=seed, level=level, interval=interval)
+            for p in policies
+        ]
+    results = [
+        run.result(calls, p, partition == i, resamples=resamples, seed=seed, level=level, interval=False)
+        for i, p in enumerate(policies)
+    ]
+    if not interval:
+        return results
+    savings = [result.per_call["saving"].to_numpy() for result in results]
+    intervals = savings_intervals(calls, savings, resamples=resamples, seed=seed, level=level)
+    return [replace(result, savings_ci_usd=ci) for result, ci in zip(results, intervals, strict=True)]
+
+
+def _single_lever(policy: Policy) -> str | None:
+    levers_set = policy.levers()
+    return levers_set[0] if len(levers_set) == 1 else None
+
+
+def _union_policy(policies: list[Policy]) -> Policy | None:
+    """The policy whose replay, split by task type, is each of ``policies``; None when there is none."""
+    if len(policies) < 2:
+        return None
+    lever = _single_lever(policies[0])
+    if lever is None or lever in ("substitutions", "max_tokens"):
+        return None
+    seen: set[str] = set()
+    common: dict | None = None
+    for policy in policies:
+        if _single_lever(policy) != lever:
+            return None
+        settings = policy.model_dump()[lever]
+        task_types = settings.pop("task_types")
+        if settings.get("agents") is not None or task_types is None or len(task_types) != 1:
+            return None
+        if task_types[0] in seen or (common is not None and settings != common):
+            return None
+        seen.add(task_types[0])
+        common = settings
+    assert common is not None
+    return Policy.model_validate({lever: {**common, "task_types": sorted(seen)}})
+
+
+@dataclass
+class _Run:
+    """One pass of the levers over ``rows`` of the calls (all of them for None), in the rows' order."""
+
+    rows: np.ndarray | None
+    state: levers.State
+    saving: np.ndarray  # over the rows
+    added: np.ndarray  # over the rows
+    model_changed: np.ndarray  # over the rows: a substitution changed the model that prices the call
+
+    def result(
+        self,
+        calls: pl.DataFrame,
+        policy: Policy,
+        part: np.ndarray | None,
+        *,
+        resamples: int,
+        seed: int,
+        level: float,
+        interval: bool,
+    ) -> ReplayResult:
+        """The replay of ``policy``: the rows of the pass where ``part`` (all for None)."""
+        state, n = self.state, calls.height
+        picked = np.arange(self.saving.size) if part is None else np.flatnonzero(part)
+        at = picked if self.rows is None else self.rows[picked]
+
+        def spread(values: np.ndarray) -> np.ndarray:
+            out = np.zeros(n, dtype=values.dtype)
+            out[at] = values[picked]
+            return out
+
+        saving = spread(self.saving)
+        flags = {
+            "free": spread(state.free),
+            "capped": spread(state.capped),
+            "cut": spread(state.cut),
+            "summarized": spread(state.summarize),
+        }
+        model_after = calls["price_model"].cast(pl.String).rename("model")
+        changed = picked[self.model_changed[picked]]
+        if changed.size:
+            targets = changed if self.rows is None else self.rows[changed]
+            model_after = model_after.clone().scatter(targets, state.model.gather(changed))
+        per_call = _per_call(calls, model_after, flags, saving)
+        ci = (
+            savings_interval(calls, saving, resamples=resamples, seed=seed, level=level)
+            if interval
+            else (math.nan, math.nan)
+        )
+        return ReplayResult(
+            policy=policy,
+            per_call=per_call,
+            savings_ci_usd=ci,
+            added_calls=int(state.summarize[picked].sum()),
+            added_cost_usd=float(spread(self.added).sum()),  # summed over every call, as ever
+            affected={name: int(mask[picked].sum()) for name, mask in state.affected.items()},
+        )
+
+
+def _run(
+    calls: pl.DataFrame,
+    policy: Policy,
+    pricer: Pricer,
+    rows: np.ndarray | None,
+    partition: np.ndarray | None = None,
+) -> _Run:
+    sub = calls if rows is None else calls.select(_lever_columns(calls, policy))[rows]
+    state = levers.State.of(sub)
+    state.partition = partition
+    _apply(state, sub, policy)
     before = state.summarize
-    policy_cost = _policy_costs(state, calls, pricer)
-    added = _summary_costs(calls, policy, pricer, before)
-    base = calls["base_cost"].fill_null(0.0).to_numpy()
+    policy_cost = _policy_costs(state, sub, pricer)
+    added = _summary_costs(sub, policy, pricer, before)
+    base = sub["base_cost"].fill_null(0.0).to_numpy()
     saving = np.where(state.repriceable, base - policy_cost - added, 0.0)
-    per_call = _per_call(calls, state, saving)
-    ci = bootstrap_total_ci(_per_session(calls, saving), resamples=resamples, seed=seed, level=level)
-    return ReplayResult(
-        policy=policy,
-        per_call=per_call,
-        savings_ci_usd=ci,
-        added_calls=int(before.sum()),
-        added_cost_usd=float(added.sum()),
-        affected={name: int(mask.sum()) for name, mask in state.affected.items()},
-    )
+    if policy.substitutions:
+        model_changed = state.model.ne_missing(sub["price_model"].cast(pl.String)).to_numpy()
+    else:
+        model_changed = np.zeros(sub.height, dtype=bool)  # only a substitution changes the model
+    return _Run(rows=rows, state=state, saving=saving, added=added, model_changed=model_changed)
+
+
+# The prepared columns the replay reads whatever the policy, and those each lever adds (see :mod:`.levers`);
+# a scoped replay gathers only these.
+_BASE_COLUMNS = ("repriceable", "started_at", "provider", "price_model", *_TOKEN_COLUMNS, "base_cost")
+_SELECTION = ("task_type", "agent_name")
+_LEVER_COLUMNS = {
+    "substitutions": (*_SELECTION, "model", "model_requested"),
+    "context_cap": (*_SELECTION, "trace_base_input", "trace_distance", "source", "trace_id", "step"),
+    "prompt_trim": (*_SELECTION, "prefix_estimate_session_key", "prefix_hash", "session_key"),
+    "max_tokens": _SELECTION,
+    "response_cache": (*_SELECTION, "project_id", "trace_key", "prompt_hash", "status"),
+    "prompt_caching": (
+        *_SELECTION,
+        "session_key",
+        "trace_key",
+        "prefix_hash",
+        "prefix_estimate_session_key",
+        "prefix_estimate_trace_key",
+    ),
+    "batch": _SELECTION,
+}
+
+
+_DERIVED = frozenset(
+    ("trace_base_input", "trace_distance", "prefix_estimate_session_key", "prefix_estimate_trace_key")
+)
+
+
+def _lever_columns(calls: pl.DataFrame, policy: Policy) -> list[str]:
+    wanted = dict.fromkeys(_BASE_COLUMNS)
+    for lever in policy.levers():
+        wanted.update(dict.fromkeys(_LEVER_COLUMNS[lever]))
+    present = set(calls.columns)
+    return [name for name in wanted if name in present]
+
+
+def scope_rows(calls: pl.DataFrame, policy: Policy) -> np.ndarray | None:
+    """The rows of the prepared ``calls`` that ``policy``'s levers can change (ascending), or None when a
+    lever reaches every call (or the policy sets none, which changes nothing).
+
+    A lever never changes a call outside its own selection (task types, agents, the substituted model);
+    levers applied after another act only on what that one selected or on their own selection.
+    """
+    if not _DERIVED.issubset(calls.columns):
+        return None  # the window-wide figures must come from the whole window
+    masks: list[np.ndarray] = []
+    for rule in policy.substitutions:
+        if rule.task_type is None and rule.agent is None and rule.from_model is None:
+            return None
+        mask = levers.select(calls, "task_type", rule.task_type) & levers.select(
+            calls, "agent_name", rule.agent
+        )
+        if rule.from_model is not None:
+            mask &= levers.select(calls, "model", rule.from_model) | levers.select(
+                calls, "model_requested", rule.from_model
+            )
+        masks.append(mask)
+    for cap in policy.max_tokens:
+        if cap.task_type is None and cap.agent is None:
+            return None
+        masks.append(
+            levers.select(calls, "task_type", cap.task_type) & levers.select(calls, "agent_name", cap.agent)
+        )
+    for name in ("context_cap", "prompt_trim", "response_cache", "prompt_caching", "batch"):
+        lever = getattr(policy, name)
+        if lever is None:
+            continue
+        if lever.task_types is None and lever.agents is None:
+            return None
+        masks.append(levers.scope_mask(calls, lever))
+    if not masks:
+        return None
+    reached = calls["repriceable"].to_numpy().astype(bool) & np.logical_or.reduce(masks)
+    return np.flatnonzero(reached)
+
+
+def savings_interval(
+    calls: pl.DataFrame, saving: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """The bootstrap interval :func:`replay` gives a saving of ``saving`` per call of ``calls``."""
+    return bootstrap_total_ci(_per_session(calls, saving), resamples=resamples, seed=seed, level=level)
+
+
+def savings_intervals(
+    calls: pl.DataFrame,
+    savings: list[np.ndarray],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> list[tuple[float, float]]:
+    """:func:`savings_interval` of each of ``savings``, on every core (each draw is seeded on its own, so the
+    intervals do not depend on which thread draws them; numpy draws and sums without the GIL)."""
+    per_session = [_per_session(calls, saving) for saving in savings]
+
+    def one(values: np.ndarray) -> tuple[float, float]:
+        return bootstrap_total_ci(values, resamples=resamples, seed=seed, level=level)
+
+    workers = min(len(per_session), os.cpu_count() or 1)
+    if workers <= 1:
+        return [one(values) for values in per_session]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, per_session))
 
 
 def _per_session(calls: pl.DataFrame, saving: np.ndarray) -> np.ndarray:
@@ -269,13 +564,15 @@ def _per_session(calls: pl.DataFrame, saving: np.ndarray) -> np.ndarray:
     if "session_index" in calls.columns:
         index = calls["session_index"].to_numpy()
     else:
-        index = calls["session_key"].rank("dense").fill_null(0).cast(pl.Int64).to_numpy()
+        index = session_numbers(calls["session_key"])
     sums = np.bincount(index, weights=saving, minlength=1)
     present = np.bincount(index, minlength=1) > 0
     return sums[present]
 
 
-def _per_call(calls: pl.DataFrame, state: levers.State, saving: np.ndarray) -> pl.DataFrame:
+def _per_call(
+    calls: pl.DataFrame, model_after: pl.Series, flags: dict[str, np.ndarray], saving: np.ndarray
+) -> pl.DataFrame:
     recorded = calls["cost_usd"]
     return calls.select(
         "source",
@@ -292,14 +589,11 @@ def _per_call(calls: pl.DataFrame, state: levers.State, saving: np.ndarray) -> p
         "repriceable",
         "kept_reason",
     ).with_columns(
-        state.model.alias("model_after"),
+        model_after.alias("model_after"),
         recorded.alias("recorded_cost"),
         (recorded - pl.Series(saving)).alias("replayed_cost"),
         pl.Series("saving", saving, dtype=pl.Float64),
-        pl.Series("free", state.free),
-        pl.Series("capped", state.capped),
-        pl.Series("cut", state.cut),
-        pl.Series("summarized", state.summarize),
+        *(pl.Series(name, mask) for name, mask in flags.items()),
     )
 
 

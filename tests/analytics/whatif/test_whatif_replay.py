@@ -139,3 +139,30 @@ def test_the_interval_does_not_depend_on_row_order() -> None:
     )
     assert shuffled.savings_ci_usd == pytest.approx(first, rel=1e-12)
     assert first[0] < first[1]
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "chdb"])
+def test_steps_count_the_trace_calls_outside_the_window_and_the_filters(backend: str, tmp_path) -> None:
+    url = "duckdb:///:memory:" if backend == "duckdb" else f"chdb:///{tmp_path / 'chdb'}"
+    wh = connect(url)
+    try:
+        calls = [
+            call("t1", "a", 0, agent_name="x"),  # before the window
+            call("t1", "b", 1, agent_name="y"),  # another agent
+            call("t1", "c", 2, agent_name="x"),
+            call("t1", "d", 3, agent_name="x"),
+            call("t2", "a", 2, agent_name="x"),  # a trace wholly in scope
+            call("t2", "b", 2, agent_name="x"),  # same start: then by span id
+        ]
+        Pipeline(wh, Pricer()).ingest(calls, [])
+        for agent, expected in (
+            ("x", {("t1", "c"): 3, ("t1", "d"): 4, ("t2", "a"): 1, ("t2", "b"): 2}),
+            (None, {("t1", "b"): 2, ("t1", "c"): 3, ("t1", "d"): 4, ("t2", "a"): 1, ("t2", "b"): 2}),
+        ):
+            scope = Filters(since=T0 + timedelta(seconds=30), until=T0 + timedelta(minutes=10), agent=agent)
+            frame = load_calls(wh, scope, resolve_window(wh, scope))
+            steps = {(r["trace_id"], r["span_id"]): r["step"] for r in frame.iter_rows(named=True)}
+            assert steps == expected
+            assert frame["started_at"].is_sorted()
+    finally:
+        wh.close()
