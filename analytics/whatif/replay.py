@@ -25,19 +25,16 @@ by task type so that no two meet. Either way each call gets what the whole repla
 from __future__ import annotations
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from agentledger.analytics.whatif import levers, prices
 from agentledger.analytics.whatif.policy import Policy
-from agentledger.analytics.whatif.stats import bootstrap_total_ci
+from agentledger.analytics.whatif.scope import TOKEN_COLUMNS, lever_columns, scope_rows
+from agentledger.analytics.whatif.stats import savings_interval, savings_intervals, session_numbers
 from agentledger.core.errors import InputError
 from agentledger.core.pricing import Pricer
 
@@ -71,14 +68,6 @@ KEPT_REASONS = {
     "response_cache_hit": "already served from a gateway cache at no cost",
     "no_current_price": "priced at ingest but the current prices have none: kept as recorded",
 }
-
-_TOKEN_COLUMNS = (
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)
 
 
 def prepare_calls(calls: pl.DataFrame, pricer: Pricer) -> pl.DataFrame:
@@ -120,7 +109,7 @@ def prepare_calls(calls: pl.DataFrame, pricer: Pricer) -> pl.DataFrame:
     found_requested = np.zeros(rows.size, dtype=bool)
     found_requested[use_requested] = ~on_requested.missing
     priced = ~use_requested | found_requested
-    counts = [frame[name].fill_null(0).to_numpy().astype(np.int64)[rows] for name in _TOKEN_COLUMNS]
+    counts = [frame[name].fill_null(0).to_numpy().astype(np.int64)[rows] for name in TOKEN_COLUMNS]
     cost = on_model.cost(*counts)
     cost[use_requested] = on_requested.cost(*(c[use_requested] for c in counts))
     bad = prices.check_counts(*(c[priced] for c in counts))
@@ -157,18 +146,6 @@ def prepare_calls(calls: pl.DataFrame, pricer: Pricer) -> pl.DataFrame:
         )
         .rechunk()
     )
-
-
-def session_numbers(keys: pl.Series) -> np.ndarray:
-    """1, 2, ... for the distinct ``keys`` in sorted (byte) order, 0 for a null key: the dense rank of the
-    keys, from their dictionary (only the distinct keys are sorted)."""
-    encoded = pc.dictionary_encode(keys.cast(pl.String).to_arrow())
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    rank = np.zeros(len(encoded.dictionary) + 1, dtype=np.int64)
-    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(1, len(encoded.dictionary) + 1)
-    indices = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy()
-    return rank[indices]
 
 
 # -- the replay -------------------------------------------------------------------------------------
@@ -438,7 +415,7 @@ def _run(
     rows: np.ndarray | None,
     partition: np.ndarray | None = None,
 ) -> _Run:
-    sub = calls if rows is None else calls.select(_lever_columns(calls, policy))[rows]
+    sub = calls if rows is None else calls.select(lever_columns(calls, policy))[rows]
     state = levers.State.of(sub)
     state.partition = partition
     _apply(state, sub, policy)
@@ -452,122 +429,6 @@ def _run(
     else:
         model_changed = np.zeros(sub.height, dtype=bool)  # only a substitution changes the model
     return _Run(rows=rows, state=state, saving=saving, added=added, model_changed=model_changed)
-
-
-# The prepared columns the replay reads whatever the policy, and those each lever adds (see :mod:`.levers`);
-# a scoped replay gathers only these.
-_BASE_COLUMNS = ("repriceable", "started_at", "provider", "price_model", *_TOKEN_COLUMNS, "base_cost")
-_SELECTION = ("task_type", "agent_name")
-_LEVER_COLUMNS = {
-    "substitutions": (*_SELECTION, "model", "model_requested"),
-    "context_cap": (*_SELECTION, "trace_base_input", "trace_distance", "source", "trace_id", "step"),
-    "prompt_trim": (*_SELECTION, "prefix_estimate_session_key", "prefix_hash", "session_key"),
-    "max_tokens": _SELECTION,
-    "response_cache": (*_SELECTION, "project_id", "trace_key", "prompt_hash", "status"),
-    "prompt_caching": (
-        *_SELECTION,
-        "session_key",
-        "trace_key",
-        "prefix_hash",
-        "prefix_estimate_session_key",
-        "prefix_estimate_trace_key",
-    ),
-    "batch": _SELECTION,
-}
-
-
-_DERIVED = frozenset(
-    ("trace_base_input", "trace_distance", "prefix_estimate_session_key", "prefix_estimate_trace_key")
-)
-
-
-def _lever_columns(calls: pl.DataFrame, policy: Policy) -> list[str]:
-    wanted = dict.fromkeys(_BASE_COLUMNS)
-    for lever in policy.levers():
-        wanted.update(dict.fromkeys(_LEVER_COLUMNS[lever]))
-    present = set(calls.columns)
-    return [name for name in wanted if name in present]
-
-
-def scope_rows(calls: pl.DataFrame, policy: Policy) -> np.ndarray | None:
-    """The rows of the prepared ``calls`` that ``policy``'s levers can change (ascending), or None when a
-    lever reaches every call (or the policy sets none, which changes nothing).
-
-    A lever never changes a call outside its own selection (task types, agents, the substituted model);
-    levers applied after another act only on what that one selected or on their own selection.
-    """
-    if not _DERIVED.issubset(calls.columns):
-        return None  # the window-wide figures must come from the whole window
-    masks: list[np.ndarray] = []
-    for rule in policy.substitutions:
-        if rule.task_type is None and rule.agent is None and rule.from_model is None:
-            return None
-        mask = levers.select(calls, "task_type", rule.task_type) & levers.select(
-            calls, "agent_name", rule.agent
-        )
-        if rule.from_model is not None:
-            mask &= levers.select(calls, "model", rule.from_model) | levers.select(
-                calls, "model_requested", rule.from_model
-            )
-        masks.append(mask)
-    for cap in policy.max_tokens:
-        if cap.task_type is None and cap.agent is None:
-            return None
-        masks.append(
-            levers.select(calls, "task_type", cap.task_type) & levers.select(calls, "agent_name", cap.agent)
-        )
-    for name in ("context_cap", "prompt_trim", "response_cache", "prompt_caching", "batch"):
-        lever = getattr(policy, name)
-        if lever is None:
-            continue
-        if lever.task_types is None and lever.agents is None:
-            return None
-        masks.append(levers.scope_mask(calls, lever))
-    if not masks:
-        return None
-    reached = calls["repriceable"].to_numpy().astype(bool) & np.logical_or.reduce(masks)
-    return np.flatnonzero(reached)
-
-
-def savings_interval(
-    calls: pl.DataFrame, saving: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
-) -> tuple[float, float]:
-    """The bootstrap interval :func:`replay` gives a saving of ``saving`` per call of ``calls``."""
-    return bootstrap_total_ci(_per_session(calls, saving), resamples=resamples, seed=seed, level=level)
-
-
-def savings_intervals(
-    calls: pl.DataFrame,
-    savings: list[np.ndarray],
-    *,
-    resamples: int = 1000,
-    seed: int = 0,
-    level: float = 0.95,
-) -> list[tuple[float, float]]:
-    """:func:`savings_interval` of each of ``savings``, on every core (each draw is seeded on its own, so the
-    intervals do not depend on which thread draws them; numpy draws and sums without the GIL)."""
-    per_session = [_per_session(calls, saving) for saving in savings]
-
-    def one(values: np.ndarray) -> tuple[float, float]:
-        return bootstrap_total_ci(values, resamples=resamples, seed=seed, level=level)
-
-    workers = min(len(per_session), os.cpu_count() or 1)
-    if workers <= 1:
-        return [one(values) for values in per_session]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, per_session))
-
-
-def _per_session(calls: pl.DataFrame, saving: np.ndarray) -> np.ndarray:
-    """Σ saving per session, sessions in key order (the seeded resampling must not depend on how the frame
-    was grouped or ordered)."""
-    if "session_index" in calls.columns:
-        index = calls["session_index"].to_numpy()
-    else:
-        index = session_numbers(calls["session_key"])
-    sums = np.bincount(index, weights=saving, minlength=1)
-    present = np.bincount(index, minlength=1) > 0
-    return sums[present]
 
 
 def _per_call(
