@@ -146,6 +146,9 @@ FINISH_REASON = (
     "anthropic.message.stop_reason",  # the Anthropic SDK's own tracing
 )
 RESPONSE_ID = ("gen_ai.response.id", "ai.response.id")
+# Instrumentation scopes of provider SDKs that trace their own calls: an instrumentation library's span of
+# the same call is preferred (see mapping.one_call_per_response).
+PROVIDER_SDK_SCOPES = ("com.anthropic.sdk",)
 # OpenInference records the provider's whole response as JSON text: its top-level "id" is the response id.
 JSON_OUTPUT = ("output.value", "output.mime_type", "application/json")
 TTFT_SECONDS = "gen_ai.response.time_to_first_chunk"

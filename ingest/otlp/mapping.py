@@ -16,12 +16,12 @@ so the subset is added back instead of dropping the call.
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import dataclasses
 import json
 import math
-from collections.abc import Iterable, Iterator, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence, Set
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +41,12 @@ _STATUS: dict[int, Status] = {1: "ok", 2: "error"}
 # Larger token counts, costs or durations are not real calls (and would overflow sums): the span is refused.
 MAX_QUANTITY = 10**12
 _OUTCOMES: dict[str, Outcome] = {"success": "success", "failure": "failure"}
-_MAX_LITERAL_CHARS = 8192  # a usage object is a few hundred characters; longer text is not parsed
+# The counts in LiteLLM's usage object (the Python literal of its Usage: "'cached_tokens': 1000").
+_LITELLM_COUNT = re.compile(
+    r"'(cache_read_input_tokens|cached_tokens|cache_creation_input_tokens|reasoning_tokens)': (-?\d{1,20})\b"
+)
+# A JSON response object's leading id, read from an output cut at the string limit.
+_LEADING_ID = re.compile(r'\{\s*"id"\s*:\s*"([^"\\]{1,256})"')
 
 
 @dataclass(slots=True)
@@ -60,6 +65,7 @@ def map_spans(raw_spans: Iterable[RawSpan], *, project_id: str, source: str = "o
     other span stays as context.
     """
     batch = MappedBatch([], [], [])
+    sdk_spans: set[str] = set()
     for raw in raw_spans:
         try:
             context, call = map_span(raw, project_id=project_id, source=source)
@@ -69,39 +75,46 @@ def map_spans(raw_spans: Iterable[RawSpan], *, project_id: str, source: str = "o
         batch.spans.append(context)
         if call is not None:
             batch.calls.append(call)
-    batch.calls = one_call_per_response(batch.calls)
+            if call.response_id and raw.scope_name.startswith(c.PROVIDER_SDK_SCOPES):
+                sdk_spans.add(raw.span_id)
+    batch.calls = one_call_per_response(batch.calls, sdk_spans)
     return batch
 
 
-def one_call_per_response(calls: list[Call]) -> list[Call]:
-    """Drop the second record of one API call: same response id, overlapping in time.
+def one_call_per_response(calls: list[Call], sdk_spans: Set[str] = frozenset()) -> list[Call]:
+    """Drop the second record of one API call: two calls of one trace with the same response id, overlapping
+    in time, one nested in the other or one of them recorded by the provider SDK's own tracing.
 
     Two instrumentations of one client both record its calls: a provider SDK's own tracing (the Anthropic
-    SDK traces every call once a tracer provider is set) under OpenInference's or OpenLLMetry's span, or
-    beside it. Both spans carry the provider's response id and usage, and counting both doubles the bill.
-    The record kept is the one with the prompt recorded (a prompt hash), then the earlier start, then the
-    smaller span id. Spans of one call end together and are exported in one request, which is where this
-    looks; the same response id at other times (a replayed or cached response) is a call of its own.
+    SDK traces every call once a tracer provider is set: ``sdk_spans``) under OpenInference's span or beside
+    OpenLLMetry's, or two instrumentation libraries wrapping one another. Both spans carry the provider's
+    response id and usage, and counting both doubles the bill. Calls that merely share a response id stay
+    apart (gateways that reuse ids, replayed responses). The record kept is not the SDK's own, then the one
+    with the prompt recorded (a prompt hash), then the earlier start, then the smaller span id. Spans of one
+    call end together and are exported in one request, which is where this looks.
     """
-    by_response: dict[str, list[Call]] = {}
+    by_response: dict[tuple[str, str], list[Call]] = {}
     for call in calls:
         if call.response_id:
-            by_response.setdefault(call.response_id, []).append(call)
+            by_response.setdefault((call.trace_id, call.response_id), []).append(call)
     dropped: set[int] = set()
     for group in by_response.values():
         if len(group) < 2:
             continue
-        group.sort(key=lambda c: (c.prompt_hash is None, c.started_at, c.trace_id, c.span_id))
+        group.sort(key=lambda x: (x.span_id in sdk_spans, x.prompt_hash is None, x.started_at, x.span_id))
         kept: list[Call] = []
         for call in group:
-            if any(_overlap(call, other) for other in kept):
+            if any(_same_call(call, other, sdk_spans) for other in kept):
                 dropped.add(id(call))
             else:
                 kept.append(call)
     return [call for call in calls if id(call) not in dropped] if dropped else calls
 
 
-def _overlap(a: Call, b: Call) -> bool:
+def _same_call(a: Call, b: Call, sdk_spans: Set[str]) -> bool:
+    nested = a.parent_span_id == b.span_id or b.parent_span_id == a.span_id
+    if not nested and a.span_id not in sdk_spans and b.span_id not in sdk_spans:
+        return False
     return a.started_at <= (b.ended_at or b.started_at) and b.started_at <= (a.ended_at or a.started_at)
 
 
@@ -313,36 +326,26 @@ def _langfuse_tokens(usage: Any) -> tuple[int, int, int, int, int]:
 
 
 def _litellm_usage_details(value: Any) -> tuple[int | None, int | None, int | None]:
-    """(cache read, cache write, reasoning) from LiteLLM's usage object, a Python literal of its ``Usage``.
+    """(cache read, cache write, reasoning) from LiteLLM's usage object, the Python literal of its ``Usage``.
 
-    Its ``prompt_tokens`` already include both cache counts (LiteLLM normalizes Anthropic's usage so).
+    Only the four counts are picked out of the text (evaluating the literal costs a hundred times more, and
+    a hostile one far more). Its ``prompt_tokens`` already include both cache counts (LiteLLM normalizes
+    Anthropic's usage so).
     """
-    usage = _python_literal(value)
-    if not isinstance(usage, dict):
+    if not isinstance(value, str) or not value.startswith("{"):
         return None, None, None
-    prompt = usage.get("prompt_tokens_details")
-    completion = usage.get("completion_tokens_details")
-    cache_read = usage.get("cache_read_input_tokens")
-    if cache_read is None and isinstance(prompt, dict):
-        cache_read = prompt.get("cached_tokens")
-    cache_write = usage.get("cache_creation_input_tokens")
-    reasoning = completion.get("reasoning_tokens") if isinstance(completion, dict) else None
+    found: dict[str, str] = {}
+    for name, number in _LITELLM_COUNT.findall(value):
+        found.setdefault(name, number)
+    cache_read = found.get("cache_read_input_tokens", found.get("cached_tokens"))
+    cache_write = found.get("cache_creation_input_tokens")
+    reasoning = found.get("reasoning_tokens")
     key = c.LITELLM_USAGE
     return (
         None if cache_read is None else _as_count(cache_read, f"{key}.cache_read"),
         None if cache_write is None else _as_count(cache_write, f"{key}.cache_creation_input_tokens"),
         None if reasoning is None else _as_count(reasoning, f"{key}.reasoning_tokens"),
     )
-
-
-def _python_literal(value: Any) -> Any:
-    """A short Python literal (dicts, lists, numbers, strings, None) read safely; None when it is not one."""
-    if not isinstance(value, str) or not value.startswith("{") or len(value) > _MAX_LITERAL_CHARS:
-        return None
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
 
 
 def _count(attributes: dict[str, Any], keys: Sequence[str]) -> int | None:
@@ -441,10 +444,15 @@ def _max_tokens(attributes: dict[str, Any], aliases: dict[str, list[str]]) -> in
 
 
 def _parameter_text(attributes: dict[str, Any], names: Sequence[str]) -> str | None:
-    for _, parsed in _parameters(attributes):
-        found = _first_text(parsed, names)
-        if found:
-            return found
+    """A text among the recorded request parameters; None when there is none or they are not JSON (a
+    detail never refuses the span: only a token count it needs does, in :func:`_max_tokens`)."""
+    try:
+        for _, parsed in _parameters(attributes):
+            found = _first_text(parsed, names)
+            if found:
+                return found
+    except SpanError:
+        return None
     return None
 
 
@@ -462,6 +470,9 @@ def _output_id(attributes: dict[str, Any]) -> str | None:
     value = attributes.get(value_key)
     if not isinstance(value, str) or attributes.get(mime_key) != mime or not value.startswith("{"):
         return None
+    if len(value) >= MAX_STRING_CHARS:  # cut by the limits: the SDKs write the response's "id" first
+        leading = _LEADING_ID.match(value)
+        return leading.group(1) if leading else None
     try:
         parsed = json.loads(value)
     except (ValueError, RecursionError):

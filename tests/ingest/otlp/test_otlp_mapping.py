@@ -6,9 +6,19 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from otlp_helpers import T0, SpanSpec, mapped, mapped_from_file, one_call, reference, span_by_id, tokens
+from otlp_helpers import (
+    T0,
+    SpanSpec,
+    mapped,
+    mapped_from_file,
+    one_call,
+    pb_request,
+    reference,
+    span_by_id,
+    tokens,
+)
 
-from agentledger.ingest.otlp.decode import RawSpan, decode_json
+from agentledger.ingest.otlp.decode import RawSpan, decode_json, decode_protobuf
 from agentledger.ingest.otlp.extras import RAW_LIMIT_CHARS
 from agentledger.ingest.otlp.mapping import map_request, map_spans
 
@@ -421,3 +431,55 @@ def test_the_same_response_id_at_another_time_or_another_id_is_another_call() ->
     assert len(mapped(*later).calls) == 2
     other = _sdk_and_instrumentation_spans(T0 + 1_000_000, T0 + 1_400_000_000, response_id="msg_02")
     assert len(mapped(*other).calls) == 2
+
+
+def _anthropic_call(
+    span_id: str, parent: str | None, *, trace: str = "0af7651916cd43dd8448eb211c80319c", **extra
+):
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-sonnet-4",
+        "gen_ai.response.id": "msg_01",
+        "gen_ai.usage.input_tokens": 2800,
+        "gen_ai.usage.output_tokens": 100,
+        **extra,
+    }
+    return SpanSpec(span_id, parent_span_id=parent, trace_id=trace, attributes=attributes)
+
+
+def test_the_provider_sdks_own_span_beside_an_instrumentations_span_is_one_call() -> None:
+    # OpenLLMetry's span and the Anthropic SDK's own span of one call: siblings under the agent's span.
+    instrumented = _anthropic_call("00000000000000d1", "00000000000000a0", **{"gen_ai.input.messages": "[]"})
+    sdk = _anthropic_call("00000000000000d2", "00000000000000a0")
+    spans = [
+        *decode_protobuf(pb_request([sdk], scope="com.anthropic.sdk.python").SerializeToString()).spans,
+        *decode_protobuf(
+            pb_request([instrumented], scope="opentelemetry.instrumentation.anthropic").SerializeToString()
+        ).spans,
+    ]
+    batch = map_spans(spans, project_id="p")
+    assert [c.span_id for c in batch.calls] == ["00000000000000d1"] and len(batch.spans) == 2
+
+
+def test_calls_that_merely_share_a_response_id_stay_apart() -> None:
+    # A gateway that reuses ids (Ollama numbers them 0-998): concurrent siblings, or calls of two traces.
+    siblings = [
+        _anthropic_call("00000000000000e1", "00000000000000a0"),
+        _anthropic_call("00000000000000e2", "00000000000000a0"),
+    ]
+    assert len(mapped(*siblings).calls) == 2
+    two_traces = [
+        _anthropic_call("00000000000000e3", None, trace="1af7651916cd43dd8448eb211c80319c"),
+        _anthropic_call("00000000000000e4", None, trace="2af7651916cd43dd8448eb211c80319c"),
+    ]
+    assert len(mapped(*two_traces).calls) == 2
+
+
+def test_the_response_id_of_an_output_cut_at_the_string_limit() -> None:
+    spans = _sdk_and_instrumentation_spans(T0 + 1_000_000, T0 + 1_400_000_000)
+    outer = spans[1]
+    outer.attributes["output.value"] = '{"id": "msg_01", "content": "' + "x" * 20_000 + '"}'
+    batch = mapped(*spans)
+    assert [c.span_id for c in batch.calls] == ["00000000000000c1"]
+    assert batch.calls[0].response_id == "msg_01"
