@@ -199,29 +199,38 @@ class Pipeline:
         return self.write([self.prepare(calls, spans)])
 
     @contextmanager
-    def overlapped(self) -> Iterator[Callable[[list[Call], list[SpanContext]], None]]:
-        """An ingest for one producer (a file import) that prepares each batch while the previous one is written.
+    def overlapped(
+        self, group_spans: int = 8192
+    ) -> Iterator[Callable[[list[Call], list[SpanContext]], None]]:
+        """An ingest for one producer (a file import) that prepares batches while the previous ones are written.
 
         The write runs in a thread of its own (the warehouse's work releases the GIL), so reading, decoding and
-        mapping the next records overlap it. One write is in flight at a time and batches are written in the
-        order given, so the result is that of consecutive :meth:`ingest` calls. A failed write is raised by
-        the next call or when the block ends; nothing after it is written. Everything handed over is durable
-        when the block ends without an error.
+        mapping the next records overlap it. The batches prepared while a write is in flight are written
+        together by the next one (one transaction, up to about ``group_spans`` spans; the producer waits
+        beyond that): a commit and a read of stored spans per group instead of per batch. One write is in
+        flight at a time and batches are written in the order given, so the result is that of consecutive
+        :meth:`ingest` calls. A failed write is raised by the next call or when the block ends; nothing after
+        it is written. Everything handed over is durable when the block ends without an error.
         """
-        pending: list[Future[IngestResult]] = []
+        in_flight: list[Future[IngestResult]] = []
+        waiting: list[PreparedBatch] = []
 
-        def settle() -> None:
-            while pending:
-                pending.pop().result()
+        def flush() -> None:
+            while in_flight:
+                in_flight.pop().result()  # a failed write raises here, and the waiting batches are dropped
+            if waiting:
+                in_flight.append(pool.submit(self.write, list(waiting)))
+                waiting.clear()
 
         def ingest(calls: list[Call], spans: list[SpanContext]) -> None:
-            prepared = self.prepare(calls, spans)
-            settle()
-            pending.append(pool.submit(self.write, [prepared]))
+            waiting.append(self.prepare(calls, spans))
+            if not in_flight or in_flight[0].done() or sum(b.size for b in waiting) >= group_spans:
+                flush()
 
         with ThreadPoolExecutor(1, thread_name_prefix="agentledger-write") as pool:
             yield ingest
-            settle()
+            flush()
+            flush()
 
     def prepare(self, calls: list[Call], spans: list[SpanContext]) -> PreparedBatch:
         """The warehouse-free half of :meth:`ingest` (see the module docstring). Safe to run in many

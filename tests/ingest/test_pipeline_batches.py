@@ -3,6 +3,7 @@ fast insert path of the DuckDB warehouse falls back to an upsert when its assump
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
@@ -140,7 +141,39 @@ def test_a_failed_overlapped_write_is_raised_and_nothing_after_it_is_written(wh,
         for span_id in ("c1", "c2", "c3", "c4"):
             ingest([llm(span_id, None, trace=span_id)], [])
     assert set(calls_by_span(wh)) == {"c1"}  # c2's transaction rolled back; c3 and c4 never written
-    assert writes == [["c1"], ["c2"]]
+    assert len(writes) == 2 and writes[0] == ["c1"] and writes[1][0] == "c2"
+
+
+def test_batches_prepared_during_a_write_are_written_together_in_order(wh, monkeypatch):
+    original, writes, handed_over = wh.write_calls, [], threading.Event()
+
+    def slow_first(table: pa.Table) -> int:
+        if not writes:
+            assert handed_over.wait(10)
+        writes.append(table["span_id"].to_pylist())
+        return original(table)
+
+    monkeypatch.setattr(wh, "write_calls", slow_first)
+    with Pipeline(wh).overlapped() as ingest:
+        for span_id in ("c1", "c2", "c3", "c4"):
+            ingest([llm(span_id, None, trace=span_id)], [])
+        handed_over.set()
+    assert writes == [["c1"], ["c2", "c3", "c4"]]  # one transaction for what was prepared during the first
+    assert set(calls_by_span(wh)) == {"c1", "c2", "c3", "c4"}
+
+
+def test_an_overlapped_producer_waits_once_a_group_is_full(wh, monkeypatch):
+    original, writes = wh.write_calls, []
+
+    def recording(table: pa.Table) -> int:
+        writes.append(table.num_rows)
+        return original(table)
+
+    monkeypatch.setattr(wh, "write_calls", recording)
+    with Pipeline(wh).overlapped(group_spans=2) as ingest:
+        for i in range(7):
+            ingest([llm(f"c{i}", None, trace=f"t{i}")], [])
+    assert sum(writes) == 7 and max(writes) <= 2
 
 
 # ------------------------------------------------------------------------------------ the warehouse side
