@@ -36,7 +36,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Protocol
@@ -44,7 +44,15 @@ from typing import Protocol
 import pyarrow as pa
 
 from agentledger.core.context import Key, ResolvedContext, TraceIndex, TraceKey, call_span
-from agentledger.core.records import SPAN_SCHEMA, Call, SpanContext, calls_to_arrow, spans_to_arrow
+from agentledger.core.records import (
+    CALL_SCHEMA,
+    SPAN_SCHEMA,
+    Call,
+    SpanContext,
+    calls_to_arrow,
+    spans_to_arrow,
+)
+from agentledger.ingest.twins import llm_span_overlaps, one_call_per_response, stored_twins
 from agentledger.warehouse.base import DuplicateKeyError, Warehouse
 
 log = logging.getLogger(__name__)
@@ -120,6 +128,28 @@ def traces_to_read(index: TraceIndex, call_keys: set[Key]) -> set[TraceKey]:
 def spans_from_arrow(table: pa.Table) -> list[SpanContext]:
     """SpanContexts from a SPAN_SCHEMA table (as read back from the warehouse)."""
     return [SpanContext(**row) for row in table.select(SPAN_SCHEMA.names).to_pylist()]
+
+
+def calls_from_arrow(table: pa.Table) -> list[Call]:
+    """Calls from a CALL_SCHEMA table (as read back from the warehouse); the tag map becomes a dict again."""
+    rows = table.select(CALL_SCHEMA.names).to_pylist()
+    return [Call(**(row | {"tags": dict(row["tags"] or ())})) for row in rows]
+
+
+def without_calls(batch: PreparedBatch, drop: set[Key]) -> PreparedBatch:
+    """``batch`` without the calls of ``drop``; their span rows stay, as context."""
+    keep = [key not in drop for key in batch.call_keys]
+    if all(keep):
+        return batch
+    kept = [i for i, k in enumerate(keep) if k]
+    table = batch.call_table.filter(pa.array(keep, type=pa.bool_())) if batch.call_table is not None else None
+    return replace(
+        batch,
+        calls=[batch.calls[i] for i in kept],
+        call_keys=[batch.call_keys[i] for i in kept],
+        resolved=[batch.resolved[i] for i in kept],
+        call_table=table if table is not None and table.num_rows else None,
+    )
 
 
 def with_context(table: pa.Table, resolved: Sequence[ResolvedContext]) -> pa.Table:
@@ -274,6 +304,12 @@ class Pipeline:
         in a short while): then one after the other, as consecutive ingests would.
         """
         batches = [b for b in batches if b.rows]
+        if len(batches) > 1:  # one API call recorded in two of the requests (see ingest/twins.py)
+            calls = [c for b in batches for c in b.calls]
+            kept = {id(c) for c in one_call_per_response(calls)}
+            if len(kept) < len(calls):
+                drop = {_KEY(c) for c in calls if id(c) not in kept}
+                batches = [without_calls(b, drop) for b in batches]
         result = IngestResult(calls=sum(len(b.calls) for b in batches), spans=sum(b.spans for b in batches))
         if not batches:
             return result
@@ -281,23 +317,34 @@ class Pipeline:
         parts = [batches] if not keys_overlap(batches, shared) else [[b] for b in batches]
         try:
             with self.warehouse.transaction():
-                for part in parts:
+                twins = sum(
                     self._write(part, shared if len(parts) == 1 else set(), insert_new=self._insert_new)
+                    for part in parts
+                )
         except DuplicateKeyError as exc:
             # A stored call without its span row (written around the pipeline): upsert the batch instead.
             log.info("ingest: rows thought new are stored (%s); writing the batch as an upsert", exc)
             with self.warehouse.transaction():
-                for part in parts:
+                twins = sum(
                     self._write(part, shared if len(parts) == 1 else set(), insert_new=False)
+                    for part in parts
+                )
+        result.calls -= twins
         return result
 
-    def _write(self, batches: list[PreparedBatch], shared: set[TraceKey], *, insert_new: bool) -> None:
+    def _write(self, batches: list[PreparedBatch], shared: set[TraceKey], *, insert_new: bool) -> int:
+        """Write one part of a group; returns how many of its calls were found stored already (twins)."""
         wh = self.warehouse
         to_read = set().union(*(b.to_read for b in batches))
         before = spans_from_arrow(wh.trace_spans(to_read)) if to_read else []
         # Stored spans the batches write again; the others are the stored context of the traces.
         rewritten = {k for k in map(_KEY, before) if any(k in b.rows for b in batches)}
         stored = [s for s in before if _KEY(s) not in rewritten]
+        unread = {trace for b in batches for trace in b.traces} - to_read
+        known = rewritten | wh.stored_span_keys(unread) if insert_new else None  # type: ignore[attr-defined]
+        twins = self._stored_twins(batches, stored, unread, known)
+        if twins:
+            batches = [without_calls(b, twins) for b in batches]
         index = _index_of(batches, stored, shared | {_KEY(s)[:3] for s in stored})
         resolved = [r for b in batches for r in b.resolved]
         call_tables = [b.call_table for b in batches if b.call_table is not None]
@@ -305,9 +352,7 @@ class Pipeline:
         if index is not None and _re_resolve(batches, index, resolved):
             call_table = with_context(call_table, resolved) if call_table is not None else None
         span_table = pa.concat_tables([b.span_table for b in batches if b.span_table is not None])
-        if insert_new:
-            unread = {trace for b in batches for trace in b.traces} - to_read
-            known = rewritten | wh.stored_span_keys(unread)  # type: ignore[attr-defined]  # insert_new
+        if known is not None:
             self._write_split(batches, span_table, call_table, known)
         else:
             wh.write_spans(span_table)
@@ -316,6 +361,37 @@ class Pipeline:
         changed = changed_context(TraceIndex(before), index, map(_KEY, stored)) if index and stored else []
         if changed:
             wh.update_call_context(context_updates(index, changed))
+        return len(twins)
+
+    def _stored_twins(
+        self,
+        batches: list[PreparedBatch],
+        stored: list[SpanContext],
+        unread: set[TraceKey],
+        known: set[Key] | None,
+    ) -> set[Key]:
+        """Keys of the batches' calls whose API call a stored call records already (see ingest/twins.py).
+
+        Only stored LLM spans of the calls' traces that overlap one of them in time are candidates, and only
+        their calls are read: the stored spans of the traces the write reads anyway, plus those of the other
+        traces that have stored spans (known from the keys probe where the backend has one).
+        """
+        calls = [c for b in batches for c in b.calls if c.response_id]
+        if not calls:
+            return set()
+        traces = {_KEY(c)[:3] for c in calls}
+        spans = [s for s in stored if _KEY(s)[:3] in traces]
+        others = traces & unread
+        if known is not None:
+            others &= {key[:3] for key in known}
+        if others:
+            own = {key for b in batches for key in b.rows}
+            read = spans_from_arrow(self.warehouse.trace_spans(others))
+            spans += [s for s in read if _KEY(s) not in own]
+        candidates = llm_span_overlaps(calls, spans)
+        if not candidates:
+            return set()
+        return stored_twins(calls, calls_from_arrow(self.warehouse.stored_calls(map(_KEY, candidates))))
 
     def _write_split(
         self, batches: list[PreparedBatch], span_table: pa.Table, call_table: pa.Table | None, known: set[Key]

@@ -72,6 +72,9 @@ class Warehouse(Protocol):
     def trace_spans(self, traces: Iterable[tuple[str, str, str]]) -> pa.Table:
         """Every stored span (SPAN_SCHEMA) of the given (project_id, source, trace_id) traces, in one query."""
 
+    def stored_calls(self, keys: Iterable[tuple[str, str, str, str]]) -> pa.Table:
+        """The stored calls (CALL_SCHEMA) with the given (project_id, source, trace_id, span_id) identities."""
+
     def update_call_context(self, table: pa.Table) -> int:
         """Set agent_name, task_type, session_id, user_id of stored calls from ``table`` (key columns + those);
         a NULL task_type falls back to the call's ``operation``. Returns the number of calls changed."""

@@ -169,6 +169,10 @@ class ClickHouseWarehouse:
         """Every stored span (SPAN_SCHEMA) of the given (project_id, source, trace_id) traces."""
         return self._rows_of_traces("spans", SPAN_SCHEMA, traces)
 
+    def stored_calls(self, keys: Iterable[tuple[str, str, str, str]]) -> pa.Table:
+        """The stored calls (CALL_SCHEMA) with the given (project_id, source, trace_id, span_id) identities."""
+        return self._rows_of_keys("calls", CALL_SCHEMA, keys, width=4)
+
     def update_call_context(self, table: pa.Table) -> int:
         """Set the resolved agent/task type/session/user of stored calls, keyed like the calls.
 
@@ -191,13 +195,20 @@ class ClickHouseWarehouse:
         return self._write_versioned("calls", changed.to_arrow(), CALL_SCHEMA)
 
     def _rows_of_traces(self, name: str, schema: pa.Schema, traces: Iterable[tuple[str, ...]]) -> pa.Table:
+        return self._rows_of_keys(name, schema, traces, width=3)
+
+    def _rows_of_keys(
+        self, name: str, schema: pa.Schema, keys: Iterable[tuple[str, ...]], width: int
+    ) -> pa.Table:
+        """The rows whose first ``width`` identity columns are one of ``keys`` (an index range each)."""
+        columns = ", ".join(IDENTITY[:width])
         sql = (
             f"SELECT {', '.join(schema.names)} FROM {name} "
-            "WHERE (project_id, source, trace_id) IN {traces:Array(Tuple(String, String, String))}"
+            f"WHERE ({columns}) IN {{keys:Array(Tuple({', '.join(['String'] * width)}))}}"
         )
         parts = [schema.empty_table()]
-        for chunk in chunked(sorted(set(traces)), _IN_CHUNK):
-            parts.append(self._client.query_arrow(sql, {"traces": chunk}).cast(schema))
+        for chunk in chunked(sorted(set(keys)), _IN_CHUNK):
+            parts.append(self._client.query_arrow(sql, {"keys": chunk}).cast(schema))
         return pa.concat_tables(parts)
 
     @contextmanager

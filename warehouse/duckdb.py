@@ -52,6 +52,16 @@ def _trace_ids(table: pa.Table) -> list[str]:
     return pc.unique(table["trace_id"]).drop_null().to_pylist()
 
 
+def _with_keys(table: pa.Table, wanted: set[tuple[str, ...]]) -> pa.Table:
+    """The rows of ``table`` whose leading key columns (as many as the wanted tuples have) are in ``wanted``."""
+    if table.num_rows == 0:
+        return table
+    width = len(next(iter(wanted)))
+    columns = [table[name].to_pylist() for name in KEY_COLUMNS[:width]]
+    keep = [key in wanted for key in zip(*columns, strict=True)]
+    return table.filter(pa.array(keep, type=pa.bool_()))
+
+
 def _last_per_key(table: pa.Table) -> pa.Table:
     """``table`` with one row per identity, the last one winning (like a second write would)."""
     if table.group_by(list(KEY_COLUMNS)).aggregate([]).num_rows == table.num_rows:
@@ -333,6 +343,20 @@ class DuckDBWarehouse:
             rows = self._con.execute(sql, {"trace_ids": sorted({t[2] for t in wanted})}).fetchall()
         return {row for row in rows if row[:3] in wanted}
 
+    def stored_calls(self, keys: Iterable[tuple[str, str, str, str]]) -> pa.Table:
+        """The stored calls (CALL_SCHEMA) with the given identities: one scan of the trace and span id columns."""
+        wanted = set(keys)
+        if not wanted:
+            return CALL_SCHEMA.empty_table()
+        text = (
+            f"SELECT {', '.join(CALL_SCHEMA.names)} FROM calls "
+            "WHERE trace_id = ANY($trace_ids) AND span_id = ANY($span_ids)"
+        )
+        params = {"trace_ids": sorted({k[2] for k in wanted}), "span_ids": sorted({k[3] for k in wanted})}
+        with self._lock:
+            found = self._con.sql(text, params=params).to_arrow_table().cast(CALL_SCHEMA)
+        return _with_keys(found, wanted)
+
     def trace_spans(self, traces: Iterable[tuple[str, str, str]]) -> pa.Table:
         """Every stored span (SPAN_SCHEMA) of the given (project_id, source, trace_id) traces.
 
@@ -344,20 +368,8 @@ class DuckDBWarehouse:
         text = f"SELECT {', '.join(SPAN_SCHEMA.names)} FROM spans WHERE trace_id = ANY($trace_ids)"
         with self._lock:
             found = self._con.sql(text, params={"trace_ids": sorted({t[2] for t in wanted})}).to_arrow_table()
-        found = found.cast(SPAN_SCHEMA)
-        if found.num_rows == 0:
-            return found
         # The probe is by trace_id only (that is what the index covers); keep the exact traces asked for.
-        keep = [
-            (p, s, t) in wanted
-            for p, s, t in zip(
-                found["project_id"].to_pylist(),
-                found["source"].to_pylist(),
-                found["trace_id"].to_pylist(),
-                strict=True,
-            )
-        ]
-        return found.filter(pa.array(keep, type=pa.bool_()))
+        return _with_keys(found.cast(SPAN_SCHEMA), wanted)
 
     def update_call_context(self, table: pa.Table) -> int:
         """Set the resolved agent/task type/session/user of stored calls, keyed like the calls.

@@ -147,7 +147,7 @@ FINISH_REASON = (
 )
 RESPONSE_ID = ("gen_ai.response.id", "ai.response.id")
 # Instrumentation scopes of provider SDKs that trace their own calls: an instrumentation library's span of
-# the same call is preferred (see mapping.one_call_per_response).
+# the same call is preferred (see agentledger.ingest.twins).
 PROVIDER_SDK_SCOPES = ("com.anthropic.sdk",)
 # OpenInference records the provider's whole response as JSON text: its top-level "id" is the response id.
 JSON_OUTPUT = ("output.value", "output.mime_type", "application/json")

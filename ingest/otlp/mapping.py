@@ -21,7 +21,7 @@ import dataclasses
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence, Set
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +33,7 @@ from agentledger.ingest.otlp.extras import call_tags, raw_json
 from agentledger.ingest.otlp.limits import MAX_STRING_CHARS, TRUNCATED_TAG, clip, limit_attributes
 from agentledger.ingest.otlp.prompts import prompt_hashes
 from agentledger.ingest.otlp.raw import DecodedRequest, RawSpan, Rejection, SpanError
+from agentledger.ingest.twins import SDK_SCOPE_TAG, one_call_per_response
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2100, 1, 1, tzinfo=UTC)
@@ -61,11 +62,10 @@ class MappedBatch:
 def map_spans(raw_spans: Iterable[RawSpan], *, project_id: str, source: str = "otlp") -> MappedBatch:
     """Map decoded spans; a span with invalid values becomes a :class:`Rejection` and the others go on.
 
-    One API call recorded twice in the request (see :func:`one_call_per_response`) gives one call; the
+    One API call recorded twice in the request (see :mod:`agentledger.ingest.twins`) gives one call; the
     other span stays as context.
     """
     batch = MappedBatch([], [], [])
-    sdk_spans: set[str] = set()
     for raw in raw_spans:
         try:
             context, call = map_span(raw, project_id=project_id, source=source)
@@ -75,47 +75,8 @@ def map_spans(raw_spans: Iterable[RawSpan], *, project_id: str, source: str = "o
         batch.spans.append(context)
         if call is not None:
             batch.calls.append(call)
-            if call.response_id and raw.scope_name.startswith(c.PROVIDER_SDK_SCOPES):
-                sdk_spans.add(raw.span_id)
-    batch.calls = one_call_per_response(batch.calls, sdk_spans)
+    batch.calls = one_call_per_response(batch.calls)
     return batch
-
-
-def one_call_per_response(calls: list[Call], sdk_spans: Set[str] = frozenset()) -> list[Call]:
-    """Drop the second record of one API call: two calls of one trace with the same response id, overlapping
-    in time, one nested in the other or one of them recorded by the provider SDK's own tracing.
-
-    Two instrumentations of one client both record its calls: a provider SDK's own tracing (the Anthropic
-    SDK traces every call once a tracer provider is set: ``sdk_spans``) under OpenInference's span or beside
-    OpenLLMetry's, or two instrumentation libraries wrapping one another. Both spans carry the provider's
-    response id and usage, and counting both doubles the bill. Calls that merely share a response id stay
-    apart (gateways that reuse ids, replayed responses). The record kept is not the SDK's own, then the one
-    with the prompt recorded (a prompt hash), then the earlier start, then the smaller span id. Spans of one
-    call end together and are exported in one request, which is where this looks.
-    """
-    by_response: dict[tuple[str, str], list[Call]] = {}
-    for call in calls:
-        if call.response_id:
-            by_response.setdefault((call.trace_id, call.response_id), []).append(call)
-    dropped: set[int] = set()
-    for group in by_response.values():
-        if len(group) < 2:
-            continue
-        group.sort(key=lambda x: (x.span_id in sdk_spans, x.prompt_hash is None, x.started_at, x.span_id))
-        kept: list[Call] = []
-        for call in group:
-            if any(_same_call(call, other, sdk_spans) for other in kept):
-                dropped.add(id(call))
-            else:
-                kept.append(call)
-    return [call for call in calls if id(call) not in dropped] if dropped else calls
-
-
-def _same_call(a: Call, b: Call, sdk_spans: Set[str]) -> bool:
-    nested = a.parent_span_id == b.span_id or b.parent_span_id == a.span_id
-    if not nested and a.span_id not in sdk_spans and b.span_id not in sdk_spans:
-        return False
-    return a.started_at <= (b.ended_at or b.started_at) and b.started_at <= (a.ended_at or a.started_at)
 
 
 def map_request(decoded: DecodedRequest, *, project_id: str, source: str = "otlp") -> MappedBatch:
@@ -153,8 +114,11 @@ def map_span(raw: RawSpan, *, project_id: str, source: str = "otlp") -> tuple[Sp
         outcome=_outcome(attributes),
     )
     call = _call(raw, context, kind.operation, aliases) if kind.is_call else None
-    if call is not None and truncated:
-        call.tags[TRUNCATED_TAG] = "true"
+    if call is not None:
+        if truncated:
+            call.tags[TRUNCATED_TAG] = "true"
+        if raw.scope_name.startswith(c.PROVIDER_SDK_SCOPES):
+            call.tags[SDK_SCOPE_TAG] = raw.scope_name
     return context, call
 
 

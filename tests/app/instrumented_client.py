@@ -7,6 +7,9 @@ each runs in a process of its own).
     openai     openllmetry | openinference | otel-openai-v2 | litellm-otel
     anthropic  native | openllmetry | openinference
 
+INSTRUMENTATION may end in ``+simple``: spans are then exported one by one as they end (``SimpleSpanProcessor``)
+instead of in batches.
+
 ``litellm-otel`` calls the API through the LiteLLM SDK (``litellm.completion``) with its own OpenTelemetry
 callback. The Anthropic SDK traces its calls itself once a tracer provider is set (``native``); under
 OpenLLMetry or OpenInference each call is then recorded by two spans.
@@ -213,7 +216,7 @@ def main(client: str, name: str, receiver: str, key: str) -> None:
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     stand_in = ThreadingHTTPServer(("127.0.0.1", 0), _StandIn)
     threading.Thread(target=stand_in.serve_forever, daemon=True).start()
@@ -222,9 +225,14 @@ def main(client: str, name: str, receiver: str, key: str) -> None:
     exporter = OTLPSpanExporter(
         endpoint=f"{receiver}/v1/traces", headers={"Authorization": f"Bearer {key}"}, timeout=30
     )
-    provider.add_span_processor(BatchSpanProcessor(exporter))
+    instrumentation, _, export = name.partition("+")
+    # "+simple": every span exported alone as it ends (as Phoenix's register() does by default), so the two
+    # records of one call never share a request
+    provider.add_span_processor(
+        SimpleSpanProcessor(exporter) if export == "simple" else BatchSpanProcessor(exporter)
+    )
     trace.set_tracer_provider(provider)
-    _instrument(client, name, provider)
+    _instrument(client, instrumentation, provider)
 
     attributes = {
         "gen_ai.operation.name": "invoke_agent",
@@ -236,7 +244,7 @@ def main(client: str, name: str, receiver: str, key: str) -> None:
         if client == "anthropic":
             _anthropic_calls(base_url)
         else:
-            _openai_calls(name, provider, base_url)
+            _openai_calls(instrumentation, provider, base_url)
         trace_id = format(agent.get_span_context().trace_id, "032x")
     provider.shutdown()  # flushes the batch processor: every span is exported before we answer
     stand_in.shutdown()

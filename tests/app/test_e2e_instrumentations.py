@@ -41,10 +41,14 @@ RECORDED = {
     # The SDK's own span and the instrumentation's span both record each call: counted once.
     ("anthropic", "openllmetry"): ANTHROPIC,
     ("anthropic", "openinference"): ANTHROPIC,
+    # ... also when every span is exported alone, so the two records arrive in separate requests
+    ("anthropic", "openllmetry+simple"): ANTHROPIC,
+    ("anthropic", "openinference+simple"): ANTHROPIC,
 }
 
 
 def _client_env(instrumentation: str) -> dict[str, str]:
+    instrumentation = instrumentation.partition("+")[0]
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}  # LiteLLM fetches prices at import otherwise
     env.pop("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", None)
     if instrumentation != "litellm-otel":  # the prompts, for the prompt hash (LiteLLM records them unasked,

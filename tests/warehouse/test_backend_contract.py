@@ -329,6 +329,42 @@ def test_trace_spans_returns_exactly_the_traces_asked_for(warehouse: Warehouse) 
     assert warehouse.trace_spans([]).num_rows == 0
 
 
+def test_stored_calls_returns_exactly_the_identities_asked_for(warehouse: Warehouse) -> None:
+    calls = [
+        full_call(f"{tr}-{i}", trace_id=tr, project_id=proj, tags={"k": f"{proj}{tr}{i}"})
+        for proj in ("p1", "p2")
+        for tr in ("t1", "t2")
+        for i in range(2)
+    ]
+    warehouse.write_calls(calls_to_arrow(calls))
+    got = warehouse.stored_calls(
+        [("p1", "otel", "t1", "t1-0"), ("p2", "otel", "t2", "t2-1"), ("p1", "otel", "t2", "x")]
+    )
+    rows = sorted(got.to_pylist(), key=lambda r: r["project_id"])
+    assert [(r["project_id"], r["span_id"], dict(r["tags"])) for r in rows] == [
+        ("p1", "t1-0", {"k": "p1t10"}),
+        ("p2", "t2-1", {"k": "p2t21"}),
+    ]
+    assert got.schema.names == CALL_SCHEMA.names
+    assert warehouse.stored_calls([]).num_rows == 0
+
+
+def test_an_api_call_recorded_again_in_a_later_request_is_counted_once(warehouse: Warehouse) -> None:
+    """The provider SDK's own span arrives first, the instrumentation's sibling span in a later request."""
+    pipeline = Pipeline(warehouse)
+    end = T0 + timedelta(seconds=2)
+    shared = dict(trace_id="tw", parent_span_id="agent", response_id="msg_1", ended_at=end, input_tokens=500)
+    sdk = full_call("sdk", **shared, tags={"otel.scope.name": "com.anthropic.sdk"})
+    theirs = full_call("instr", **shared, tags={})
+    pipeline.ingest([sdk], [])
+    pipeline.ingest([theirs], [])
+    assert sorted(r["span_id"] for r in read_calls(warehouse)) == ["sdk"]
+    assert sorted(warehouse.trace_spans([("proj", "otel", "tw")]).column("span_id").to_pylist()) == [
+        "instr",
+        "sdk",
+    ]
+
+
 # ------------------------------------------------------------------------------------ cursors
 
 

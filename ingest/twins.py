@@ -1,0 +1,100 @@
+"""One record per API call when two spans of one trace record the same call.
+
+Two instrumentations of one client both record its calls: a provider SDK's own tracing (the Anthropic SDK
+traces every call once a tracer provider is set) under OpenInference's span or beside OpenLLMetry's, or two
+instrumentation libraries wrapping one another. Both spans carry the provider's response id and usage, and
+counting both doubles the bill. Two calls are the same call when they belong to one trace, carry the same
+response id, overlap in time, and one is nested in the other or one was recorded by the provider SDK's own
+tracing (its call carries the :data:`SDK_SCOPE_TAG` tag). Calls that merely share a response id stay apart
+(gateways that reuse ids, replayed responses).
+
+The twins meet in three places: in one export request (:func:`one_call_per_response`, when mapping), in the
+requests written together by one write, and across requests, when the first record is already stored
+(:func:`stored_twins`, from the pipeline: exporters that send each span as it ends, such as OpenTelemetry's
+``SimpleSpanProcessor``, always split them). Within a request or a write the record kept is not the SDK's
+own, then the one with the prompt recorded (a prompt hash), then the earlier start, then the smaller span id;
+against a stored record, the stored one is kept (the later one stays a context span).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from operator import attrgetter
+
+from agentledger.core.records import Call, SpanContext
+
+__all__ = ["SDK_SCOPE_TAG", "llm_span_overlaps", "one_call_per_response", "same_call", "stored_twins"]
+
+# The instrumentation scope of a call recorded by a provider SDK's own tracing (set only on those calls).
+SDK_SCOPE_TAG = "otel.scope.name"
+
+_KEY = attrgetter("project_id", "source", "trace_id", "span_id")
+
+
+def _by_sdk(call: Call) -> bool:
+    return SDK_SCOPE_TAG in call.tags
+
+
+def same_call(a: Call, b: Call) -> bool:
+    """Whether two calls of one trace with one response id record one API call (see the module docstring)."""
+    if a.response_id != b.response_id or a.trace_id != b.trace_id or _KEY(a) == _KEY(b):
+        return False
+    nested = a.parent_span_id == b.span_id or b.parent_span_id == a.span_id
+    if not nested and not _by_sdk(a) and not _by_sdk(b):
+        return False
+    return _overlap(a, b)
+
+
+def _overlap(a: Call | SpanContext, b: Call | SpanContext) -> bool:
+    assert a.started_at is not None and b.started_at is not None
+    return a.started_at <= (b.ended_at or b.started_at) and b.started_at <= (a.ended_at or a.started_at)
+
+
+def one_call_per_response(calls: list[Call]) -> list[Call]:
+    """``calls`` without the second record of any API call recorded twice among them (order kept)."""
+    by_response: dict[tuple[str, str, str, str], list[Call]] = defaultdict(list)
+    for call in calls:
+        if call.response_id:
+            by_response[(call.project_id, call.source, call.trace_id, call.response_id)].append(call)
+    dropped: set[int] = set()
+    for group in by_response.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda x: (_by_sdk(x), x.prompt_hash is None, x.started_at, x.span_id))
+        kept: list[Call] = []
+        for call in group:
+            if any(same_call(call, other) for other in kept):
+                dropped.add(id(call))
+            else:
+                kept.append(call)
+    return [call for call in calls if id(call) not in dropped] if dropped else calls
+
+
+def llm_span_overlaps(calls: Iterable[Call], stored: Iterable[SpanContext]) -> list[SpanContext]:
+    """The stored LLM spans that could be the first record of one of ``calls`` (those with a response id):
+    same trace, another identity, overlapping in time. Only their calls need to be read to find twins."""
+    by_trace: dict[tuple[str, str, str], list[Call]] = defaultdict(list)
+    for call in calls:
+        if call.response_id:
+            by_trace[_KEY(call)[:3]].append(call)
+    return [
+        span
+        for span in stored
+        if span.kind == "llm"
+        and span.started_at is not None
+        and any(_KEY(c) != _KEY(span) and _overlap(c, span) for c in by_trace.get(_KEY(span)[:3], ()))
+    ]
+
+
+def stored_twins(calls: Iterable[Call], stored: Iterable[Call]) -> set[tuple[str, str, str, str]]:
+    """Keys of ``calls`` that record an API call a ``stored`` call records already."""
+    by_response: dict[tuple[str, str, str, str | None], list[Call]] = defaultdict(list)
+    for call in stored:
+        by_response[(*_KEY(call)[:3], call.response_id)].append(call)
+    return {
+        _KEY(call)
+        for call in calls
+        if call.response_id
+        and any(same_call(call, s) for s in by_response.get((*_KEY(call)[:3], call.response_id), ()))
+    }

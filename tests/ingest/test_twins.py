@@ -1,0 +1,136 @@
+"""One API call recorded by two spans counts once, whether the two arrive in one request, in two requests written
+together, or one after the other (the first already stored); calls that merely share a response id stay apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agentledger.core.records import Call, SpanContext
+from agentledger.ingest.pipeline import Pipeline
+from agentledger.ingest.twins import SDK_SCOPE_TAG, one_call_per_response, same_call
+from agentledger.warehouse import connect
+
+T0 = datetime(2025, 5, 1, 12, tzinfo=UTC)
+SDK = {SDK_SCOPE_TAG: "com.anthropic.sdk"}
+
+
+@pytest.fixture
+def wh(tmp_path):
+    warehouse = connect(f"duckdb:///{tmp_path / 'ledger.duckdb'}")
+    yield warehouse
+    warehouse.close()
+
+
+def call(span_id: str, parent: str | None = "agent", *, sdk: bool = False, start: float = 0.0, **kw) -> Call:
+    kw.setdefault("response_id", "msg_1")
+    kw.setdefault("input_tokens", 500)
+    return Call(
+        source="otlp",
+        trace_id=kw.pop("trace_id", "t1"),
+        span_id=span_id,
+        parent_span_id=parent,
+        started_at=T0 + timedelta(seconds=start),
+        ended_at=T0 + timedelta(seconds=start + 2),
+        operation="chat",
+        model="claude-sonnet-4-20250514",
+        tags=dict(SDK) if sdk else {},
+        **kw,
+    )
+
+
+def agent_span() -> SpanContext:
+    return SpanContext(
+        source="otlp", trace_id="t1", span_id="agent", kind="agent", agent_name="support", started_at=T0
+    )
+
+
+def stored(wh) -> dict[str, tuple]:
+    frame = wh.sql("SELECT span_id, agent_name, input_tokens FROM calls ORDER BY span_id")
+    return {row[0]: row[1:] for row in frame.rows()}
+
+
+def span_ids(wh) -> list[str]:
+    return sorted(wh.sql("SELECT span_id FROM spans")["span_id"].to_list())
+
+
+# -------------------------------------------------------------------------------------------- the rule
+
+
+def test_same_call_needs_nesting_or_the_sdks_own_span_and_overlapping_times():
+    assert same_call(call("a", sdk=True), call("b"))  # siblings, one the SDK's own
+    assert same_call(call("child", parent="parent"), call("parent"))  # nested
+    assert not same_call(call("a"), call("b"))  # siblings of two instrumentations: not provably one call
+    assert not same_call(call("a", sdk=True), call("b", start=5))  # one after the other
+    assert not same_call(call("a", sdk=True), call("b", response_id="msg_2"))
+    assert not same_call(call("a", sdk=True), call("b", trace_id="t2"))
+    assert not same_call(call("a", sdk=True), call("a", sdk=True))  # the same record, sent again
+
+
+def test_one_call_per_response_keeps_the_instrumentations_record_with_the_prompt():
+    sdk, plain = call("a", sdk=True), call("b", parent="a")
+    assert one_call_per_response([sdk, plain]) == [plain]
+    # three records of one call, both inner ones nested in the outer one, which has the prompt
+    inner_sdk, inner, outer = call("a", "c", sdk=True), call("b", "c"), call("c", prompt_hash="h")
+    assert one_call_per_response([inner_sdk, inner, outer]) == [outer]
+
+
+# --------------------------------------------------------------------------------------- across requests
+
+
+def test_the_instrumentations_span_after_the_stored_sdk_span_is_context(wh):
+    pipeline = Pipeline(wh)
+    pipeline.ingest([call("sdk", sdk=True)], [])
+    result = pipeline.ingest([call("instr")], [agent_span()])
+    assert result.calls == 0
+    assert stored(wh) == {"sdk": ("support", 500)}  # the stored record stays, and inherits its agent
+    assert span_ids(wh) == ["agent", "instr", "sdk"]
+
+
+def test_the_sdk_span_after_the_stored_instrumentation_span_is_context(wh):
+    pipeline = Pipeline(wh)
+    pipeline.ingest([call("instr")], [agent_span()])
+    pipeline.ingest([call("sdk", sdk=True)], [])
+    assert stored(wh) == {"instr": ("support", 500)}
+
+
+def test_a_root_llm_span_after_its_stored_child_is_context(wh):
+    # OpenInference's span as the root, exported after the SDK's span nested in it: the trace has no missing
+    # ancestor and no context span in the second request, and is still checked against what is stored.
+    pipeline = Pipeline(wh)
+    pipeline.ingest([call("child", parent="root", sdk=True, start=0.1)], [])
+    pipeline.ingest([call("root", parent=None)], [])
+    assert set(stored(wh)) == {"child"}
+
+
+def test_nested_spans_of_two_instrumentations_across_requests_count_once(wh):
+    pipeline = Pipeline(wh)
+    pipeline.ingest([call("inner", parent="outer", start=0.1)], [])
+    pipeline.ingest([call("outer")], [agent_span()])
+    assert set(stored(wh)) == {"inner"}
+
+
+def test_calls_that_merely_share_a_response_id_stay_apart_across_requests(wh):
+    pipeline = Pipeline(wh)
+    pipeline.ingest([call("a")], [agent_span()])
+    pipeline.ingest([call("b")], [])  # siblings, neither the SDK's: two calls
+    pipeline.ingest([call("c", sdk=True, start=10)], [])  # the SDK's, but later: another call
+    pipeline.ingest([call("d", sdk=True, trace_id="t2")], [])  # another trace
+    assert set(stored(wh)) == {"a", "b", "c", "d"}
+
+
+def test_a_record_sent_again_is_an_update_not_a_twin(wh):
+    pipeline = Pipeline(wh)
+    pipeline.ingest([call("sdk", sdk=True)], [])
+    pipeline.ingest([call("sdk", sdk=True, input_tokens=700)], [])
+    assert stored(wh) == {"sdk": (None, 700)}
+
+
+def test_two_requests_written_together_keep_one_record(wh):
+    pipeline = Pipeline(wh)
+    first, second = pipeline.prepare([call("sdk", sdk=True)], []), pipeline.prepare([call("instr")], [])
+    result = pipeline.write([first, second])
+    assert result.calls == 1
+    assert set(stored(wh)) == {"instr"}  # in one write the rule's preference holds: not the SDK's own
+    assert span_ids(wh) == ["instr", "sdk"]
