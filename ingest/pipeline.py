@@ -10,7 +10,9 @@
 2. ``write``, inside one warehouse transaction: reads back the stored spans of the traces that need them
    (one query for all the batches), re-resolves the calls of the traces that have stored spans or that
    several batches share, writes spans and calls, and re-resolves the already-stored calls of those traces
-   whose context moved.
+   whose context moved. A call that records an API call another call of the write, or a stored call, records
+   already (two spans of one call: see :mod:`agentledger.ingest.twins`) is not written as a call; its span
+   row stays as context.
 
 Why the read: exporters send finished children before their parents (an OTel BatchSpanProcessor exports
 spans as they end), so a call often arrives before the agent or workflow span it inherits from, and that
@@ -304,12 +306,12 @@ class Pipeline:
         in a short while): then one after the other, as consecutive ingests would.
         """
         batches = [b for b in batches if b.rows]
-        if len(batches) > 1:  # one API call recorded in two of the requests (see ingest/twins.py)
-            calls = [c for b in batches for c in b.calls]
-            kept = {id(c) for c in one_call_per_response(calls)}
-            if len(kept) < len(calls):
-                drop = {_KEY(c) for c in calls if id(c) not in kept}
-                batches = [without_calls(b, drop) for b in batches]
+        # one API call recorded twice in what is written (see ingest/twins.py)
+        calls = [c for b in batches for c in b.calls]
+        kept = one_call_per_response(calls)
+        if len(kept) < len(calls):
+            drop = {_KEY(c) for c in calls} - {_KEY(c) for c in kept}
+            batches = [without_calls(b, drop) for b in batches]
         result = IngestResult(calls=sum(len(b.calls) for b in batches), spans=sum(b.spans for b in batches))
         if not batches:
             return result
