@@ -59,6 +59,7 @@ def trace_spans(
                     _kv("gen_ai.usage.input_tokens", 1000 + i * 400),
                     _kv("gen_ai.usage.output_tokens", rng.randint(20, 600)),
                     _kv("gen_ai.usage.cache_read.input_tokens", 512 if i else 0),
+                    _kv("gen_ai.response.id", f"chatcmpl-{trace_no}-{i}"),
                 ],
             )
         )

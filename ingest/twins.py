@@ -53,9 +53,19 @@ def _overlap(a: Call | SpanContext, b: Call | SpanContext) -> bool:
 
 def one_call_per_response(calls: list[Call]) -> list[Call]:
     """``calls`` without the second record of any API call recorded twice among them (order kept)."""
+    seen: set[str] = set()
+    repeated: set[str] = set()
+    for call in calls:  # the common case, every response id once, costs one set lookup per call
+        if (response_id := call.response_id) is not None:
+            if response_id in seen:
+                repeated.add(response_id)
+            else:
+                seen.add(response_id)
+    if not repeated:
+        return calls
     by_response: dict[tuple[str, str, str, str], list[Call]] = defaultdict(list)
     for call in calls:
-        if call.response_id:
+        if call.response_id in repeated:
             by_response[(call.project_id, call.source, call.trace_id, call.response_id)].append(call)
     dropped: set[int] = set()
     for group in by_response.values():
@@ -74,17 +84,20 @@ def one_call_per_response(calls: list[Call]) -> list[Call]:
 def llm_span_overlaps(calls: Iterable[Call], stored: Iterable[SpanContext]) -> list[SpanContext]:
     """The stored LLM spans that could be the first record of one of ``calls`` (those with a response id):
     same trace, another identity, overlapping in time. Only their calls need to be read to find twins."""
-    by_trace: dict[tuple[str, str, str], list[Call]] = defaultdict(list)
+    by_trace: dict[tuple[str, str, str], list[SpanContext]] = defaultdict(list)
+    for span in stored:
+        if span.kind == "llm" and span.started_at is not None:
+            by_trace[(span.project_id, span.source, span.trace_id)].append(span)
+    if not by_trace:
+        return []
+    found: dict[tuple[str, str, str, str], SpanContext] = {}
     for call in calls:
-        if call.response_id:
-            by_trace[_KEY(call)[:3]].append(call)
-    return [
-        span
-        for span in stored
-        if span.kind == "llm"
-        and span.started_at is not None
-        and any(_KEY(c) != _KEY(span) and _overlap(c, span) for c in by_trace.get(_KEY(span)[:3], ()))
-    ]
+        if not call.response_id:
+            continue
+        for span in by_trace.get((call.project_id, call.source, call.trace_id), ()):
+            if span.span_id != call.span_id and _overlap(call, span):
+                found[_KEY(span)] = span
+    return list(found.values())
 
 
 def stored_twins(calls: Iterable[Call], stored: Iterable[Call]) -> set[tuple[str, str, str, str]]:
