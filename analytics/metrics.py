@@ -34,6 +34,7 @@ __all__ = [
     "compare_metrics",
     "compute_metrics",
     "daily_totals",
+    "families_by",
     "metric_families",
     "model_mix",
     "overview_series",
@@ -141,10 +142,14 @@ def metric_families(wh: Warehouse, filters: Filters, group: str) -> Families:
     return _families(wh.query("metrics", filters.params(), group=group))
 
 
-def _families(frame: pl.DataFrame) -> Families:
-    families: Families = {}
+def families_by(
+    frame: pl.DataFrame, keys: tuple[str, ...]
+) -> dict[tuple[Any, ...], tuple[Row, Row, Row, list[Row]]]:
+    """The four metric families per group of rows shaped like the ``metrics`` query's, the group named by the
+    tuple of the rows' ``keys`` columns (``weekly_report``: dimension, period and key)."""
+    families: dict[tuple[Any, ...], tuple[Row, Row, Row, list[Row]]] = {}
     for row in frame.iter_rows(named=True):
-        key = row["group_key"]
+        key = tuple(row[k] for k in keys)
         if key not in families:
             families[key] = (
                 {c: row[c] for c in _TOTALS_COLUMNS},
@@ -154,6 +159,10 @@ def _families(frame: pl.DataFrame) -> Families:
             )
         families[key][3].append({name: row[column] for column, name in _MIX_COLUMNS.items()})
     return families
+
+
+def _families(frame: pl.DataFrame) -> Families:
+    return {key: families for (key,), families in families_by(frame, ("group_key",)).items()}
 
 
 # -- pure arithmetic ------------------------------------------------------------------------------

@@ -8,9 +8,11 @@ For an ISO week (Monday 00:00 to the next Monday, in the report time zone) and t
   week-over-week change and its likely causes; the ten most expensive sessions;
 - the open recommendations, when this build has ``analytics.recommend``.
 
-Every figure comes from :func:`~agentledger.analytics.metrics.compute_metrics` and the other ``analytics/``
-functions. **Likely causes** are explained for rows whose cost rose by at least :data:`NOTABLE_RISE`
-(10 %) or that are new this week; each rule compares this week with the last one:
+Every figure is what :func:`~agentledger.analytics.metrics.compute_metrics` and
+:func:`~agentledger.analytics.breakdowns.top_sessions` give, read in one pass over both weeks by the
+``weekly_report`` query (:func:`week_figures`). **Likely causes** are explained for rows whose cost rose
+by at least :data:`NOTABLE_RISE` (10 %) or that are new this week; each rule compares this week with the
+last one:
 
 | cause             | rule (this week vs last week)                                                      |
 |-------------------|------------------------------------------------------------------------------------|
@@ -30,15 +32,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from agentledger.analytics.breakdowns import top_sessions
+import polars as pl
+
 from agentledger.analytics.filters import Filters
-from agentledger.analytics.metrics import (
-    assemble,
-    compare_metrics,
-    period_families,
-    ratio,
-    waste_from,
-)
+from agentledger.analytics.metrics import assemble, families_by, ratio, waste_from
 from agentledger.core.errors import InputError
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
@@ -294,58 +291,59 @@ def totals_with_change(now: Metrics, before: Metrics) -> Metrics:
 # -- warehouse reads --------------------------------------------------------------------------------
 
 
-def _grouped_weeks(
-    wh: Warehouse, current: Filters, before: Filters, dim: str, top: int | None = None
-) -> tuple[dict[str | None, Metrics], dict[str | None, Metrics]]:
-    """Metrics per key of ``dim`` with each group's retry rate (error calls in completed tasks / calls), for
-    the week and for the week before, from one query (the weeks are adjacent).
+@dataclass(frozen=True)
+class WeekFigures:
+    """What the report reads from the warehouse (see :func:`week_figures`)."""
 
-    With ``top``, only the keys :func:`rank_rows` can show: this week's ``top`` most expensive (in its
-    order) and the same keys last week; the others are not assembled (a user dimension has thousands)."""
-    periods = period_families(wh, current, before, dim)
-    ordered = {
-        period: sorted(periods[period], key=lambda k: (k is None, k or ""))  # compute_metrics' order
-        for period in ("current", "previous")
-    }
-    if top is not None:
-        costs = {key: _total_cost(periods["current"][key][0]) for key in ordered["current"]}
-        shown = set(
-            sorted(ordered["current"], key=lambda k: _cost_order((k, {"total_cost_usd": costs[k]})))[:top]
-        )
-        ordered = {period: [k for k in keys if k in shown] for period, keys in ordered.items()}
-    out = []
-    for period in ("current", "previous"):
-        groups = {}
-        for key in ordered[period]:
-            families = periods[period][key]
-            metrics = assemble(*families)
-            # the same count waste_breakdown reads (failed_call_calls of the group's tasks)
-            metrics["retry_rate"] = ratio(waste_from(families[1])["failed_call_calls"], metrics["calls"])
-            groups[key] = metrics
-        out.append(groups)
-    return out[0], out[1]
+    # per dimension of RANKED_DIMENSIONS, and "none" for the totals: (this week's groups, last week's)
+    groups: dict[str, tuple[dict[str | None, Metrics], dict[str | None, Metrics]]]
+    sessions: list[SessionRow]
 
 
-def _total_cost(totals: dict[str, Any] | None) -> float | None:
-    """A group's total_cost_usd as :func:`assemble` gives it, from its totals row alone."""
-    return assemble(totals, None, None, [])["total_cost_usd"]
+def week_figures(wh: Warehouse, current: Filters, before: Filters, top: int) -> WeekFigures:
+    """The week's and the week before's groups, and the week's ``top`` most expensive sessions, from one
+    pass of the ``weekly_report`` query (``before`` ends where ``current`` starts, with the same filters).
 
-
-def _sessions(wh: Warehouse, filters: Filters, top: int) -> list[SessionRow]:
-    frame = top_sessions(wh, filters, limit=top)
-    return [
+    Per dimension of :data:`RANKED_DIMENSIONS`, the groups are the keys :func:`rank_rows` shows: this week's
+    ``top`` most expensive and the same keys last week; ``"none"`` holds the totals (key None). Each group is
+    :func:`~agentledger.analytics.metrics.compute_metrics`' over its calls with its retry rate (error calls
+    in completed tasks / calls), except that a dimension's groups leave out sessions (count 0, P95 None):
+    the report shows them for the totals only. The sessions are
+    :func:`~agentledger.analytics.breakdowns.top_sessions`' over ``current``."""
+    if top < 0:
+        raise InputError(f"top must be 0 or more, not {top}")
+    if before.until != current.since or replace(before, since=current.since, until=current.until) != current:
+        raise InputError("the report compares a window with the one just before it, with the same filters")
+    params = {**replace(current, since=before.since).params(), "split": current.since, "top": top}
+    frame = wh.query("weekly_report", params)
+    is_session = pl.col("dim") == "session"
+    families = families_by(frame.filter(~is_session), ("dim", "period", "group_key"))
+    groups: dict[str, tuple[dict[str | None, Metrics], dict[str | None, Metrics]]] = {}
+    for dim in ("none", *RANKED_DIMENSIONS):
+        periods: tuple[dict[str | None, Metrics], dict[str | None, Metrics]] = ({}, {})
+        for found, period in zip(periods, ("current", "previous"), strict=True):
+            keys = [key for (d, p, key) in families if d == dim and p == period]
+            for key in sorted(keys, key=lambda k: (k is None, k or "")):  # compute_metrics' order
+                group = families[(dim, period, key)]
+                metrics = assemble(*group)
+                # the same count waste_breakdown reads (failed_call_calls of the group's tasks)
+                metrics["retry_rate"] = ratio(waste_from(group[1])["failed_call_calls"], metrics["calls"])
+                found[key] = metrics
+        groups[dim] = periods
+    sessions = [
         SessionRow(
             rank=int(r["rank"]),
-            session=r["session_key"],
+            session=r["group_key"],
             agent=r["agent_name"],
             user=r["user_id"],
-            cost_usd=r["cost_usd"],
+            cost_usd=None if r["total_cost_usd"] is None else float(r["total_cost_usd"]),
             calls=int(r["calls"]),
             tasks=int(r["tasks"]),
             completed_tasks=int(r["completed_tasks"]),
         )
-        for r in frame.iter_rows(named=True)
+        for r in frame.filter(is_session).sort("rank").iter_rows(named=True)
     ]
+    return WeekFigures(groups=groups, sessions=sessions)
 
 
 def _plain(item: Any) -> dict[str, Any]:
@@ -376,10 +374,11 @@ def build_weekly_report(
     since, until = week_bounds(week, tz)
     current = Filters(since=since, until=until, project_id=settings.project_id)
     before = replace(current, since=since - timedelta(days=7), until=since)
-    ranked = {}
-    for dim in RANKED_DIMENSIONS:  # each: this week and the one before in one query
-        ranked[dim] = rank_rows(*_grouped_weeks(wh, current, before, dim, top), top)
-    totals = compare_metrics(wh, current, before)
+    figures = week_figures(wh, current, before, top)
+    ranked = {dim: rank_rows(*figures.groups[dim], top) for dim in RANKED_DIMENSIONS}
+    now_totals, before_totals = (
+        week.get(None) or assemble(None, None, None, []) for week in figures.groups["none"]
+    )
     return WeeklyReport(
         week=f"{parse_week(week)[0]}-W{parse_week(week)[1]:02d}",
         since=since,
@@ -387,11 +386,11 @@ def build_weekly_report(
         timezone=tz,
         project_id=settings.project_id,
         generated_at=now,
-        totals=totals_with_change(totals["current"], totals["previous"]),
+        totals=totals_with_change(now_totals, before_totals),
         task_types=ranked["task_type"],
         agents=ranked["agent"],
         users=ranked["user"],
-        sessions=_sessions(wh, current, top),
+        sessions=figures.sessions,
         recommendations=open_recommendations(wh, current, settings),
         dashboard_url=settings.dashboard_url,
     )

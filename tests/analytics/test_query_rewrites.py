@@ -7,11 +7,14 @@ reasons, context growth, the one-pass metrics), run through the same slot fillin
 canonical queries. The one-pass `metrics` query is also checked against the four per-family queries it
 replaces, and its two-period form (compare_metrics, compare_call_totals) against one query per period. Results
 summed in Python from a query that serves several are checked against the queries they replace: the
-Overview's series (daily_totals) against model_mix by day and compare_call_totals, and waste_summary's totals
-and split by group (the cells of waste_reasons) against call_totals and waste_breakdown. The generated ledgers
-mix sources of every priority (and unknown ones), response ids shared within and across sources, projects and
-sources sharing trace ids, calls without a span row, parentless spans and calls, explicit and source outcomes,
-statuses of every kind, equal start times (ties), repeated prompts and truncated outputs.
+Overview's series (daily_totals) against model_mix by day and compare_call_totals, waste_summary's totals
+and split by group (the cells of waste_reasons) against call_totals and waste_breakdown, and the weekly
+report's figures (weekly_report: the totals, top task types, agents and users of two adjacent windows, and
+the top sessions) against the metrics query per dimension in its two-period form and top_sessions. The
+generated ledgers mix sources of every priority (and unknown ones), response ids shared within and across
+sources, projects and sources sharing trace ids, calls without a span row, parentless spans and calls,
+explicit and source outcomes, statuses of every kind, equal start times (ties), repeated prompts and
+truncated outputs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from agentledger.analytics._common import normalized
+from agentledger.analytics.breakdowns import top_sessions
 from agentledger.analytics.filters import Filters
 from agentledger.analytics.metrics import (
     assemble,
@@ -40,10 +44,13 @@ from agentledger.analytics.metrics import (
     compute_metrics,
     model_mix,
     overview_series,
+    period_families,
     session_costs,
     task_outcomes,
     waste_breakdown,
+    waste_from,
 )
+from agentledger.analytics.report import RANKED_DIMENSIONS, week_figures
 from agentledger.analytics.waste import SPLIT_DIMENSIONS, waste_attribution, waste_summary
 from agentledger.core.records import Call, SpanContext, calls_to_arrow, spans_to_arrow
 from agentledger.warehouse import connect
@@ -291,6 +298,64 @@ def check_queries(wh: Warehouse, project: str, windowed: bool, group_by: str | N
             "previous": call_totals(wh, previous, group_by),
         }
         same_value(compare_call_totals(wh, filters, previous, group_by), totals)
+        if group_by is None:
+            check_week_figures(wh, filters, previous, top=2)
+
+
+# The columns of top_sessions the report shows (SessionRow).
+SESSION_COLUMNS = (
+    "rank",
+    "session_key",
+    "agent_name",
+    "user_id",
+    "cost_usd",
+    "calls",
+    "tasks",
+    "completed_tasks",
+)
+
+
+def figures_as_they_were(wh: Warehouse, current: Filters, previous: Filters, top: int) -> dict[str, Any]:
+    """What the weekly report read before the weekly_report query: per dimension the metrics query over
+    both weeks (period_families), kept to this week's ``top`` most expensive keys (cost, unpriced last, then
+    the key with NULL after ''), each group with its retry rate; the totals the same way; top_sessions."""
+    groups: dict[str, Any] = {}
+    for dim in (None, *RANKED_DIMENSIONS):
+        periods = period_families(wh, current, previous, dim)
+        keys = sorted(periods["current"], key=lambda k: (k is None, k or ""))
+        costs = {k: assemble(*periods["current"][k])["total_cost_usd"] for k in keys}
+        shown = sorted(keys, key=lambda k: (costs[k] is None, -(costs[k] or 0.0), k or ""))[:top]
+        weeks = []
+        for period in ("current", "previous"):
+            week = {}
+            for key, families in periods[period].items():
+                if dim is None or key in shown:
+                    metrics = assemble(*families)
+                    failed_calls = waste_from(families[1])["failed_call_calls"]
+                    metrics["retry_rate"] = None if not metrics["calls"] else failed_calls / metrics["calls"]
+                    if dim is not None:  # week_figures leaves a dimension's sessions out
+                        metrics |= {"sessions": 0, "p95_session_cost_usd": None}
+                    week[key] = metrics
+            weeks.append(week)
+        groups[dim or "none"] = weeks
+    frame = top_sessions(wh, current, limit=top)
+    sessions = [[r[c] for c in SESSION_COLUMNS] for r in frame.iter_rows(named=True)]
+    return {"groups": groups, "sessions": sessions}
+
+
+def check_week_figures(wh: Warehouse, current: Filters, previous: Filters, top: int) -> None:
+    """week_figures (one pass of weekly_report) gives what the report's queries gave before it."""
+    figures = week_figures(wh, current, previous, top)
+    got = {
+        "groups": {dim: list(weeks) for dim, weeks in figures.groups.items()},
+        "sessions": [
+            [s.rank, s.session, s.agent, s.user, s.cost_usd, s.calls, s.tasks, s.completed_tasks]
+            for s in figures.sessions
+        ],
+    }
+    expected = figures_as_they_were(wh, current, previous, top)
+    same_value(got["groups"], expected["groups"], f"top={top}")
+    same_value(got["sessions"], expected["sessions"], f"sessions top={top}")
 
 
 def check_waste_summary(wh: Warehouse, filters: Filters, group_by: str | None) -> None:
@@ -355,6 +420,39 @@ def test_rewritten_queries_match_their_references(warehouse: Warehouse) -> None:
         check_overview_series(warehouse, p2)
 
     check()
+
+
+# Generated examples of the weekly report's figures per backend (five queries per example for the reference).
+WEEK_EXAMPLES = {"duckdb": 30, "chdb": 4}
+
+
+@pytest.mark.timeout(900)
+def test_week_figures_rank_ties_as_the_report_does(warehouse: Warehouse) -> None:
+    """week_figures against the queries it replaces over ledgers whose costs tie often (0, 1 or unpriced), so
+    the order of ties decides which keys and sessions are kept: keys by cost, unpriced last, then the key with
+    NULL after ''; sessions by cost, then calls, then the session."""
+    examples = itertools.count(10_000)  # project names apart from the other test's
+    backend = "duckdb" if warehouse.dialect == "duckdb" else "chdb"
+
+    @settings(
+        max_examples=WEEK_EXAMPLES[backend], deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    )
+    @given(ledgers(), st.sampled_from([1, 2]))
+    def check(ledger: tuple[list[Call], list[SpanContext]], top: int) -> None:
+        calls, spans = ledger
+        tied = [_in_cost(c, None if c.cost_usd is None else float(c.cost_usd >= 4)) for c in calls]
+        project, _ = written(warehouse, next(examples), (tied, spans))
+        current = Filters(project_id=project, since=WINDOW[0], until=WINDOW[1])
+        previous = Filters(project_id=project, since=WINDOW[0] - (WINDOW[1] - WINDOW[0]), until=WINDOW[0])
+        check_week_figures(warehouse, current, previous, top)
+
+    check()
+
+
+def _in_cost(call: Call, cost: float | None) -> Call:
+    from dataclasses import replace
+
+    return replace(call, cost_usd=cost)
 
 
 def test_the_ledger_keeps_one_row_per_response_id_by_source_priority(warehouse: Warehouse) -> None:

@@ -658,6 +658,8 @@ SAMPLE_PARAMS: dict[str, object] = {
     "max_calls": 10,
     "max_steps": 5,
     "rule": None,
+    "split": T0 - timedelta(days=3),  # two adjacent windows split there (weekly_report)
+    "top": 3,
 }
 VOLATILE = re.compile(r"ingested_at$")  # the write time: each warehouse was written at its own moment
 
