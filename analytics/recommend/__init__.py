@@ -7,7 +7,9 @@ the window and the notes (changes that would not pay, checks that cannot be made
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from agentledger.analytics.filters import Filters
 from agentledger.analytics.recommend.base import Context, Finding, Note, Recommendation, Report
@@ -72,8 +74,10 @@ def build_context(
 def recommend_context(ctx: Context) -> Report:
     """Every recommender over ``ctx``: recommendations above the monthly threshold, biggest first."""
     finding = Finding()
-    for recommender in RECOMMENDERS.values():
-        finding.extend(recommender(ctx))
+    # The recommenders only read the context: they run side by side, their findings kept in their order.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for found in pool.map(lambda recommender: recommender(ctx), RECOMMENDERS.values()):
+            finding.extend(found)
     threshold = ctx.options.min_monthly_savings_usd
     kept = [
         r for r in finding.recommendations if r.monthly_savings_usd >= threshold and r.monthly_savings_usd > 0

@@ -26,6 +26,7 @@ __all__ = [
     "Report",
     "number",
     "target_of",
+    "targets_of",
 ]
 
 # The columns target_of reads: a recommender that splits the calls by task type keeps only what it reads.
@@ -92,18 +93,22 @@ class Context:
     window: Window
     options: RecommendOptions
 
+    # The priced calls' columns, each filtered once however many recommenders read it (see priced_columns).
+    _priced: dict[str, pl.Series] = field(default_factory=dict, init=False, repr=False)
+
     @cached_property
-    def priced(self) -> pl.DataFrame:
-        """The calls a policy can change (their cost was computed from prices); filtered once per context."""
-        if self.calls["repriceable"].all():
-            return self.calls  # nothing to leave out: no copy
-        return self.calls.filter(pl.col("repriceable"))
+    def _all_priced(self) -> bool:
+        return bool(self.calls["repriceable"].all())
 
     def priced_columns(self, *columns: str) -> pl.DataFrame:
-        """``priced`` with only ``columns``: the same rows, without copying the columns nobody reads."""
-        if self.calls["repriceable"].all():
+        """``columns`` of the calls a policy can change (their cost was computed from prices): the calls'
+        own columns when every call is priced, else each column filtered once per context."""
+        if self._all_priced:
             return self.calls.select(columns)
-        return self.calls.select(*columns, "repriceable").filter(pl.col("repriceable")).select(columns)
+        for name in columns:
+            if name not in self._priced:
+                self._priced[name] = self.calls[name].filter(self.calls["repriceable"])
+        return pl.DataFrame([self._priced[name] for name in columns])
 
     def replay(self, policy: Policy, *, interval: bool = True) -> ReplayResult:
         """``policy`` replayed over the window, with the options' bootstrap settings (without the interval
@@ -130,8 +135,13 @@ class Context:
 
     def with_interval(self, result: ReplayResult) -> ReplayResult:
         """``result`` (a replay of these calls) with its bootstrap interval, as :meth:`replay` gives it."""
-        saving = result.per_call["saving"].to_numpy()
-        ci = savings_interval(self.calls, saving, resamples=self.options.resamples, seed=self.options.seed)
+        ci = savings_interval(
+            self.calls,
+            result.saving,
+            reached=result.reached,
+            resamples=self.options.resamples,
+            seed=self.options.seed,
+        )
         return replace(result, savings_ci_usd=ci)
 
     def monthly(self, usd: float) -> float:
@@ -226,3 +236,30 @@ def target_of(calls: pl.DataFrame, task_type: str | None) -> dict[str, str | Non
         "model": model,
         "provider": provider,
     }
+
+
+def targets_of(calls: pl.DataFrame) -> dict[str | None, dict[str, str | None]]:
+    """:func:`target_of` of each task type's calls among ``calls``, keyed by task type: one grouping of the
+    calls by their target columns, the rest worked out on its few rows."""
+    combos = calls.group_by(TARGET_COLUMNS).len()
+    agents = combos.group_by("task_type").agg(pl.col("agent_name").drop_nulls().unique())
+    models = (
+        combos.filter(pl.col("model").is_not_null())
+        .group_by("task_type", "model")
+        .agg(pl.col("len").sum().alias("count"), pl.col("provider").drop_nulls().unique().alias("providers"))
+        .sort(["task_type", "count", "model"], descending=[False, True, False], nulls_last=True)
+        .group_by("task_type", maintain_order=True)
+        .first()
+    )
+    dominant_model = {row["task_type"]: row for row in models.iter_rows(named=True)}
+    targets: dict[str | None, dict[str, str | None]] = {}
+    for task_type, names in agents.iter_rows():
+        top = dominant_model.get(task_type)
+        model = None if top is None else top["model"]
+        targets[task_type] = {
+            "task_type": task_type,
+            "agent": names[0] if len(names) == 1 else None,
+            "model": model,
+            "provider": top["providers"][0] if model and len(top["providers"]) == 1 else None,
+        }
+    return targets

@@ -21,7 +21,7 @@ from agentledger.analytics.recommend.base import (
     Context,
     Finding,
     number,
-    target_of,
+    targets_of,
 )
 from agentledger.analytics.whatif import ReplayResult
 from agentledger.analytics.whatif.policy import ContextCap, Policy, PromptTrim
@@ -36,9 +36,12 @@ _RISING_STEPS = 0.8
 Pending = tuple[Policy, Callable[[ReplayResult], Finding]]
 
 
-def _prefix_trim(ctx: Context, task_type: str, calls: pl.DataFrame) -> Pending | None:
+def _prefix_trim(
+    ctx: Context, task_type: str, prefixed: pl.DataFrame, target: dict[str, str | None]
+) -> Pending | None:
+    """A prompt trim for ``task_type``, from its calls with a prefix hash (``prefixed``)."""
     o = ctx.options
-    with_prefix = calls.filter(pl.col("prefix_hash").is_not_null()).with_columns(
+    with_prefix = prefixed.with_columns(
         pl.col("input_tokens").min().over(["session_key", "prefix_hash"]).alias("prefix_tokens")
     )
     if with_prefix.height < o.min_calls:
@@ -56,8 +59,6 @@ def _prefix_trim(ctx: Context, task_type: str, calls: pl.DataFrame) -> Pending |
         / max(number(with_prefix["input_tokens"].sum()), 1.0),
         "prefix_target_tokens": o.prefix_target_tokens,
     }
-
-    target = target_of(calls, task_type)
 
     def build(result: ReplayResult) -> Finding:
         rec = ctx.from_replay(
@@ -90,7 +91,9 @@ def context_growth(calls: pl.DataFrame, min_steps: int, by: Sequence[str] = ()) 
     unknown growth, left out of the shares and sums. Worked out on arrays: one sort of integer codes.
     """
     keys = [*by, "trace_key"]
-    codes = [_codes(calls[name]) for name in keys]
+    # prepared calls number their traces (trace_index): the same groups as the keys, without hashing them
+    grouped = [*by, "trace_index" if "trace_index" in calls.columns else "trace_key"]
+    codes = [_codes(calls[name]) for name in grouped]
     step = calls["step"].fill_null(np.iinfo(np.int64).min).to_numpy()
     order = np.lexsort((step, *reversed(codes)))
     n = order.size
@@ -158,7 +161,10 @@ def _ints(values: pl.Series, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return values.fill_null(0).to_numpy().astype(np.int64)[order], known
 
 
-def _context_cap(ctx: Context, task_type: str, calls: pl.DataFrame, traces: pl.DataFrame) -> Pending | None:
+def _context_cap(
+    ctx: Context, task_type: str, traces: pl.DataFrame, target: dict[str, str | None]
+) -> Pending | None:
+    """A context cap for ``task_type``, from its long traces (see :func:`context_growth`)."""
     o = ctx.options
     if traces.height == 0:
         return None
@@ -186,8 +192,6 @@ def _context_cap(ctx: Context, task_type: str, calls: pl.DataFrame, traces: pl.D
         "keep_last_turns": keep,
     }
 
-    target = target_of(calls, task_type)
-
     def build(result: ReplayResult) -> Finding:
         rec = ctx.from_replay(
             "compression",
@@ -212,18 +216,22 @@ def recommend_compression(ctx: Context) -> Finding:
         "output_tokens",
         "session_key",
         "trace_key",
+        "trace_index",
         "trace_id",
         "step",
     ).filter(pl.col("task_type").is_not_null())
-    # The long traces of every task type at once (the same figures as per task type, one sort).
+    # The long traces, the calls with a prefix and the targets of every task type at once (the same figures
+    # as per task type, without splitting every call by task type).
     growth = context_growth(typed, ctx.options.context_min_steps, by=["task_type"])
-    traces = {key: frame.drop("task_type") for (key,), frame in growth.group_by(["task_type"])}
-    empty = growth.clear().drop("task_type")
+    traces = _split(growth)
+    with_prefix = _split(typed.filter(pl.col("prefix_hash").is_not_null()))
+    targets = targets_of(typed)
     trims: list[Pending | None] = []
     caps: list[Pending | None] = []
-    for (task_type,), calls in typed.group_by(["task_type"], maintain_order=True):
-        trims.append(_prefix_trim(ctx, task_type, calls))
-        caps.append(_context_cap(ctx, task_type, calls, traces.get(task_type, empty)))
+    for task_type in typed["task_type"].unique(maintain_order=True):
+        target = targets[task_type]
+        trims.append(_prefix_trim(ctx, task_type, with_prefix(task_type), target))
+        caps.append(_context_cap(ctx, task_type, traces(task_type), target))
     # Each kind of change replayed for every task type at once (the same results as one replay each).
     findings = [_resolve(ctx, trims), _resolve(ctx, caps)]
     finding = Finding()
@@ -231,6 +239,13 @@ def recommend_compression(ctx: Context) -> Finding:
         finding.extend(trim)
         finding.extend(cap)
     return finding
+
+
+def _split(frame: pl.DataFrame) -> Callable[[str], pl.DataFrame]:
+    """The rows of ``frame`` of a task type (without the task type column), split once."""
+    parts = {key: part.drop("task_type") for (key,), part in frame.group_by(["task_type"])}
+    empty = frame.clear().drop("task_type")
+    return lambda task_type: parts.get(task_type, empty)
 
 
 def _resolve(ctx: Context, pending: list[Pending | None]) -> list[Finding]:

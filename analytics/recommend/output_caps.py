@@ -119,6 +119,32 @@ def _cut_short(ctx: Context, task_type: str, calls: pl.DataFrame) -> Finding:
     return Finding(recommendations=[rec])
 
 
+def _candidates(ctx: Context, typed: pl.DataFrame) -> list[str]:
+    """The task types that may show either finding, in the order they first appear: the tests of
+    :func:`_far_above` and :func:`_cut_short` on every task type at once, loosened so that rounding never
+    leaves one out (each finding tests its own calls again)."""
+    o = ctx.options
+    capped = pl.col("max_tokens") > 0
+    truncated = pl.col("finish_reason").str.to_lowercase().is_in(_TRUNCATED).fill_null(False)
+    summary = typed.group_by("task_type", maintain_order=True).agg(
+        pl.len().alias("calls"),
+        capped.sum().alias("capped"),
+        pl.col("output_tokens").filter(capped).quantile(0.99, "linear").fill_null(0.0).alias("p99"),
+        pl.col("max_tokens").filter(capped).median().fill_null(0.0).alias("p50_max"),
+        truncated.mean().alias("truncated_share"),
+        (truncated & (pl.col("outcome") == "failure")).any().alias("wasted"),
+    )
+    far_above = (pl.col("capped") >= o.min_calls) & (
+        pl.col("p50_max") >= o.output_cap_factor * pl.max_horizontal(pl.col("p99"), 1.0) * (1 - 1e-9)
+    )
+    cut_short = (
+        (pl.col("calls") >= o.min_calls)
+        & (pl.col("truncated_share") >= o.output_truncated_share * (1 - 1e-9))
+        & pl.col("wasted")
+    )
+    return summary.filter(far_above | cut_short)["task_type"].to_list()
+
+
 def recommend_output_caps(ctx: Context) -> Finding:
     """Output-cap recommendations per task type (see the module docstring)."""
     finding = Finding()
@@ -132,7 +158,8 @@ def recommend_output_caps(ctx: Context) -> Finding:
         "trace_id",
         "session_key",
     ).filter(pl.col("task_type").is_not_null())
-    for (task_type,), calls in typed.group_by(["task_type"], maintain_order=True):
+    for task_type in _candidates(ctx, typed):
+        calls = typed.filter(pl.col("task_type") == task_type)
         finding.extend(_far_above(ctx, task_type, calls))
         finding.extend(_cut_short(ctx, task_type, calls))
     return finding

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from agentledger.analytics.recommend.base import TARGET_COLUMNS, Context, Finding, Note, target_of
+from agentledger.analytics.recommend.base import TARGET_COLUMNS, Context, Finding, Note, targets_of
 from agentledger.analytics.whatif.policy import Policy, ResponseCache
 
 __all__ = ["recommend_response_caching"]
@@ -20,11 +20,9 @@ def recommend_response_caching(ctx: Context) -> Finding:
         pl.col("prompt_hash").is_not_null() & pl.col("task_type").is_not_null()
     )
     finding = Finding()
-    candidates = [
-        (task_type, calls)
-        for (task_type,), calls in with_hash.group_by(["task_type"], maintain_order=True)
-        if calls.height >= o.min_calls
-    ]
+    counts = with_hash.group_by("task_type", maintain_order=True).len()
+    candidates = [(task_type, calls) for task_type, calls in counts.iter_rows() if calls >= o.min_calls]
+    targets = targets_of(with_hash)
     policies = [
         Policy(
             response_cache=ResponseCache(
@@ -36,11 +34,11 @@ def recommend_response_caching(ctx: Context) -> Finding:
     # One pass for every task type; most become notes, which show no interval.
     results = ctx.replay_each(policies, interval=False)
     for (task_type, calls), result in zip(candidates, results, strict=True):
-        served = int(result.per_call["free"].sum())
-        rate = served / calls.height
+        served = result.served_calls
+        rate = served / calls
         if served == 0:
             continue
-        target = target_of(calls, task_type)
+        target = targets[task_type]
         if rate < o.response_cache_min_duplicate_rate:
             message = (
                 f"{rate:.1%} of {task_type} calls repeat an earlier prompt within "
@@ -58,7 +56,7 @@ def recommend_response_caching(ctx: Context) -> Finding:
             )
             continue
         evidence = {
-            "calls_with_prompt_hash": calls.height,
+            "calls_with_prompt_hash": calls,
             "duplicate_calls": served,
             "duplicate_rate": rate,
             "ttl_seconds": o.response_cache_ttl_seconds,

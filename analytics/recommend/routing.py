@@ -24,7 +24,7 @@ _COLUMNS = (
     "agent_name",
     "model",
     "provider",
-    "trace_key",
+    "trace_index",
     "outcome",
     "output_tokens",
     "cost_usd",
@@ -32,14 +32,15 @@ _COLUMNS = (
 
 
 def model_stats(calls: pl.DataFrame) -> pl.DataFrame:
-    """Per (task type, provider, model): calls, tasks, successful tasks, output length and cost."""
+    """Per (task type, provider, model) of the prepared ``calls``: calls, tasks (traces, counted by their
+    ``trace_index``), successful tasks, output length and cost."""
     return (
         calls.filter(pl.col("task_type").is_not_null() & pl.col("model").is_not_null())
         .group_by(["task_type", "provider", "model"])
         .agg(
             pl.len().alias("calls"),
-            pl.col("trace_key").n_unique().alias("tasks"),
-            pl.col("trace_key").filter(pl.col("outcome") == "success").n_unique().alias("success_tasks"),
+            pl.col("trace_index").n_unique().alias("tasks"),
+            pl.col("trace_index").filter(pl.col("outcome") == "success").n_unique().alias("success_tasks"),
             pl.col("output_tokens").quantile(0.9, "linear").alias("p90_output_tokens"),
             pl.col("output_tokens").mean().alias("mean_output_tokens"),
             pl.col("cost_usd").sum().alias("cost_usd"),

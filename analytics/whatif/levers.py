@@ -170,12 +170,14 @@ def _group_ids(calls: pl.DataFrame, state: State, columns: list[str], mask: np.n
         keyed = keyed.with_columns(state.model.alias("_model"))
     if state.partition is not None:
         keyed = keyed.with_columns(pl.Series("_partition", state.partition))
-    if rows.size < calls.height:
-        keyed = keyed[rows]
     # A call whose key hashes like no other call's is alone in its group (equal keys hash alike): it gets a
-    # group of its own, and only the others are grouped by value, usually far fewer.
-    shared = keyed.hash_rows().is_duplicated().to_numpy()
-    grouped = group_index(keyed.filter(pl.Series(shared)))[0]
+    # group of its own, and only the others are grouped by value, usually far fewer (and only their keys
+    # are gathered).
+    hashes = keyed.hash_rows()
+    if rows.size < calls.height:
+        hashes = hashes.gather(rows)
+    shared = hashes.is_duplicated().to_numpy()
+    grouped = group_index(keyed[rows[shared]])[0]
     ids[rows[shared]] = grouped
     alone = rows[~shared]
     ids[alone] = (grouped.max() + 1 if grouped.size else 0) + np.arange(alone.size)
@@ -240,11 +242,12 @@ _TRACE = ["source", "trace_id"]
 
 
 def derived_columns() -> list[pl.Expr]:
-    """Per-call figures the levers derive from the whole window, computed once by ``prepare_calls`` so
-    that every replay of the same calls reuses them: see :func:`_trace_baseline`, :func:`_prefix_estimate`."""
+    """Per-call figures the levers derive from the whole window, computed once by ``prepare_calls`` (over
+    its ``trace_index``, one per trace) so that every replay of the same calls reuses them: see
+    :func:`_trace_baseline`, :func:`_prefix_estimate`."""
     return [
-        pl.col("input_tokens").sort_by("step").first().over(_TRACE).alias("trace_base_input"),
-        (pl.col("step") - pl.col("step").min().over(_TRACE)).alias("trace_distance"),
+        pl.col("input_tokens").sort_by("step").first().over("trace_index").alias("trace_base_input"),
+        (pl.col("step") - pl.col("step").min().over("trace_index")).alias("trace_distance"),
         *(_prefix_expr(scope).alias(f"prefix_estimate_{scope}") for scope in ("session_key", "trace_key")),
     ]
 

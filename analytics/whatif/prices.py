@@ -73,26 +73,29 @@ class PriceColumns:
         self, inp: np.ndarray, read: np.ndarray, write: np.ndarray, out: np.ndarray, reas: np.ndarray
     ) -> np.ndarray:
         """``cost_of`` of each call's counts at its prices (NaN where it has none)."""
-        table = np.full((len(self.prices) + 1, _RATES), np.nan)
+        table = np.full((_RATES, len(self.prices) + 1), np.nan)
         for k, p in enumerate(self.prices):
             if p is not None:
-                table[k] = _rates(p)
-        rates = table[self.key]
+                table[:, k] = _rates(p)
+        # One array per rate (each gathered on its own reads and writes contiguous memory).
+        rates = [column[self.key] for column in table]
         for k, p in enumerate(self.prices):
             if p is None or not p.tiers:
                 continue
             rows = np.flatnonzero(self.key == k)
             # UnitPrices.band: the last band whose start the input exceeds.
             for start, band in p.tiers:
-                rates[rows[inp[rows] > start]] = _rates(band)
+                banded = rows[inp[rows] > start]
+                for rate, value in zip(rates, _rates(band), strict=True):
+                    rate[banded] = value
         uncached = inp - read - write
         return (
-            uncached * rates[:, 0]
-            + read * rates[:, 1]
-            + write * rates[:, 2]
-            + (out - reas) * rates[:, 3]
-            + reas * rates[:, 4]
-            + rates[:, 5]
+            uncached * rates[0]
+            + read * rates[1]
+            + write * rates[2]
+            + (out - reas) * rates[3]
+            + reas * rates[4]
+            + rates[5]
         )
 
 

@@ -25,14 +25,15 @@ by task type so that no two meet. Either way each call gets what the whole repla
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 import polars as pl
 
 from agentledger.analytics.whatif import levers, prices
+from agentledger.analytics.whatif.data import with_trace_keys
 from agentledger.analytics.whatif.policy import Policy
+from agentledger.analytics.whatif.result import KEPT_REASONS, ReplayResult
 from agentledger.analytics.whatif.scope import TOKEN_COLUMNS, lever_columns, scope_rows
 from agentledger.analytics.whatif.stats import savings_interval, savings_intervals, session_numbers
 from agentledger.core.errors import InputError
@@ -61,17 +62,10 @@ ORDER = (
     "batch",
 )
 
-# Why a call is not repriced, and what the output says about it.
-KEPT_REASONS = {
-    "reported": "cost reported by the source (no catalog price, or cost_policy=reported): kept as recorded",
-    "unpriced": "no price known: cost unknown, left out of every sum",
-    "response_cache_hit": "already served from a gateway cache at no cost",
-    "no_current_price": "priced at ingest but the current prices have none: kept as recorded",
-}
-
 
 def prepare_calls(calls: pl.DataFrame, pricer: Pricer) -> pl.DataFrame:
-    """``calls`` with what every replay needs: session and trace keys, whether the call can be repriced
+    """``calls`` with what every replay needs: session and trace keys (see
+    :func:`~agentledger.analytics.whatif.data.with_trace_keys`), whether the call can be repriced
     (``repriceable``, else ``kept_reason``), the model that prices it and its cost at current prices.
 
     Like ``Pricer.price``, a call is priced on the response's model, else the requested one; prices are
@@ -80,9 +74,8 @@ def prepare_calls(calls: pl.DataFrame, pricer: Pricer) -> pl.DataFrame:
     replayed as the window it was prepared from: filter calls before preparing them, not after.
     """
     # One chunk per column: every replay then reads the columns without copying them together again.
-    frame = calls.rechunk().with_columns(
-        pl.coalesce("session_id", "trace_id").alias("session_key"),
-        pl.concat_str([pl.col("source"), pl.col("trace_id")], separator="\x1f").alias("trace_key"),
+    frame = with_trace_keys(calls.rechunk()).with_columns(
+        pl.coalesce("session_id", "trace_id").alias("session_key")
     )
     kept = frame.select(
         pl.when(pl.col("response_cache_hit").fill_null(False))
@@ -310,14 +303,24 @@ def replay_each(
             for p in policies
         ]
     results = [
-        run.result(calls, p, partition == i, resamples=resamples, seed=seed, level=level, interval=False)
-        for i, p in enumerate(policies)
+        run.result(calls, p, part, resamples=resamples, seed=seed, level=level, interval=False)
+        for p, part in zip(policies, _parts(partition, len(policies)), strict=True)
     ]
     if not interval:
         return results
-    savings = [result.per_call["saving"].to_numpy() for result in results]
-    intervals = savings_intervals(calls, savings, resamples=resamples, seed=seed, level=level)
+    savings = [result.saving for result in results]
+    reached = [result.reached for result in results]
+    intervals = savings_intervals(
+        calls, savings, reached=reached, resamples=resamples, seed=seed, level=level
+    )
     return [replace(result, savings_ci_usd=ci) for result, ci in zip(results, intervals, strict=True)]
+
+
+def _parts(partition: np.ndarray, count: int) -> list[np.ndarray]:
+    """The positions where ``partition`` is 0, 1, ... ``count`` - 1 (each ascending), in one stable sort."""
+    order = np.argsort(partition.astype(np.int16 if count < 2**15 else np.int64), kind="stable")
+    bounds = np.searchsorted(partition[order], np.arange(count + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(count)]
 
 
 def _single_lever(policy: Policy) -> str | None:
@@ -370,42 +373,42 @@ class _Run:
         level: float,
         interval: bool,
     ) -> ReplayResult:
-        """The replay of ``policy``: the rows of the pass where ``part`` (all for None)."""
-        state, n = self.state, calls.height
-        picked = np.arange(self.saving.size) if part is None else np.flatnonzero(part)
+        """The replay of ``policy``: the rows of the pass ``part`` (ascending positions; all for None)."""
+        state = self.state
+        picked = np.arange(self.saving.size) if part is None else part
         at = picked if self.rows is None else self.rows[picked]
-
-        def spread(values: np.ndarray) -> np.ndarray:
-            out = np.zeros(n, dtype=values.dtype)
-            out[at] = values[picked]
-            return out
-
-        saving = spread(self.saving)
-        flags = {
-            "free": spread(state.free),
-            "capped": spread(state.capped),
-            "cut": spread(state.cut),
-            "summarized": spread(state.summarize),
-        }
-        model_after = calls["price_model"].cast(pl.String).rename("model")
+        saving = np.zeros(calls.height)
+        saving[at] = self.saving[picked]
         changed = picked[self.model_changed[picked]]
+        substituted = None
         if changed.size:
-            targets = changed if self.rows is None else self.rows[changed]
-            model_after = model_after.clone().scatter(targets, state.model.gather(changed))
-        per_call = _per_call(calls, model_after, flags, saving)
+            substituted = (changed if self.rows is None else self.rows[changed], state.model.gather(changed))
         ci = (
-            savings_interval(calls, saving, resamples=resamples, seed=seed, level=level)
+            savings_interval(calls, saving, reached=at, resamples=resamples, seed=seed, level=level)
             if interval
             else (math.nan, math.nan)
         )
+        flags = {"free": state.free, "capped": state.capped, "cut": state.cut, "summarized": state.summarize}
         return ReplayResult(
             policy=policy,
-            per_call=per_call,
+            calls=calls,
+            saving=saving,
+            reached=at,
+            flags={name: mask[picked] for name, mask in flags.items()},
             savings_ci_usd=ci,
+            substituted=substituted,
             added_calls=int(state.summarize[picked].sum()),
-            added_cost_usd=float(spread(self.added).sum()),  # summed over every call, as ever
+            added_cost_usd=self._added_cost(calls.height, at, picked),
             affected={name: int(mask[picked].sum()) for name, mask in state.affected.items()},
         )
+
+    def _added_cost(self, n: int, at: np.ndarray, picked: np.ndarray) -> float:
+        """Σ of the added calls' costs, summed over every call as ever (the same float)."""
+        if not self.added[picked].any():
+            return 0.0
+        added = np.zeros(n)
+        added[at] = self.added[picked]
+        return float(added.sum())
 
 
 def _run(
@@ -429,143 +432,3 @@ def _run(
     else:
         model_changed = np.zeros(sub.height, dtype=bool)  # only a substitution changes the model
     return _Run(rows=rows, state=state, saving=saving, added=added, model_changed=model_changed)
-
-
-def _per_call(
-    calls: pl.DataFrame, model_after: pl.Series, flags: dict[str, np.ndarray], saving: np.ndarray
-) -> pl.DataFrame:
-    recorded = calls["cost_usd"]
-    return calls.select(
-        "source",
-        "trace_id",
-        "span_id",
-        "session_key",
-        "agent_name",
-        "task_type",
-        "provider",
-        "model",
-        "started_at",
-        "step",
-        "outcome",
-        "repriceable",
-        "kept_reason",
-    ).with_columns(
-        model_after.alias("model_after"),
-        recorded.alias("recorded_cost"),
-        (recorded - pl.Series(saving)).alias("replayed_cost"),
-        pl.Series("saving", saving, dtype=pl.Float64),
-        *(pl.Series(name, mask) for name, mask in flags.items()),
-    )
-
-
-# -- the result -------------------------------------------------------------------------------------
-
-
-def _sum(series: pl.Series) -> float | None:
-    """Σ of the known values; None when every value is unknown, 0.0 over no rows (like the metrics)."""
-    if series.len() == 0:
-        return 0.0
-    return None if series.null_count() == series.len() else float(series.sum())
-
-
-@dataclass
-class ReplayResult:
-    """What a policy would have cost over the replayed calls, and where the saving comes from."""
-
-    policy: Policy
-    per_call: pl.DataFrame
-    savings_ci_usd: tuple[float, float]
-    added_calls: int = 0
-    added_cost_usd: float = 0.0
-    affected: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def recorded_cost_usd(self) -> float | None:
-        """Σ cost_usd of the calls (unpriced ones left out)."""
-        return _sum(self.per_call["recorded_cost"])
-
-    @property
-    def replayed_cost_usd(self) -> float | None:
-        """Σ of the calls' costs under the policy."""
-        return _sum(self.per_call["replayed_cost"])
-
-    @property
-    def savings_usd(self) -> float:
-        """Recorded − replayed cost over the window (negative when the policy costs more)."""
-        return float(self.per_call["saving"].sum())
-
-    @property
-    def savings_pct(self) -> float | None:
-        """The saving in percent of the recorded cost (None when that is 0 or unknown)."""
-        recorded = self.recorded_cost_usd
-        return None if not recorded else self.savings_usd / recorded * 100.0
-
-    def kept(self) -> dict[str, int]:
-        """Calls kept as recorded, by reason (see :data:`KEPT_REASONS`)."""
-        counts = self.per_call.filter(~pl.col("repriceable"))["kept_reason"].value_counts()
-        return {row["kept_reason"]: int(row["count"]) for row in counts.iter_rows(named=True)}
-
-    def breakdown(self, column: str) -> list[dict[str, Any]]:
-        """Recorded cost, replayed cost and saving per value of ``column``, biggest saving first."""
-        grouped = self.per_call.group_by(column).agg(
-            pl.len().alias("calls"),
-            pl.col("recorded_cost").sum().alias("recorded_cost_usd"),
-            pl.col("replayed_cost").sum().alias("replayed_cost_usd"),
-            pl.col("saving").sum().alias("savings_usd"),
-        )
-        rows = grouped.sort(["savings_usd", column], descending=[True, False], nulls_last=True)
-        return [{"key": r.pop(column), **r} for r in rows.iter_rows(named=True)]
-
-    def example_traces(self, limit: int = 3, mask: pl.Expr | None = None) -> list[str]:
-        """Trace ids with the largest saving (among the calls ``mask`` selects)."""
-        frame = self.per_call if mask is None else self.per_call.filter(mask)
-        top = (
-            frame.filter(pl.col("saving") != 0.0)  # calls saving nothing change no trace's sum
-            .group_by("trace_id")
-            .agg(pl.col("saving").sum())
-            .filter(pl.col("saving") > 0)
-            .sort(["saving", "trace_id"], descending=[True, False])
-        )
-        return top["trace_id"].head(limit).to_list()
-
-    def truncation_risk(self) -> dict[str, Any]:
-        """Calls an output cap applied to, those it would have cut, and their share."""
-        capped = int(self.per_call["capped"].sum())
-        cut = int(self.per_call["cut"].sum())
-        return {"capped_calls": capped, "cut_calls": cut, "cut_share": cut / capped if capped else None}
-
-    def notes(self) -> list[str]:
-        """Plain-language caveats: calls kept as recorded, added calls."""
-        notes = [f"{n} calls {KEPT_REASONS[reason]}" for reason, n in sorted(self.kept().items())]
-        if self.added_calls:
-            notes.append(f"{self.added_calls} summarization calls added, costing ${self.added_cost_usd:,.4f}")
-        risk = self.truncation_risk()
-        if risk["cut_calls"]:
-            notes.append(
-                f"{risk['cut_calls']} of {risk['capped_calls']} capped calls ({risk['cut_share']:.1%}) "
-                "would have been cut at max_tokens"
-            )
-        return notes
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape of ``agentledger whatif --json`` and ``POST /api/whatif``."""
-        low, high = self.savings_ci_usd
-        return {
-            "policy": self.policy.model_dump(exclude_defaults=True),
-            "calls": self.per_call.height,
-            "repriced_calls": int(self.per_call["repriceable"].sum()),
-            "kept_as_recorded": self.kept(),
-            "recorded_cost_usd": self.recorded_cost_usd,
-            "replayed_cost_usd": self.replayed_cost_usd,
-            "savings_usd": self.savings_usd,
-            "savings_pct": self.savings_pct,
-            "savings_ci_usd": [low, high],
-            "affected_calls": self.affected,
-            "served_from_cache": int(self.per_call["free"].sum()),
-            "added_calls": self.added_calls,
-            "added_cost_usd": self.added_cost_usd,
-            "truncation_risk": self.truncation_risk(),
-            "by_agent": self.breakdown("agent_name"),
-            "by_task_type": self.breakdown("task_type"),
-            "notes": self.notes(),
-        }

@@ -11,8 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 
 __all__ = ["bootstrap_total_ci", "savings_interval", "savings_intervals", "session_numbers"]
 
@@ -67,34 +65,49 @@ def bootstrap_total_ci(
 
 def session_numbers(keys: pl.Series) -> np.ndarray:
     """1, 2, ... for the distinct ``keys`` in sorted (byte) order, 0 for a null key: the dense rank of the
-    keys, from their dictionary (only the distinct keys are sorted)."""
-    encoded = pc.dictionary_encode(keys.cast(pl.String).to_arrow())
-    if isinstance(encoded, pa.ChunkedArray):
-        encoded = encoded.combine_chunks()
-    rank = np.zeros(len(encoded.dictionary) + 1, dtype=np.int64)
-    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(1, len(encoded.dictionary) + 1)
-    indices = pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy()
-    return rank[indices]
+    keys, looked up in their sorted distinct values (only those are sorted)."""
+    keys = keys.cast(pl.String)
+    distinct = keys.drop_nulls().unique().sort()
+    numbers = pl.int_range(1, distinct.len() + 1, dtype=pl.Int64, eager=True)
+    return keys.replace_strict(distinct, numbers, default=0, return_dtype=pl.Int64).to_numpy()
 
 
 def savings_interval(
-    calls: pl.DataFrame, saving: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+    calls: pl.DataFrame,
+    saving: np.ndarray,
+    *,
+    reached: np.ndarray | None = None,
+    resamples: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> tuple[float, float]:
-    """The bootstrap interval :func:`replay` gives a saving of ``saving`` per call of ``calls``."""
-    return bootstrap_total_ci(_per_session(calls, saving), resamples=resamples, seed=seed, level=level)
+    """The bootstrap interval :func:`replay` gives a saving of ``saving`` per call of ``calls`` (that may
+    differ from 0 only at the calls ``reached``, when given)."""
+    rows = None if reached is None else [reached]
+    return savings_intervals(calls, [saving], reached=rows, resamples=resamples, seed=seed, level=level)[0]
 
 
 def savings_intervals(
     calls: pl.DataFrame,
     savings: list[np.ndarray],
     *,
+    reached: list[np.ndarray] | None = None,
     resamples: int = 1000,
     seed: int = 0,
     level: float = 0.95,
 ) -> list[tuple[float, float]]:
     """:func:`savings_interval` of each of ``savings``, on every core (each draw is seeded on its own, so the
-    intervals do not depend on which thread draws them; numpy draws and sums without the GIL)."""
-    per_session = [_per_session(calls, saving) for saving in savings]
+    intervals do not depend on which thread draws them; numpy draws and sums without the GIL).
+
+    ``reached`` names, for each saving, the calls where it may differ from 0 (all calls when omitted): only
+    those are summed into their sessions, which gives the same sums (adding 0.0 changes no sum).
+    """
+    index = _session_index(calls)
+    present = np.bincount(index, minlength=1) > 0
+    rows = reached if reached is not None else [None] * len(savings)
+    per_session = [
+        _per_session(index, present, saving, where) for saving, where in zip(savings, rows, strict=True)
+    ]
 
     def one(values: np.ndarray) -> tuple[float, float]:
         return bootstrap_total_ci(values, resamples=resamples, seed=seed, level=level)
@@ -106,13 +119,19 @@ def savings_intervals(
         return list(pool.map(one, per_session))
 
 
-def _per_session(calls: pl.DataFrame, saving: np.ndarray) -> np.ndarray:
-    """Σ saving per session, sessions in key order (the seeded resampling must not depend on how the frame
-    was grouped or ordered)."""
+def _session_index(calls: pl.DataFrame) -> np.ndarray:
+    """The session number of each call (see :func:`session_numbers`), prepared or not."""
     if "session_index" in calls.columns:
-        index = calls["session_index"].to_numpy()
-    else:
-        index = session_numbers(calls["session_key"])
-    sums = np.bincount(index, weights=saving, minlength=1)
-    present = np.bincount(index, minlength=1) > 0
+        return calls["session_index"].to_numpy()
+    return session_numbers(calls["session_key"])
+
+
+def _per_session(
+    index: np.ndarray, present: np.ndarray, saving: np.ndarray, rows: np.ndarray | None
+) -> np.ndarray:
+    """Σ saving per session (of the calls ``rows``, all for None), sessions in key order (the seeded
+    resampling must not depend on how the frame was grouped or ordered)."""
+    if rows is not None:
+        index, saving = index[rows], saving[rows]
+    sums = np.bincount(index, weights=saving, minlength=present.size)
     return sums[present]

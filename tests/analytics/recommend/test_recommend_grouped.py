@@ -1,6 +1,6 @@
-"""The long traces of ``context_growth``, worked out on arrays for every task type at once, equal its
-definition (a sort and a window per trace) over each task type's own calls, on generated calls with
-unknown counts."""
+"""Figures worked out for every task type at once equal each task type's own, on generated calls with unknown
+values: the long traces of ``context_growth`` (on arrays) equal its definition (a sort and a window per
+trace) over each task type's calls, and ``targets_of`` equals ``target_of`` of them."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from agentledger.analytics.recommend.base import target_of, targets_of
 from agentledger.analytics.recommend.compression import context_growth
 
 
@@ -82,3 +83,12 @@ def test_context_growth_per_task_type_at_once_is_each_task_types_own(seed: int) 
             assert_frame_equal(context_growth(own, min_steps).sort("trace_key"), expected, check_exact=True)
             part = together.filter(pl.col("task_type") == task_type).drop("task_type").sort("trace_key")
             assert_frame_equal(part, expected, check_exact=True)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_the_targets_of_every_task_type_at_once_are_each_task_types_own(seed: int) -> None:
+    calls = _calls(seed)
+    together = targets_of(calls)
+    assert set(together) == set(calls["task_type"].unique().to_list())
+    for task_type, target in together.items():
+        assert target == target_of(_of(calls, task_type), task_type)
