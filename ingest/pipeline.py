@@ -339,12 +339,17 @@ class Pipeline:
         wh = self.warehouse
         to_read = set().union(*(b.to_read for b in batches))
         before = spans_from_arrow(wh.trace_spans(to_read)) if to_read else []
+        unread = {trace for b in batches for trace in b.traces} - to_read
+        stored_keys = wh.stored_span_keys(unread) if insert_new else None  # type: ignore[attr-defined]
+        # Traces whose calls may record an API call stored already are read too (see _stored_twins).
+        twin_traces = _twin_traces(batches, unread, stored_keys)
+        if twin_traces:
+            before += spans_from_arrow(wh.trace_spans(twin_traces))
         # Stored spans the batches write again; the others are the stored context of the traces.
         rewritten = {k for k in map(_KEY, before) if any(k in b.rows for b in batches)}
         stored = [s for s in before if _KEY(s) not in rewritten]
-        unread = {trace for b in batches for trace in b.traces} - to_read
-        known = rewritten | wh.stored_span_keys(unread) if insert_new else None  # type: ignore[attr-defined]
-        twins = self._stored_twins(batches, stored, unread, known)
+        known = rewritten | stored_keys if stored_keys is not None else None
+        twins = self._stored_twins(batches, before)
         if twins:
             batches = [without_calls(b, twins) for b in batches]
         index = _index_of(batches, stored, shared | {_KEY(s)[:3] for s in stored})
@@ -365,32 +370,18 @@ class Pipeline:
             wh.update_call_context(context_updates(index, changed))
         return len(twins)
 
-    def _stored_twins(
-        self,
-        batches: list[PreparedBatch],
-        stored: list[SpanContext],
-        unread: set[TraceKey],
-        known: set[Key] | None,
-    ) -> set[Key]:
+    def _stored_twins(self, batches: list[PreparedBatch], before: list[SpanContext]) -> set[Key]:
         """Keys of the batches' calls whose API call a stored call records already (see ingest/twins.py).
 
-        Only stored LLM spans of the calls' traces that overlap one of them in time are candidates, and only
-        their calls are read: the stored spans of the traces the write reads anyway, plus those of the other
-        traces that have stored spans (known from the keys probe where the backend has one).
+        The candidates are the stored LLM spans of the calls' traces (``before``: the traces the write reads,
+        which include every trace with stored spans and a call with a response id) that overlap one of them in
+        time and that the write does not store again as a call; only their calls are read.
         """
         calls = [c for b in batches for c in b.calls if c.response_id]
-        if not calls:
+        if not calls or not before:
             return set()
-        traces = {_KEY(c)[:3] for c in calls}
-        spans = [s for s in stored if _KEY(s)[:3] in traces]
-        others = traces & unread
-        if known is not None:
-            others &= {key[:3] for key in known}
-        if others:
-            own = {key for b in batches for key in b.rows}
-            read = spans_from_arrow(self.warehouse.trace_spans(others))
-            spans += [s for s in read if _KEY(s) not in own]
-        candidates = llm_span_overlaps(calls, spans)
+        written = {key for b in batches for key in b.call_keys}
+        candidates = llm_span_overlaps(calls, [s for s in before if _KEY(s) not in written])
         if not candidates:
             return set()
         return stored_twins(calls, calls_from_arrow(self.warehouse.stored_calls(map(_KEY, candidates))))
@@ -413,6 +404,21 @@ class Pipeline:
             wh.write_spans(_rows(span_table, span_new, False))
         if call_table is not None and call_new is not None and not all(call_new):
             wh.write_calls(_rows(call_table, call_new, False))
+
+
+def _twin_traces(
+    batches: list[PreparedBatch], unread: set[TraceKey], stored_keys: set[Key] | None
+) -> set[TraceKey]:
+    """The unread traces with a call that carries a response id and (as far as is known) stored spans: one of
+    them may be the API call's first record, and the trace's calls inherit from what is stored like any other.
+    ``stored_keys`` are the stored span keys of the unread traces, where the backend can probe for them."""
+    traces = {
+        key[:3] for b in batches for key, call in zip(b.call_keys, b.calls, strict=True) if call.response_id
+    }
+    traces &= unread
+    if stored_keys is not None:
+        traces &= {key[:3] for key in stored_keys}
+    return traces
 
 
 def _index_of(

@@ -4,7 +4,7 @@ Two instrumentations of one client both record its calls: a provider SDK's own t
 traces every call once a tracer provider is set) under OpenInference's span or beside OpenLLMetry's, or two
 instrumentation libraries wrapping one another. Both spans carry the provider's response id and usage, and
 counting both doubles the bill. Two calls are the same call when they belong to one trace, carry the same
-response id, overlap in time, and one is nested in the other or one was recorded by the provider SDK's own
+response id, overlap in time, and one is nested in the other or exactly one of them was recorded by the provider SDK's own
 tracing (its call carries the :data:`SDK_SCOPE_TAG` tag). Calls that merely share a response id stay apart
 (gateways that reuse ids, replayed responses).
 
@@ -18,8 +18,10 @@ against a stored record, the stored one is kept (the later one stays a context s
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from agentledger.core.records import Call, SpanContext
@@ -41,7 +43,7 @@ def same_call(a: Call, b: Call) -> bool:
     if a.response_id != b.response_id or a.trace_id != b.trace_id or _KEY(a) == _KEY(b):
         return False
     nested = a.parent_span_id == b.span_id or b.parent_span_id == a.span_id
-    if not nested and not _by_sdk(a) and not _by_sdk(b):
+    if not nested and _by_sdk(a) == _by_sdk(b):  # a provider SDK records each of its calls once
         return False
     return _overlap(a, b)
 
@@ -56,7 +58,7 @@ def one_call_per_response(calls: list[Call]) -> list[Call]:
     seen: set[str] = set()
     repeated: set[str] = set()
     for call in calls:  # the common case, every response id once, costs one set lookup per call
-        if (response_id := call.response_id) is not None:
+        if response_id := call.response_id:
             if response_id in seen:
                 repeated.add(response_id)
             else:
@@ -83,21 +85,38 @@ def one_call_per_response(calls: list[Call]) -> list[Call]:
 
 def llm_span_overlaps(calls: Iterable[Call], stored: Iterable[SpanContext]) -> list[SpanContext]:
     """The stored LLM spans that could be the first record of one of ``calls`` (those with a response id):
-    same trace, another identity, overlapping in time. Only their calls need to be read to find twins."""
+    same trace, another identity, overlapping in time. Only their calls need to be read to find twins.
+
+    Per trace the spans are sorted by start, so a call looks only at those starting within the longest span's
+    duration before it and no later than its end (a long trace costs a bisection per call, not a scan)."""
     by_trace: dict[tuple[str, str, str], list[SpanContext]] = defaultdict(list)
     for span in stored:
         if span.kind == "llm" and span.started_at is not None:
             by_trace[(span.project_id, span.source, span.trace_id)].append(span)
     if not by_trace:
         return []
+    windows = {trace: _by_start(spans) for trace, spans in by_trace.items()}
     found: dict[tuple[str, str, str, str], SpanContext] = {}
     for call in calls:
-        if not call.response_id:
+        window = windows.get((call.project_id, call.source, call.trace_id))
+        if window is None or not call.response_id:
             continue
-        for span in by_trace.get((call.project_id, call.source, call.trace_id), ()):
+        spans, starts, longest = window
+        assert call.started_at is not None
+        low = bisect_left(starts, call.started_at - longest)
+        high = bisect_right(starts, call.ended_at or call.started_at)
+        for span in spans[low:high]:
             if span.span_id != call.span_id and _overlap(call, span):
                 found[_KEY(span)] = span
     return list(found.values())
+
+
+def _by_start(spans: list[SpanContext]) -> tuple[list[SpanContext], list[datetime], timedelta]:
+    """The spans sorted by start, their starts, and the longest duration among them."""
+    spans = sorted(spans, key=attrgetter("started_at"))
+    starts = [span.started_at for span in spans]
+    longest = max(((s.ended_at or s.started_at) - s.started_at for s in spans), default=timedelta(0))  # type: ignore[operator]
+    return spans, starts, max(longest, timedelta(0))  # type: ignore[return-value]
 
 
 def stored_twins(calls: Iterable[Call], stored: Iterable[Call]) -> set[tuple[str, str, str, str]]:

@@ -134,3 +134,26 @@ def test_two_requests_written_together_keep_one_record(wh):
     assert result.calls == 1
     assert set(stored(wh)) == {"instr"}  # in one write the rule's preference holds: not the SDK's own
     assert span_ids(wh) == ["instr", "sdk"]
+
+
+def test_two_spans_of_the_sdk_are_two_calls():
+    # a provider SDK records each of its calls once: two of its spans sharing an id are two calls
+    assert not same_call(call("a", sdk=True), call("b", sdk=True))
+
+
+def test_both_records_sent_again_after_a_split_arrival_stay_one_call(wh):
+    pipeline = Pipeline(wh)
+    pipeline.ingest([call("sdk", sdk=True)], [])
+    pipeline.ingest([call("instr")], [])
+    result = pipeline.ingest([call("sdk", sdk=True), call("instr")], [agent_span()])  # an exporter's retry
+    assert result.calls == 0
+    assert set(stored(wh)) == {"sdk"}
+
+
+def test_the_kept_call_inherits_what_its_later_twin_carries(wh):
+    # the SDK's span nested in OpenInference's root span, which arrives later with the session and user
+    pipeline = Pipeline(wh)
+    pipeline.ingest([call("child", parent="root", sdk=True, start=0.1)], [])
+    pipeline.ingest([call("root", parent=None, session_id="sess-1", user_id="u1")], [])
+    frame = wh.sql("SELECT span_id, session_id, user_id FROM calls")
+    assert frame.rows() == [("child", "sess-1", "u1")]
