@@ -308,7 +308,8 @@ class Pipeline:
         batches = [b for b in batches if b.rows]
         # one API call recorded twice in what is written (see ingest/twins.py)
         calls = [c for b in batches for c in b.calls]
-        kept = one_call_per_response(calls)
+        arrival = {id(c): position for position, b in enumerate(batches) for c in b.calls}
+        kept = one_call_per_response(calls, lambda c: arrival[id(c)])
         if len(kept) < len(calls):
             drop = {_KEY(c) for c in calls} - {_KEY(c) for c in kept}
             batches = [without_calls(b, drop) for b in batches]

@@ -127,13 +127,20 @@ def test_a_record_sent_again_is_an_update_not_a_twin(wh):
     assert stored(wh) == {"sdk": (None, 700)}
 
 
-def test_two_requests_written_together_keep_one_record(wh):
-    pipeline = Pipeline(wh)
-    first, second = pipeline.prepare([call("sdk", sdk=True)], []), pipeline.prepare([call("instr")], [])
-    result = pipeline.write([first, second])
+def test_requests_written_together_keep_what_writing_them_one_by_one_keeps(wh, tmp_path):
+    together, one_by_one = Pipeline(wh), Pipeline(connect(f"duckdb:///{tmp_path / 'one_by_one.duckdb'}"))
+    requests = [[call("sdk", sdk=True, cache_write_tokens=300)], [call("instr", prompt_hash="h")]]
+    result = together.write([together.prepare(list(r), []) for r in requests])
+    for r in requests:
+        one_by_one.ingest(list(r), [])
     assert result.calls == 1
-    assert set(stored(wh)) == {"instr"}  # in one write the rule's preference holds: not the SDK's own
+    assert set(stored(wh)) == set(stored(one_by_one.warehouse)) == {"sdk"}  # the first to arrive
     assert span_ids(wh) == ["instr", "sdk"]
+    # within one request the preference holds: the instrumentation's record, with the prompt
+    Pipeline(one_by_one.warehouse).ingest(
+        [call("sdk2", sdk=True, trace_id="t9"), call("in2", trace_id="t9", prompt_hash="h")], []
+    )
+    assert "in2" in stored(one_by_one.warehouse) and "sdk2" not in stored(one_by_one.warehouse)
 
 
 def test_two_spans_of_the_sdk_are_two_calls():
