@@ -1,5 +1,5 @@
-"""The scheduler: collector sync every N minutes, alert evaluation every M minutes, the weekly report at a
-weekday, hour and time zone. APScheduler 3 fires the jobs; their state lives in the warehouse.
+"""The scheduler: collector sync every N minutes, alert evaluation every M minutes, the stored
+recommendations refreshed when the ledger changed, the weekly report at a weekday, hour and time zone. APScheduler 3 fires the jobs; their state lives in the warehouse.
 
 Why nothing is lost or repeated:
 
@@ -39,6 +39,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from agentledger.alerts.check import AlertEngine
 from agentledger.alerts.state import Clock, system_clock
 from agentledger.alerts.store import AlertStore
+from agentledger.analytics.recommend import refresh_stored
 from agentledger.analytics.report import build_weekly_report, previous_week
 from agentledger.core.settings import Settings
 
@@ -224,7 +225,9 @@ def standard_jobs(
     sync: Callable[[], Any] | None = None,
 ) -> list[Job]:
     """``sync`` (when given) every ``sync_interval_minutes``, ``alerts`` every ``alert_interval_minutes``,
-    ``report`` at ``report_weekday`` ``report_hour``:00 in ``report_timezone``.
+    ``report`` at ``report_weekday`` ``report_hour``:00 in ``report_timezone``, ``recommendations`` (the
+    stored report of the dashboard's default view, recomputed only when the ledger changed) every
+    ``recommend_refresh_minutes``.
 
     ``make_engine`` is called on every run, so edits to the rules file apply without a restart.
     """
@@ -241,11 +244,16 @@ def standard_jobs(
         sent = engine.send_report(report)
         return ", ".join(f"{d.channel}: {d.status}" for d in sent) or "no channel configured"
 
+    def run_recommendations(key: str, now: datetime) -> str:
+        report = refresh_stored(make_engine().warehouse, settings)
+        return f"{len(report.recommendations)} recommendations stored"
+
     jobs = [
         interval_job("alerts", settings.alert_interval_minutes, run_alerts),
         weekly_job(
             "report", settings.report_weekday, settings.report_hour, settings.report_timezone, run_report
         ),
+        interval_job("recommendations", settings.recommend_refresh_minutes, run_recommendations),
     ]
     if sync is not None:
         jobs.insert(0, interval_job("sync", settings.sync_interval_minutes, lambda key, now: sync()))

@@ -15,14 +15,13 @@ lease makes rare (see the README's scheduler section).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from agentledger.alerts.message import AlertMessage
 from agentledger.alerts.state import AlertState
-from agentledger.warehouse.base import Warehouse
+from agentledger.warehouse.base import Warehouse, upsert_statement
 
 DELIVERY_COLUMNS = [
     "delivery_id",
@@ -88,25 +87,17 @@ class Lease:
     expires_at: datetime
 
 
-def _placeholders(columns: Sequence[str]) -> str:
-    return ", ".join(f"${c}" for c in columns)
-
-
 class AlertStore:
     """Alert state, history, deliveries, scheduler runs and the lease of one project, in one warehouse."""
 
     def __init__(self, warehouse: Warehouse, project_id: str = "default") -> None:
         self.wh = warehouse
         self.project_id = project_id
-        capabilities = getattr(warehouse, "capabilities", frozenset())
-        self._verb = "INSERT INTO" if "versioned_upsert" in capabilities else "INSERT OR REPLACE INTO"
 
     # -- plumbing -------------------------------------------------------------------------------
 
     def _upsert(self, table: str, row: dict[str, Any]) -> None:
-        columns = list(row)
-        text = f"{self._verb} {table} ({', '.join(columns)}) VALUES ({_placeholders(columns)})"
-        self.wh.sql(text, row)
+        self.wh.sql(upsert_statement(self.wh, table, list(row)), row)
 
     def _rows(self, text: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return self.wh.sql(text, params).to_dicts()

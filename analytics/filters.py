@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from agentledger.core.errors import InputError
+
+# The dashboard's default window: the last 30 days of data (see last_days).
+DASHBOARD_DAYS = 30
 
 # Dimensions every metric can be grouped by (the warehouse maps each to an allow-listed expression).
 GROUP_BY = (
@@ -60,3 +63,18 @@ def check_group_by(group_by: str | None) -> str:
     if group_by not in GROUP_BY:
         raise InputError(f"cannot group by {group_by!r}; choose one of {', '.join(GROUP_BY)}")
     return group_by
+
+
+def day_window(start: date, end: date) -> tuple[datetime, datetime]:
+    """[start 00:00, end + 1 day 00:00) in UTC: the calls of the days ``start`` to ``end``, both inclusive."""
+    return (
+        datetime.combine(start, time(), tzinfo=UTC),
+        datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC),
+    )
+
+
+def last_days(last_call_at: datetime | None, today: date, days: int) -> tuple[date, date]:
+    """The first and last of the ``days`` days (UTC) that end on the day of the newest call, or on ``today``
+    when there is none: the dashboard's default window."""
+    end = last_call_at.astimezone(UTC).date() if last_call_at is not None else today
+    return end - timedelta(days=days - 1), end

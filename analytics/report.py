@@ -355,7 +355,8 @@ def _plain(item: Any) -> dict[str, Any]:
 
 
 def open_recommendations(wh: Warehouse, filters: Filters, settings: Settings) -> list[dict[str, Any]] | None:
-    """``analytics.recommend.recommend`` as plain dicts, or None when this build does not have it."""
+    """The recommendations of ``analytics.recommend`` (its stored report: a past week's rarely changes) as plain
+    dicts, or None when this build does not have it."""
     name = "agentledger.analytics.recommend"
     try:
         module = importlib.import_module(name)
@@ -363,7 +364,7 @@ def open_recommendations(wh: Warehouse, filters: Filters, settings: Settings) ->
         if exc.name != name:
             raise  # a broken import inside an existing module must surface
         return None
-    return [_plain(r) for r in module.recommend(wh, filters, settings)]
+    return [_plain(r) for r in module.stored_report(wh, filters, settings).recommendations]
 
 
 def build_weekly_report(

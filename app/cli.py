@@ -310,7 +310,13 @@ def up(
     import uvicorn
 
     from agentledger.app.api import create_app
-    from agentledger.app.services import build_pipeline, count_calls, load_demo, open_warehouse
+    from agentledger.app.services import (
+        build_pipeline,
+        count_calls,
+        keep_stored_fresh,
+        load_demo,
+        open_warehouse,
+    )
 
     settings = _settings(warehouse)
     if not no_ui:
@@ -341,6 +347,13 @@ def up(
     # read Settings() from the environment, so a --warehouse flag travels there.
     os.environ["AGENTLEDGER_WAREHOUSE"] = settings.warehouse
     threading.Thread(target=server.run, name="api", daemon=True).start()
+    refresher = threading.Thread(
+        target=keep_stored_fresh,
+        args=(wh, settings, threading.Event()),
+        name="recommendations",
+        daemon=True,
+    )
+    refresher.start()
     _wait_started(server)
     console.print(f"API on {api_url}  ·  dashboard on http://{settings.ui_host}:{settings.ui_port}")
     run_dashboard(settings.ui_host, settings.ui_port)

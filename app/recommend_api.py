@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentledger.analytics.filters import Filters
-from agentledger.analytics.recommend import RecommendOptions, recommend_report
+from agentledger.analytics.recommend import RecommendOptions, stored_report
 from agentledger.analytics.whatif import Policy, run_whatif
 from agentledger.app.services import scope
 from agentledger.core.errors import ConfigError, InputError
@@ -69,9 +69,10 @@ def build_recommend_router(
         since: str | None = None, until: str | None = None, project: str = Depends(project_of)
     ) -> dict[str, Any]:
         """Recommendations over [since, until) (default: the last 30 days of data), biggest monthly
-        saving first, with the notes beside them."""
+        saving first, with the notes beside them; served from the stored report while the ledger is
+        unchanged since it was computed."""
         filters = _filters(project, since, until)
-        report = await _run(recommend_report, warehouse, filters, settings, RecommendOptions())
+        report = await _run(stored_report, warehouse, filters, settings, RecommendOptions())
         return report.model_dump(mode="json")
 
     @router.post("/api/whatif")

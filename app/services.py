@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
 
@@ -14,6 +16,8 @@ from agentledger.ingest.otlp import decode_protobuf, map_request
 from agentledger.ingest.pipeline import IngestResult, Pipeline
 from agentledger.warehouse import connect
 from agentledger.warehouse.base import Warehouse
+
+log = logging.getLogger(__name__)
 
 
 def open_warehouse(settings: Settings, url: str | None = None) -> Warehouse:
@@ -82,3 +86,17 @@ def count_calls(warehouse: Warehouse, project_id: str) -> int:
 
 def first(values: Iterable[str | None]) -> str | None:
     return next((v for v in values if v), None)
+
+
+def keep_stored_fresh(warehouse: Warehouse, settings: Settings, stop: threading.Event) -> None:
+    """Until ``stop`` is set: recompute the stored recommendations of the dashboard's default view whenever
+    the ledger changed (checked now, then every ``recommend_refresh_minutes``), so a visit finds them ready.
+    A failure is logged and retried at the next check."""
+    from agentledger.analytics.recommend import refresh_stored
+
+    while not stop.is_set():
+        try:
+            refresh_stored(warehouse, settings)
+        except Exception as exc:  # noqa: BLE001 - a background refresh must not die; the page computes on demand
+            log.warning("refreshing the stored recommendations failed: %s", exc)
+        stop.wait(settings.recommend_refresh_minutes * 60)

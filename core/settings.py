@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     )
     sync_interval_minutes: int = Field(15, ge=1, description="Scheduler: minutes between collector syncs")
     alert_interval_minutes: int = Field(5, ge=1, description="Scheduler: minutes between alert evaluations")
+    recommend_refresh_minutes: int = Field(
+        5,
+        ge=1,
+        description="Scheduler and `agentledger up`: minutes between checks that recompute the stored "
+        "recommendations of the dashboard's default view when the ledger changed",
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod

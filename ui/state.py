@@ -12,12 +12,12 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import streamlit as st
 
-from agentledger.analytics.filters import Filters
+from agentledger.analytics.filters import DASHBOARD_DAYS, Filters, day_window, last_days
 from agentledger.core.pricing import Pricer
 from agentledger.core.settings import Settings
 from agentledger.warehouse import connect
@@ -27,7 +27,7 @@ from agentledger.warehouse.base import Warehouse
 TTL_SECONDS = 60
 # The values a filter can take change rarely (a new agent or model): ten minutes.
 STABLE_TTL_SECONDS = 600
-DEFAULT_DAYS = 30
+DEFAULT_DAYS = DASHBOARD_DAYS
 # The filters of the sidebar, in order; each is a query parameter of the same name.
 FILTER_DIMENSIONS = ("agent", "task_type", "model", "environment")
 DIMENSION_LABELS = {
@@ -63,10 +63,6 @@ class NotAvailable(LookupError):
 # -- the view: pure, testable without a Streamlit runtime ------------------------------------------
 
 
-def _midnight(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
 def _parse_day(value: str | None) -> date | None:
     if not value:
         return None
@@ -94,9 +90,10 @@ class View:
 
     def filters(self, project_id: str = "default") -> Filters:
         """The analytics filters: [start 00:00, end + 1 day 00:00) in UTC."""
+        since, until = day_window(self.start, self.end)
         return Filters(
-            since=_midnight(self.start),
-            until=_midnight(self.end + timedelta(days=1)),
+            since=since,
+            until=until,
             agent=self.agent,
             task_type=self.task_type,
             model=self.model,
@@ -131,8 +128,8 @@ class View:
 
 def default_view(last_call_at: datetime | None, today: date, days: int = DEFAULT_DAYS) -> View:
     """The last ``days`` days up to the newest call (or today when the ledger is empty)."""
-    end = last_call_at.astimezone(UTC).date() if last_call_at is not None else today
-    return View(start=end - timedelta(days=days - 1), end=end)
+    start, end = last_days(last_call_at, today, days)
+    return View(start=start, end=end)
 
 
 # -- warehouse and cached reads --------------------------------------------------------------------

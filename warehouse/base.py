@@ -7,6 +7,11 @@ Optional capability ``insert_new``: ``stored_span_keys(traces)`` returns the ide
 those traces, and inside ``with new_rows():`` ``write_calls``/``write_spans`` insert without looking for stored
 identities (the caller knows there are none; :class:`DuplicateKeyError` otherwise). The ingest pipeline uses
 them to skip the upsert's lookups for the rows it knows are new.
+
+Every write of calls or spans (``write_calls``, ``write_spans``, ``update_call_context`` that changes a row) gives
+the projects it touches a new version in ``ledger_versions`` (:func:`ledger_version`), in the same transaction
+where the engine has them: stored results computed from the ledger (``analytics/snapshots.py``) are current
+while the version they were computed at is.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
+from uuid import uuid4
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from agentledger.core.errors import WarehouseError
 
@@ -51,7 +58,8 @@ class Warehouse(Protocol):
         """Create or upgrade the schema (idempotent; applies sql/ddl/<dialect>/NNN_*.sql in order)."""
 
     def write_calls(self, table: pa.Table) -> int:
-        """Upsert calls (CALL_SCHEMA) on (project_id, source, trace_id, span_id); returns rows written."""
+        """Upsert calls (CALL_SCHEMA) on (project_id, source, trace_id, span_id); returns rows written.
+        Stamps a new ledger version for their projects."""
 
     def write_spans(self, table: pa.Table) -> int:
         """Upsert context spans (SPAN_SCHEMA) on the same identity."""
@@ -84,3 +92,36 @@ class Warehouse(Protocol):
     def set_cursor(self, cursor: Cursor) -> None: ...
 
     def close(self) -> None: ...
+
+
+# -- shared by the backends and the stores ----------------------------------------------------------
+
+
+def projects_of(table: pa.Table) -> list[str]:
+    """The distinct ``project_id`` values of a batch of calls or spans (sorted)."""
+    if table.num_rows == 0:
+        return []
+    return sorted(v for v in pc.unique(table["project_id"]).to_pylist() if v is not None)
+
+
+def new_ledger_version() -> str:
+    """A fresh change token for ``ledger_versions`` (random: tokens are compared, never ordered)."""
+    return uuid4().hex
+
+
+def ledger_version(warehouse: Warehouse, project_id: str) -> str | None:
+    """The change token of ``project_id``'s calls and spans; None when they were never written since the
+    ``ledger_versions`` table exists (an empty ledger, or one written before it)."""
+    rows = warehouse.sql(
+        "SELECT version FROM ledger_versions WHERE project_id = $project_id", {"project_id": project_id}
+    )
+    return None if rows.is_empty() else str(rows["version"][0])
+
+
+def upsert_statement(warehouse: Warehouse, table: str, columns: list[str]) -> str:
+    """A full-row upsert of ``columns`` into ``table`` keyed by its primary key, values bound as ``$column``:
+    ``INSERT OR REPLACE`` where the engine updates in place, a plain insert where upserts are versioned inserts
+    (``versioned_upsert``: a ReplacingMergeTree read FINAL)."""
+    capabilities = getattr(warehouse, "capabilities", frozenset())
+    verb = "INSERT INTO" if "versioned_upsert" in capabilities else "INSERT OR REPLACE INTO"
+    return f"{verb} {table} ({', '.join(columns)}) VALUES ({', '.join(f'${c}' for c in columns)})"

@@ -37,7 +37,7 @@ import pyarrow as pa
 
 from agentledger.core.errors import ConfigError, WarehouseError
 from agentledger.core.records import CALL_SCHEMA, SPAN_SCHEMA
-from agentledger.warehouse.base import Cursor
+from agentledger.warehouse.base import Cursor, new_ledger_version, projects_of
 from agentledger.warehouse.chclient import ChClient, SerializedClient, open_client, redact_url
 from agentledger.warehouse.chtypes import to_polars
 from agentledger.warehouse.dialect import (
@@ -163,6 +163,18 @@ class ClickHouseWarehouse:
             else:
                 rows = rows.append_column(VERSION_COLUMN, version)
             self._client.insert_arrow(name, rows)
+            projects = projects_of(rows)
+            # After the rows: a reader that finds the new version finds them too.
+            self._client.insert_arrow(
+                "ledger_versions",
+                pa.table(
+                    {
+                        "project_id": pa.array(projects, type=pa.string()),
+                        "version": pa.array([new_ledger_version() for _ in projects], type=pa.string()),
+                        "changed_at": pa.array([self._clock.next()] * len(projects), type=_TS),
+                    }
+                ),
+            )
         return rows.num_rows
 
     def trace_spans(self, traces: Iterable[tuple[str, str, str]]) -> pa.Table:

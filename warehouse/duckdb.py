@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from agentledger.core.errors import ConfigError, WarehouseError
 from agentledger.core.records import CALL_SCHEMA, SPAN_SCHEMA
-from agentledger.warehouse.base import Cursor, DuplicateKeyError
+from agentledger.warehouse.base import Cursor, DuplicateKeyError, new_ledger_version, projects_of
 from agentledger.warehouse.migrations import Migration, migrate, sql_root
 
 KEY_COLUMNS = ("project_id", "source", "trace_id", "span_id")
@@ -184,6 +184,7 @@ class DuckDBWarehouse:
         self._lock = threading.RLock()
         self._tx_depth = 0
         self._rows_are_new = False  # inside new_rows(): plain inserts
+        self._touched: set[str] = set()  # projects written in the open transaction (stamped at its commit)
         # Registered views to drop once an aborted transaction is rolled back (see _registered).
         self._stale_views: list[str] = []
         self._names = itertools.count()
@@ -230,13 +231,27 @@ class DuckDBWarehouse:
             self._tx_depth = 1
             try:
                 yield
+                self._stamp_versions()
             except BaseException:
                 self._tx_depth = 0
+                self._touched.clear()
                 self._con.execute("ROLLBACK")
                 self._drop_stale_views()
                 raise
             self._tx_depth = 0
             self._con.execute("COMMIT")
+
+    def _stamp_versions(self) -> None:
+        """A new ledger version for every project written in this transaction, inside it."""
+        if not self._touched:
+            return
+        now = datetime.now(UTC)
+        for project_id in sorted(self._touched):
+            self._con.execute(
+                "INSERT OR REPLACE INTO ledger_versions (project_id, version, changed_at) VALUES ($p, $v, $t)",
+                {"p": project_id, "v": new_ledger_version(), "t": now},
+            )
+        self._touched.clear()
 
     def _drop_stale_views(self) -> None:
         while self._stale_views:
@@ -293,6 +308,7 @@ class DuckDBWarehouse:
                 table = _last_per_key(table)
             with self._registered(table) as view:
                 self._insert(target, cols, view, table, new=new)
+            self._touched.update(projects_of(table))
         return table.num_rows
 
     def _insert(self, target: str, cols: str, view: str, table: pa.Table, *, new: bool) -> None:
@@ -405,6 +421,7 @@ class DuckDBWarehouse:
                     f"UPDATE calls SET agent_name = x.agent_name, task_type = x.task_type, "
                     f"session_id = x.session_id, user_id = x.user_id FROM {rows} AS x WHERE calls.rowid = x.rid"
                 )
+            self._touched.update(projects_of(table))
         return changes.num_rows
 
     # -- reads ----------------------------------------------------------------------------------

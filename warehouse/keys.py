@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from agentledger.core.errors import ConfigError
 from agentledger.core.security import NewKey, generate_key
-from agentledger.warehouse.base import Warehouse
+from agentledger.warehouse.base import Warehouse, upsert_statement
 
 COLUMNS = ("key_id", "project_id", "name", "prefix", "key_hash", "created_at", "revoked_at")
 
@@ -59,12 +59,10 @@ class KeyStore:
 
     def __init__(self, warehouse: Warehouse) -> None:
         self.wh = warehouse
-        capabilities = getattr(warehouse, "capabilities", frozenset())
-        self._verb = "INSERT INTO" if "versioned_upsert" in capabilities else "INSERT OR REPLACE INTO"
+        self._put_row = upsert_statement(warehouse, "api_keys", list(COLUMNS))
 
     def _put(self, row: StoredKey) -> None:
-        placeholders = ", ".join(f"${c}" for c in COLUMNS)
-        self.wh.sql(f"{self._verb} api_keys ({', '.join(COLUMNS)}) VALUES ({placeholders})", asdict(row))
+        self.wh.sql(self._put_row, asdict(row))
 
     def create(self, project_id: str, name: str | None = None) -> tuple[StoredKey, str]:
         """Store a new key for ``project_id``; returns the row and the key itself (show it once)."""

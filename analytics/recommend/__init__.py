@@ -2,16 +2,24 @@
 recorded calls under it gives the saving (scaled to a month), its bootstrap interval and the evidence.
 
 ``recommend(wh, filters, settings)`` returns them biggest monthly saving first; ``recommend_report`` adds
-the window and the notes (changes that would not pay, checks that cannot be made).
+the window and the notes (changes that would not pay, checks that cannot be made). ``stored_report`` is
+``recommend_report`` kept as a snapshot (``analytics/snapshots.py``) until the project's ledger changes, and
+``refresh_stored`` computes the dashboard's default window ahead of its first visit (the scheduler and
+``agentledger up`` call it when data arrives).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+from importlib.metadata import PackageNotFoundError, version
 
-from agentledger.analytics.filters import Filters
+from agentledger import __version__
+from agentledger.analytics import snapshots
+from agentledger.analytics.filters import DASHBOARD_DAYS, Filters, day_window, last_days
 from agentledger.analytics.recommend.base import Context, Finding, Note, Recommendation, Report
 from agentledger.analytics.recommend.batching import recommend_batching
 from agentledger.analytics.recommend.compression import recommend_compression
@@ -32,8 +40,11 @@ __all__ = [
     "RecommendOptions",
     "Recommendation",
     "Report",
+    "dashboard_filters",
     "recommend",
     "recommend_report",
+    "refresh_stored",
+    "stored_report",
 ]
 
 RECOMMENDERS: dict[str, Callable[[Context], Finding]] = {
@@ -101,3 +112,70 @@ def recommend(
 ) -> list[Recommendation]:
     """The recommendations over the window of ``filters``, biggest monthly saving first."""
     return recommend_report(wh, filters, settings, options).recommendations
+
+
+# -- stored reports ---------------------------------------------------------------------------------
+
+# Raise when a change of the code changes the figures of a report computed from the same data, so that
+# snapshots stored by the earlier code are not served (the package version changes with every release too).
+REPORT_FORMAT = 1
+
+
+def _catalog_version() -> str:
+    try:
+        return version("genai-prices")
+    except PackageNotFoundError:  # pragma: no cover - a dependency of the package
+        return "unknown"
+
+
+def _prices_digest(settings: Settings) -> str | None:
+    path = settings.prices_file
+    if path is None:
+        return None
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return f"unreadable:{path}"  # recommend_report itself reports the file's problem
+
+
+def _report_inputs(filters: Filters, settings: Settings, options: RecommendOptions) -> dict[str, object]:
+    """What a report depends on besides the ledger: the key of its snapshot."""
+    return {
+        "filters": filters.params(),
+        "options": options.model_dump(mode="json"),
+        "cost_policy": settings.cost_policy,
+        "price_overrides": _prices_digest(settings),
+        "catalog": _catalog_version(),
+        "code": [__version__, REPORT_FORMAT],
+    }
+
+
+def stored_report(
+    wh: Warehouse, filters: Filters, settings: Settings, options: RecommendOptions | None = None
+) -> Report:
+    """:func:`recommend_report`, served from its snapshot while the project's calls and spans, the filters,
+    the options and the prices are those it was computed from (computed and stored otherwise)."""
+    chosen = options or RecommendOptions()
+    return snapshots.cached(
+        wh,
+        filters.project_id,
+        "recommendations",
+        _report_inputs(filters, settings, chosen),
+        lambda: recommend_report(wh, filters, settings, chosen),
+        encode=lambda report: report.model_dump_json(),
+        decode=Report.model_validate_json,
+    )
+
+
+def dashboard_filters(wh: Warehouse, project_id: str, today: date | None = None) -> Filters:
+    """The dashboard's default view of ``project_id``: the last 30 days (UTC) up to the newest call's day."""
+    extent = wh.query("data_extent", {"project_id": project_id}).row(0, named=True)
+    start, end = last_days(extent["last_call_at"], today or datetime.now(UTC).date(), DASHBOARD_DAYS)
+    since, until = day_window(start, end)
+    return Filters(since=since, until=until, project_id=project_id)
+
+
+def refresh_stored(wh: Warehouse, settings: Settings, project_id: str | None = None) -> Report:
+    """The stored report of the dashboard's default view, computed now when the ledger changed since."""
+    filters = dashboard_filters(wh, project_id or settings.project_id)
+    return stored_report(wh, filters, settings)

@@ -92,14 +92,25 @@ def test_each_job_runs_at_its_time(wh: Warehouse, http_sink: HttpSink) -> None:
         "sync": "ran",
         "alerts": "ran",
         "report": "skipped",
+        "recommendations": "ran",
     }  # last Monday 09:00 is too old
     assert s.alerts() == [t for t in s.texts() if "support-p95" in t] and len(s.alerts()) == 1
     clock.set(MONDAY_0850 + timedelta(minutes=2))
-    assert sched.run_due() == {"sync": "skipped", "alerts": "skipped", "report": "skipped"}  # slots done
+    assert sched.run_due() == {
+        "sync": "skipped",
+        "alerts": "skipped",
+        "report": "skipped",
+        "recommendations": "skipped",
+    }  # slots done
     clock.set(MONDAY_0850 + timedelta(minutes=5))
-    assert sched.run_due() == {"sync": "skipped", "alerts": "ran", "report": "skipped"}
+    assert sched.run_due() == {
+        "sync": "skipped",
+        "alerts": "ran",
+        "report": "skipped",
+        "recommendations": "ran",
+    }
     clock.set(MONDAY_0850 + timedelta(minutes=10))  # 09:00: everything is due
-    assert sched.run_due() == {"sync": "ran", "alerts": "ran", "report": "ran"}
+    assert sched.run_due() == {"sync": "ran", "alerts": "ran", "report": "ran", "recommendations": "ran"}
     clock.set(MONDAY_0850 + timedelta(minutes=40))
     sched.run_due()
 
@@ -116,7 +127,12 @@ def test_killed_and_restarted_it_sends_nothing_twice(file_wh: str, http_sink: Ht
     clock = FakeClock(MONDAY_0850 + timedelta(minutes=10))  # 09:00
     first_wh = connect(file_wh)
     first = Setup(first_wh, http_sink, clock)
-    assert first.scheduler("first").run_due() == {"sync": "ran", "alerts": "ran", "report": "ran"}
+    assert first.scheduler("first").run_due() == {
+        "sync": "ran",
+        "alerts": "ran",
+        "report": "ran",
+        "recommendations": "ran",
+    }
     assert (len(first.reports()), len(first.alerts())) == (1, 1)
     first_wh.close()  # killed: no clean shutdown, the lease is not released
 
@@ -129,15 +145,22 @@ def test_killed_and_restarted_it_sends_nothing_twice(file_wh: str, http_sink: Ht
             "sync": "skipped",
             "alerts": "skipped",
             "report": "skipped",
+            "recommendations": "skipped",
         }  # lease held
         clock.advance(minutes=2)  # the dead scheduler's lease (2 min) has expired
         assert restarted.run_due() == {
             "sync": "skipped",
             "alerts": "skipped",
             "report": "skipped",
+            "recommendations": "skipped",
         }  # all done
         clock.advance(minutes=2)  # 09:05: a new alert slot; the alert is still inside its cooldown
-        assert restarted.run_due() == {"sync": "skipped", "alerts": "ran", "report": "skipped"}
+        assert restarted.run_due() == {
+            "sync": "skipped",
+            "alerts": "ran",
+            "report": "skipped",
+            "recommendations": "ran",
+        }
         assert (len(second.reports()), len(second.alerts())) == (1, 1)
         assert restarted.store.lease("scheduler:default").owner == "second"
     finally:
@@ -171,12 +194,22 @@ def test_two_schedulers_on_one_warehouse_do_not_both_send(wh: Warehouse, http_si
     clock = FakeClock(MONDAY_0850 + timedelta(minutes=10))
     s = Setup(wh, http_sink, clock)
     a, b = s.scheduler("a"), s.scheduler("b")
-    assert a.run_due() == {"sync": "ran", "alerts": "ran", "report": "ran"}
-    assert b.run_due() == {"sync": "skipped", "alerts": "skipped", "report": "skipped"}
+    assert a.run_due() == {"sync": "ran", "alerts": "ran", "report": "ran", "recommendations": "ran"}
+    assert b.run_due() == {
+        "sync": "skipped",
+        "alerts": "skipped",
+        "report": "skipped",
+        "recommendations": "skipped",
+    }
     clock.advance(minutes=1)
     assert a.heartbeat() is True  # what a's APScheduler heartbeat does every ttl/3
     clock.advance(minutes=1)
-    assert b.run_due() == {"sync": "skipped", "alerts": "skipped", "report": "skipped"}  # a's lease is live
+    assert b.run_due() == {
+        "sync": "skipped",
+        "alerts": "skipped",
+        "report": "skipped",
+        "recommendations": "skipped",
+    }  # a's lease is live
     clock.advance(minutes=3)
     assert a.run_due()["alerts"] == "ran"
     assert (len(s.reports()), len(s.alerts()), len(s.syncs)) == (1, 1, 1)
@@ -311,7 +344,7 @@ def test_the_sync_job_pulls_the_configured_sources(tmp_path: Path) -> None:
     wh = connect(settings.warehouse)
     try:
         sched = build_scheduler(wh, settings, clock=FakeClock(MONDAY_0850), owner="sync-test")
-        assert list(sched.jobs) == ["sync", "alerts", "report"]
+        assert list(sched.jobs) == ["sync", "alerts", "report", "recommendations"]
         assert sched.run_due()["sync"] == "ran"
         assert wh.sql("SELECT count(*) AS n FROM calls")["n"][0] == 1
         assert sched.store.run("sync", "2026-11-23T08:45Z")["status"] == "done"

@@ -271,7 +271,7 @@ filters = state.current_filters(view)
 st.title("Recommendations and what-if")
 try:
     with st.spinner("Replaying the window under each candidate change…"):
-        report = state.fetch("recommend", "recommend_report", filters, state.settings())
+        report = state.fetch("recommend", "stored_report", filters, state.settings())
 except state.NotAvailable as exc:
     state.not_available("Recommendations", exc)
     st.stop()
