@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from agentledger.core.errors import WarehouseError
+from agentledger.core.errors import TransientError, WarehouseError
 from agentledger.warehouse.base import Warehouse, ledger_version, upsert_statement
 
 __all__ = ["Snapshot", "cached", "digest", "read_snapshot", "write_snapshot"]
@@ -82,6 +82,15 @@ def write_snapshot(
         "seconds": seconds,
         "payload": payload,
     }
+    if "versioned_upsert" not in getattr(wh, "capabilities", frozenset()):
+        # Versions are random and never come back: the project's snapshots computed at another version than
+        # its current one can never be served again (the key written is replaced by the upsert below).
+        wh.sql(
+            "DELETE FROM snapshots WHERE project_id = $project_id AND kind = $kind AND key <> $key "
+            "AND ledger_version IS DISTINCT FROM "
+            "(SELECT version FROM ledger_versions WHERE project_id = $project_id)",
+            {"project_id": project_id, "kind": kind, "key": key},
+        )
     wh.sql(upsert_statement(wh, "snapshots", _COLUMNS), row)
 
 
@@ -106,6 +115,6 @@ def cached(
     seconds = time.perf_counter() - began
     try:
         write_snapshot(wh, project_id, kind, key, version, encode(result), seconds)
-    except WarehouseError as exc:
+    except (WarehouseError, TransientError) as exc:
         log.warning("could not store the %s snapshot of project %s: %s", kind, project_id, exc)
     return result

@@ -162,20 +162,27 @@ class ClickHouseWarehouse:
                 rows = rows.set_column(rows.schema.get_field_index(VERSION_COLUMN), VERSION_COLUMN, version)
             else:
                 rows = rows.append_column(VERSION_COLUMN, version)
-            self._client.insert_arrow(name, rows)
+            # ClickHouse has no transactions: the projects get a new version before the rows (a write that
+            # fails after it only costs a recomputation) and again after them (a report computed from a read
+            # between the two is stale at once, never current with rows missing).
             projects = projects_of(rows)
-            # After the rows: a reader that finds the new version finds them too.
-            self._client.insert_arrow(
-                "ledger_versions",
-                pa.table(
-                    {
-                        "project_id": pa.array(projects, type=pa.string()),
-                        "version": pa.array([new_ledger_version() for _ in projects], type=pa.string()),
-                        "changed_at": pa.array([self._clock.next()] * len(projects), type=_TS),
-                    }
-                ),
-            )
+            self._stamp_versions(projects)
+            self._client.insert_arrow(name, rows)
+            self._stamp_versions(projects)
         return rows.num_rows
+
+    def _stamp_versions(self, projects: list[str]) -> None:
+        """A new ledger version for each of ``projects`` (see warehouse/base.py)."""
+        self._client.insert_arrow(
+            "ledger_versions",
+            pa.table(
+                {
+                    "project_id": pa.array(projects, type=pa.string()),
+                    "version": pa.array([new_ledger_version() for _ in projects], type=pa.string()),
+                    "changed_at": pa.array([self._clock.next()] * len(projects), type=_TS),
+                }
+            ),
+        )
 
     def trace_spans(self, traces: Iterable[tuple[str, str, str]]) -> pa.Table:
         """Every stored span (SPAN_SCHEMA) of the given (project_id, source, trace_id) traces."""

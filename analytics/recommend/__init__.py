@@ -32,7 +32,7 @@ from agentledger.analytics.whatif import load_calls, prepare_calls, resolve_wind
 from agentledger.core.pricing import Pricer
 from agentledger.core.records import CALL_SCHEMA
 from agentledger.core.settings import Settings
-from agentledger.warehouse.base import Warehouse
+from agentledger.warehouse.base import Warehouse, ledger_version
 
 __all__ = [
     "RECOMMENDERS",
@@ -156,6 +156,10 @@ def stored_report(
     """:func:`recommend_report`, served from its snapshot while the project's calls and spans, the filters,
     the options and the prices are those it was computed from (computed and stored otherwise)."""
     chosen = options or RecommendOptions()
+    if filters.until is None and ledger_version(wh, filters.project_id) is None:
+        # An open window over a project never written ends "now" (resolve_window): no ledger version tells
+        # when a report of it is out of date, so it is computed each time (at once: there are no calls).
+        return recommend_report(wh, filters, settings, chosen)
     return snapshots.cached(
         wh,
         filters.project_id,

@@ -1,5 +1,7 @@
 -- Stored results of heavy analytics and the change token they are valid for; the twin of
 -- sql/ddl/duckdb/007_snapshots.sql. ReplacingMergeTrees: the newest insert of a key wins (reads are FINAL).
+-- Snapshots of a version that is gone are never served again; DuckDB deletes them when it stores a new one,
+-- here a TTL drops every snapshot 30 days after it was computed (a current one is simply computed again).
 
 CREATE TABLE IF NOT EXISTS ledger_versions (
     project_id  LowCardinality(String),
@@ -19,4 +21,5 @@ CREATE TABLE IF NOT EXISTS snapshots (
     payload         String
 )
 ENGINE = ReplacingMergeTree
-ORDER BY (project_id, kind, key);
+ORDER BY (project_id, kind, key)
+TTL toDateTime(computed_at) + INTERVAL 30 DAY;
