@@ -10,7 +10,8 @@ recorded too. Target: under one second of analytics per page.
 Recommendations are measured twice: as a visit finds them after ingest (``recommendations``: the stored
 report of the default view was refreshed first, as the scheduler and ``agentledger up`` do when data
 arrives) and computed on demand (``recommendations-on-demand``: every snapshot deleted before each cold
-run, as for a filtered view or a ledger changed since the last refresh).
+run, as for a filtered view or a ledger changed since the last refresh). The Alerts page's weekly report
+holds the week's recommendations, stored the same way: ``alerts-on-demand`` measures it without them.
 
     python bench/ui_pages.py [--calls 1000000] [--warehouse duckdb:///tmp/bench_ui.duckdb] [--repeat 3]
         [--pages overview waste] [--json bench/results/ui_pages.json] [--label current]
@@ -42,6 +43,7 @@ PAGES = (
     "recommendations",
     "recommendations-on-demand",
     "alerts",
+    "alerts-on-demand",
     "sources",
 )
 ON_DEMAND = "-on-demand"
