@@ -13,11 +13,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agentledger.analytics.filters import Filters
 from agentledger.analytics.recommend import RecommendOptions, stored_report
-from agentledger.analytics.whatif import Policy, run_whatif
+from agentledger.analytics.whatif import Policy, parse_policy, run_whatif
 from agentledger.app.services import scope
 from agentledger.core.errors import ConfigError, InputError
 from agentledger.core.pricing import Pricer
@@ -35,6 +35,18 @@ class WhatIfRequest(BaseModel):
     policy: Policy = Field(default_factory=Policy, description="The what-if policy (same shape as the YAML)")
     since: str | None = Field(None, description="Start of the window, ISO date or date-time (UTC)")
     until: str | None = Field(None, description="End of the window (exclusive)")
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _exact_policy(cls, value: Any) -> Any:
+        # Every value of the policy must have its type: `true` is not a token count (lax validation would
+        # read it as 1), as for a policy file (analytics.whatif.parse_policy).
+        if isinstance(value, dict):
+            try:
+                return parse_policy(value, "policy")
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from exc
+        return value
 
 
 def _filters(project_id: str, since: str | None, until: str | None) -> Filters:

@@ -211,7 +211,8 @@ def parse_policy(document: Any, source: str = "<policy>") -> Policy:
     if not isinstance(document, dict):
         raise ConfigError(f"{source}: a policy is a mapping of levers, got {type(document).__name__}")
     try:
-        return Policy.model_validate(document)
+        # strict: a value of the wrong type is an error (`true` is not a token count), not converted
+        return Policy.model_validate(document, strict=True)
     except ValidationError as exc:
         raise ConfigError(describe_error(source, exc)) from exc
 

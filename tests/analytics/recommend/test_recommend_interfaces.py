@@ -167,6 +167,8 @@ def test_http_rejects_bad_input_with_422(ledger_url: str) -> None:
     client = _client(ledger_url, [])
     unknown = client.post("/api/whatif", json={"policy": {"batch": {"discont": 0.5}}})
     assert unknown.status_code == 422 and "discont" in unknown.text
+    boolean = client.post("/api/whatif", json={"policy": {"max_tokens": [{"max_tokens": True}]}})
+    assert boolean.status_code == 422 and "max_tokens.0.max_tokens" in boolean.text
     unpriced = client.post(
         "/api/whatif", json={"policy": {"substitutions": [{"model": "nope-9000", "provider": "nowhere"}]}}
     )

@@ -54,6 +54,21 @@ def test_bad_value_names_the_list_index(tmp_path: Path) -> None:
         load_policy(path)
 
 
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("max_tokens:\n  - max_tokens: true\n", "max_tokens.0.max_tokens"),  # lax validation reads it as 1
+        ("batch:\n  discount: '0.5'\n", "batch.discount"),
+        ("substitutions:\n  - model: gpt-4o-mini\n    output_ratio: yes\n", "substitutions.0.output_ratio"),
+    ],
+)
+def test_a_value_of_the_wrong_type_is_refused_not_converted(tmp_path: Path, text: str, field: str) -> None:
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_policy(write(tmp_path, text))
+    # whole numbers where a fraction is allowed stay valid
+    assert load_policy(write(tmp_path, "prompt_caching:\n  ttl_seconds: 300\n")).prompt_caching is not None
+
+
 def test_context_cap_needs_exactly_one_mode(tmp_path: Path) -> None:
     path = write(tmp_path, "context_cap:\n  keep_last_turns: 4\n  summarize_every: 8\n")
     with pytest.raises(
