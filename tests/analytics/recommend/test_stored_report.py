@@ -17,7 +17,7 @@ from agentledger.analytics.recommend import (
     refresh_stored,
     stored_report,
 )
-from agentledger.analytics.snapshots import read_snapshot
+from agentledger.analytics.snapshots import read_snapshot, write_snapshot
 from agentledger.core.pricing import Pricer
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.warehouse.base import Warehouse, ledger_version
@@ -154,3 +154,16 @@ def test_a_snapshot_is_read_back_whole(url: str) -> None:
     snap = read_snapshot(wh, "default", "recommendations", rows["key"][0])
     assert snap is not None and snap.seconds > 0 and snap.ledger_version == ledger_version(wh, "default")
     assert read_snapshot(wh, "other", "recommendations", rows["key"][0]) is None
+
+
+def test_an_unreadable_snapshot_is_computed_again(url: str, counting: Counting) -> None:
+    wh = ledger(classification_history(), url)
+    first = stored_report(wh, WINDOW, SETTINGS, OPTIONS)
+    key = wh.sql("SELECT key FROM snapshots")["key"][0]
+    snap = read_snapshot(wh, "default", "recommendations", key)
+    assert snap is not None
+    write_snapshot(wh, "default", "recommendations", key, snap.ledger_version, '{"window": 1}', 0.1)
+    again = stored_report(wh, WINDOW, SETTINGS, OPTIONS)
+    assert counting.runs == 2 and again.model_dump() == first.model_dump()
+    stored_report(wh, WINDOW, SETTINGS, OPTIONS)
+    assert counting.runs == 2  # the good one was stored in its place
