@@ -1,5 +1,6 @@
 """The scheduler: collector sync every N minutes, alert evaluation every M minutes, the stored
-recommendations refreshed when the ledger changed, the weekly report at a weekday, hour and time zone. APScheduler 3 fires the jobs; their state lives in the warehouse.
+recommendations refreshed when the ledger changed, the weekly report at a weekday, hour and time zone.
+APScheduler 3 fires the jobs; their state lives in the warehouse.
 
 Why nothing is lost or repeated:
 
@@ -246,7 +247,7 @@ def standard_jobs(
 
     def run_recommendations(key: str, now: datetime) -> str:
         report = refresh_stored(make_engine().warehouse, settings)
-        return f"{len(report.recommendations)} recommendations stored"
+        return f"{len(report.recommendations)} recommendations in the stored report"
 
     jobs = [
         interval_job("alerts", settings.alert_interval_minutes, run_alerts),

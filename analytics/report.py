@@ -355,8 +355,8 @@ def _plain(item: Any) -> dict[str, Any]:
 
 
 def open_recommendations(wh: Warehouse, filters: Filters, settings: Settings) -> list[dict[str, Any]] | None:
-    """The recommendations of ``analytics.recommend`` (its stored report: a past week's rarely changes) as plain
-    dicts, or None when this build does not have it."""
+    """The recommendations of ``analytics.recommend`` (its stored report, served while nothing was written to
+    the project since it was computed) as plain dicts, or None when this build does not have it."""
     name = "agentledger.analytics.recommend"
     try:
         module = importlib.import_module(name)

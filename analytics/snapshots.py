@@ -2,12 +2,13 @@
 
 A snapshot is a row of ``snapshots`` (``sql/ddl/<dialect>/007_snapshots.sql``): the JSON of a result under
 (project, kind, key), where ``key`` digests everything the result depends on besides the data (filters,
-options, price overrides, the code and price catalog versions), and the project's ledger version it was
-computed at (:func:`~agentledger.warehouse.base.ledger_version`, changed by every write of its calls or
-spans). :func:`cached` returns the stored result while the version is current and computes, stores and
-returns a new one otherwise, so a stored result is never older than the data. The version is read before
-the data, so a write during the computation leaves a snapshot that is stale at once, never a current one
-that misses rows.
+options, the cost policy, the price overrides, the code and price catalog versions), and the project's
+ledger version it was computed at (:func:`~agentledger.warehouse.base.ledger_version`, changed by every
+write of its calls or spans). :func:`cached` returns the stored result while the version is current and computes, stores and
+returns a new one otherwise, so a stored result is never older than the data, unless the caller accepts one
+up to ``max_age`` old (the dashboard, whose reports a background refresh keeps that fresh while data keeps
+arriving). The version is read before the data, so a write during the computation leaves a snapshot that
+is stale at once, never a current one that misses rows.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from agentledger.core.errors import TransientError, WarehouseError
@@ -29,6 +30,10 @@ __all__ = ["Snapshot", "cached", "digest", "read_snapshot", "write_snapshot"]
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+# How long a snapshot of an earlier ledger version is kept (DuckDB; ClickHouse drops every snapshot after 30
+# days): longer than any max_age a caller accepts.
+STALE_KEPT = timedelta(days=1)
 
 _COLUMNS = ["project_id", "kind", "key", "ledger_version", "computed_at", "seconds", "payload"]
 
@@ -84,12 +89,13 @@ def write_snapshot(
     }
     if "versioned_upsert" not in getattr(wh, "capabilities", frozenset()):
         # Versions are random and never come back: the project's snapshots computed at another version than
-        # its current one can never be served again (the key written is replaced by the upsert below).
+        # its current one are served only while young enough for a caller's max_age, so after a day they go
+        # (the key written is replaced by the upsert below).
         wh.sql(
             "DELETE FROM snapshots WHERE project_id = $project_id AND kind = $kind AND key <> $key "
-            "AND ledger_version IS DISTINCT FROM "
+            "AND computed_at < $expired AND ledger_version IS DISTINCT FROM "
             "(SELECT version FROM ledger_versions WHERE project_id = $project_id)",
-            {"project_id": project_id, "kind": kind, "key": key},
+            {"project_id": project_id, "kind": kind, "key": key, "expired": row["computed_at"] - STALE_KEPT},
         )
     wh.sql(upsert_statement(wh, "snapshots", _COLUMNS), row)
 
@@ -102,13 +108,18 @@ def cached(
     compute: Callable[[], T],
     encode: Callable[[T], str],
     decode: Callable[[str], T],
+    max_age: timedelta | None = None,
 ) -> T:
     """``compute()``, or its stored result when the inputs and the project's ledger are those it was computed
-    from. A new result is stored; a warehouse that refuses the write (read-only) still gets the result."""
+    from, or (with ``max_age``) when it was computed less than ``max_age`` ago whatever was written since.
+    A new result is stored; a warehouse that refuses the write (read-only) still gets the result."""
     key = digest({"kind": kind, **inputs})
     version = ledger_version(wh, project_id)
     stored = read_snapshot(wh, project_id, kind, key)
-    if stored is not None and stored.ledger_version == version:
+    if stored is not None and (
+        stored.ledger_version == version
+        or (max_age is not None and stored.computed_at >= datetime.now(UTC) - max_age)
+    ):
         try:
             return decode(stored.payload)
         except ValueError as exc:  # written by a build whose result had another shape: compute it again

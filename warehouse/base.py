@@ -62,7 +62,8 @@ class Warehouse(Protocol):
         Stamps a new ledger version for their projects."""
 
     def write_spans(self, table: pa.Table) -> int:
-        """Upsert context spans (SPAN_SCHEMA) on the same identity."""
+        """Upsert context spans (SPAN_SCHEMA) on the same identity. Stamps a new ledger version for their
+        projects."""
 
     def query(self, name: str, params: dict[str, Any] | None = None, **template: str) -> pl.DataFrame:
         """Run the canonical query sql/queries/<name>.sql with bound params.
@@ -85,7 +86,8 @@ class Warehouse(Protocol):
 
     def update_call_context(self, table: pa.Table) -> int:
         """Set agent_name, task_type, session_id, user_id of stored calls from ``table`` (key columns + those);
-        a NULL task_type falls back to the call's ``operation``. Returns the number of calls changed."""
+        a NULL task_type falls back to the call's ``operation``. Returns the number of calls changed. Stamps
+        a new ledger version for their projects when any changed."""
 
     def get_cursor(self, source_key: str) -> Cursor | None: ...
 

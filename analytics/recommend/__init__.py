@@ -3,9 +3,10 @@ recorded calls under it gives the saving (scaled to a month), its bootstrap inte
 
 ``recommend(wh, filters, settings)`` returns them biggest monthly saving first; ``recommend_report`` adds
 the window and the notes (changes that would not pay, checks that cannot be made). ``stored_report`` is
-``recommend_report`` kept as a snapshot (``analytics/snapshots.py``) until the project's ledger changes, and
-``refresh_stored`` computes the dashboard's default window ahead of its first visit (the scheduler and
-``agentledger up`` call it when data arrives).
+``recommend_report`` kept as a snapshot (``analytics/snapshots.py``) until the project's ledger changes (or,
+for a caller that accepts it, for a given age), and ``refresh_stored`` computes the dashboard's default
+window ahead of its visits (the scheduler and ``agentledger up`` call it every ``recommend_refresh_minutes``;
+it computes only when the ledger changed).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
 
 from agentledger import __version__
@@ -41,6 +42,7 @@ __all__ = [
     "Recommendation",
     "Report",
     "dashboard_filters",
+    "dashboard_max_age",
     "recommend",
     "recommend_report",
     "refresh_stored",
@@ -151,10 +153,18 @@ def _report_inputs(filters: Filters, settings: Settings, options: RecommendOptio
 
 
 def stored_report(
-    wh: Warehouse, filters: Filters, settings: Settings, options: RecommendOptions | None = None
+    wh: Warehouse,
+    filters: Filters,
+    settings: Settings,
+    options: RecommendOptions | None = None,
+    max_age_seconds: float | None = None,
 ) -> Report:
     """:func:`recommend_report`, served from its snapshot while the project's calls and spans, the filters,
-    the options and the prices are those it was computed from (computed and stored otherwise)."""
+    the options and the prices are those it was computed from (computed and stored otherwise).
+
+    With ``max_age_seconds``, a snapshot of the same filters, options and prices computed less than that long
+    ago is served even if calls were written since (the dashboard: while data keeps arriving, the background
+    refresh keeps its default view that fresh)."""
     chosen = options or RecommendOptions()
     if filters.until is None and ledger_version(wh, filters.project_id) is None:
         # An open window over a project never written ends "now" (resolve_window): no ledger version tells
@@ -168,6 +178,7 @@ def stored_report(
         lambda: recommend_report(wh, filters, settings, chosen),
         encode=lambda report: report.model_dump_json(),
         decode=Report.model_validate_json,
+        max_age=None if max_age_seconds is None else timedelta(seconds=max_age_seconds),
     )
 
 
@@ -177,6 +188,12 @@ def dashboard_filters(wh: Warehouse, project_id: str, today: date | None = None)
     start, end = last_days(extent["last_call_at"], today or datetime.now(UTC).date(), DASHBOARD_DAYS)
     since, until = day_window(start, end)
     return Filters(since=since, until=until, project_id=project_id)
+
+
+def dashboard_max_age(settings: Settings) -> float:
+    """Seconds the dashboard accepts a stored report computed before the latest writes: two refresh intervals
+    (the background refresh recomputes the default view at every interval while data keeps arriving)."""
+    return 2 * 60.0 * settings.recommend_refresh_minutes
 
 
 def refresh_stored(wh: Warehouse, settings: Settings, project_id: str | None = None) -> Report:

@@ -31,7 +31,8 @@ batch:
   provider_discounts: {openai: 0.5}
 ```
 Every lever but ``substitutions`` and ``max_tokens`` also takes ``task_types:`` and ``agents:`` lists that
-restrict it (all calls when omitted). Unknown keys are errors, so a typo never silently does nothing.
+restrict it (all calls when omitted). Unknown keys are errors, so a typo never silently does nothing, and so
+is a value of the wrong type (``true`` or ``"0.5"`` where a number belongs): refused, never converted.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import streamlit as st
 import yaml
 
 from agentledger.analytics.filters import Filters
-from agentledger.analytics.recommend import Recommendation, RecommendOptions, Report
+from agentledger.analytics.recommend import Recommendation, RecommendOptions, Report, dashboard_max_age
 from agentledger.analytics.whatif import parse_policy, run_whatif
 from agentledger.core.errors import ConfigError, InputError
 from agentledger.ui import act, figures, state
@@ -271,14 +271,22 @@ filters = state.current_filters(view)
 st.title("Recommendations and what-if")
 try:
     with st.spinner("Replaying the window under each candidate change…"):
-        report = state.fetch("recommend", "stored_report", filters, state.settings())
+        report = state.fetch(
+            "recommend",
+            "stored_report",
+            filters,
+            state.settings(),
+            max_age_seconds=dashboard_max_age(state.settings()),
+        )
 except state.NotAvailable as exc:
     state.not_available("Recommendations", exc)
     st.stop()
 
 st.caption(
     f"{view.start:%b %d, %Y} – {view.end:%b %d, %Y} ({view.days} days). Each saving replays the recorded calls "
-    "of this window under the change, scaled to 30 days; the interval resamples sessions (95 %)."
+    "of this window under the change, scaled to 30 days; the interval resamples sessions (95 %). Replays are "
+    "stored: while calls keep arriving, one up to "
+    f"{fmt.plural(round(dashboard_max_age(state.settings()) / 60), 'minute')} old is shown."
 )
 _recommendations(report)
 _notes(report)

@@ -167,3 +167,26 @@ def test_an_unreadable_snapshot_is_computed_again(url: str, counting: Counting) 
     assert counting.runs == 2 and again.model_dump() == first.model_dump()
     stored_report(wh, WINDOW, SETTINGS, OPTIONS)
     assert counting.runs == 2  # the good one was stored in its place
+
+
+def test_a_caller_may_accept_a_recent_report_computed_before_the_latest_writes(
+    url: str, counting: Counting
+) -> None:
+    wh = ledger(classification_history(), url)
+    first = stored_report(wh, WINDOW, SETTINGS, OPTIONS)
+    Pipeline(wh, Pricer()).ingest([llm("late", "c", D0 + timedelta(days=3), input_tokens=500)], [])
+
+    # the dashboard accepts a report up to ten minutes old: served, though calls were written since
+    served = stored_report(wh, WINDOW, SETTINGS, OPTIONS, max_age_seconds=600)
+    assert counting.runs == 1 and served.model_dump() == first.model_dump()
+    # a caller that does not (the API, the weekly report) gets the ledger as it is now
+    exact = stored_report(wh, WINDOW, SETTINGS, OPTIONS)
+    assert counting.runs == 2
+    assert exact.model_dump() == recommend_report(wh, WINDOW, SETTINGS, OPTIONS).model_dump()
+
+    # older than the age accepted: computed again
+    Pipeline(wh, Pricer()).ingest([llm("later", "c", D0 + timedelta(days=4), input_tokens=500)], [])
+    stored_report(wh, WINDOW, SETTINGS, OPTIONS, max_age_seconds=600)
+    assert counting.runs == 2
+    stored_report(wh, WINDOW, SETTINGS, OPTIONS, max_age_seconds=0)
+    assert counting.runs == 3

@@ -68,7 +68,8 @@ def test_a_report_that_cannot_be_stored_is_still_returned(tmp_path: Path, error:
 
 
 def test_snapshots_of_a_version_that_is_gone_are_not_kept(tmp_path: Path) -> None:
-    # A version is random and never comes back: a snapshot computed at an earlier one can never be served.
+    # A version is random and never comes back: a snapshot computed at an earlier one is served only to a
+    # caller that accepts its age, so once older than any such age it goes.
     wh = ledger(classification_history(), f"duckdb:///{tmp_path / 'ledger.duckdb'}")
     shorter = Filters(since=WINDOW.since, until=WINDOW.until - timedelta(days=1))
     for day in range(5):
@@ -76,6 +77,11 @@ def test_snapshots_of_a_version_that_is_gone_are_not_kept(tmp_path: Path) -> Non
         stored_report(wh, shorter, SETTINGS, OPTIONS)
         Pipeline(wh, Pricer()).ingest([llm(f"more-{day}", "c", D0 + timedelta(days=day), input_tokens=9)], [])
     stored_report(wh, WINDOW, SETTINGS, OPTIONS)
+    # young stale snapshots stay (a caller with a max_age may be served them): the shorter window's
+    assert wh.sql("SELECT count(*) AS n FROM snapshots")["n"][0] == 2
+    Pipeline(wh, Pricer()).ingest([llm("late", "c", D0, input_tokens=9)], [])
+    wh.sql("UPDATE snapshots SET computed_at = computed_at - INTERVAL 2 DAY")
+    stored_report(wh, shorter, SETTINGS, OPTIONS)  # both stale and old: the other one goes
     current = ledger_version(wh, "default")
     versions = wh.sql("SELECT ledger_version FROM snapshots")["ledger_version"].to_list()
     assert versions == [current]
