@@ -69,6 +69,12 @@ class PriceColumns:
         known = np.array([p is not None for p in self.prices], dtype=bool)
         return ~known[self.key] if self.key.size else np.zeros(0, dtype=bool)
 
+    @property
+    def overridden(self) -> np.ndarray:
+        """The calls priced by the user's overrides file."""
+        override = np.array([p is not None and p.origin == "override" for p in self.prices], dtype=bool)
+        return override[self.key] if self.key.size else np.zeros(0, dtype=bool)
+
     def cost(
         self, inp: np.ndarray, read: np.ndarray, write: np.ndarray, out: np.ndarray, reas: np.ndarray
     ) -> np.ndarray:

@@ -90,21 +90,26 @@ def prepare_calls(calls: pl.DataFrame, pricer: Pricer) -> pl.DataFrame:
     rows = np.flatnonzero(kept.is_null().to_numpy())
     started = frame["started_at"].gather(rows)
     provider = frame["provider"].gather(rows)
-    on_model = prices.lookup_prices(pricer, provider, frame["model"].gather(rows), started)
-    use_requested = on_model.missing
-    second = rows[use_requested]
+    model = frame["model"].gather(rows)
+    model_requested = frame["model_requested"].gather(rows)
+    on_model = prices.lookup_prices(pricer, provider, model, started)
+    # The requested name is looked up where the response's has no price, or has only a catalog one that an
+    # override of the requested name ("gpt-4o" for a "gpt-4o-2024-08-06" response) would beat.
+    other_name = (model_requested.is_not_null() & (model_requested != model).fill_null(True)).to_numpy()
+    ask = on_model.missing | (other_name & ~on_model.overridden)
+    second = rows[ask]
     on_requested = prices.lookup_prices(
         pricer,
         frame["provider"].gather(second),
-        frame["model_requested"].gather(second),
+        model_requested.gather(np.flatnonzero(ask)),
         frame["started_at"].gather(second),
     )
-    found_requested = np.zeros(rows.size, dtype=bool)
-    found_requested[use_requested] = ~on_requested.missing
-    priced = ~use_requested | found_requested
+    use_requested = np.zeros(rows.size, dtype=bool)
+    use_requested[ask] = ~on_requested.missing & (on_model.missing[ask] | on_requested.overridden)
+    priced = ~on_model.missing | use_requested
     counts = [frame[name].fill_null(0).to_numpy().astype(np.int64)[rows] for name in TOKEN_COLUMNS]
     cost = on_model.cost(*counts)
-    cost[use_requested] = on_requested.cost(*(c[use_requested] for c in counts))
+    cost[use_requested] = on_requested.cost(*(c[ask] for c in counts))[use_requested[ask]]
     bad = prices.check_counts(*(c[priced] for c in counts))
     if bad >= 0:
         prices.raise_bad_counts(*(int(c[priced][bad]) for c in counts))
@@ -114,7 +119,7 @@ def prepare_calls(calls: pl.DataFrame, pricer: Pricer) -> pl.DataFrame:
     has_base = np.zeros(n, dtype=bool)
     has_base[rows[priced]] = True
     requested = np.zeros(n, dtype=bool)
-    requested[rows[found_requested]] = True
+    requested[rows[use_requested]] = True
     no_price = np.zeros(n, dtype=bool)
     no_price[rows[~priced]] = True
     return (

@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from genai_prices.types import ModelInfo, Provider
 
-__all__ = ["CatalogMatch", "canonical_provider", "find_model", "is_time_of_day_priced"]
+__all__ = [
+    "SELF_HOSTED",
+    "CatalogMatch",
+    "canonical_provider",
+    "find_model",
+    "is_self_hosted",
+    "is_time_of_day_priced",
+]
 
 # Source provider names → genai-prices provider ids. Keys are lower-case with '-' and ' ' read as '_'.
 # Covers OTel `gen_ai.provider.name` (and legacy `gen_ai.system`), LiteLLM `custom_llm_provider`, Helicone
@@ -78,6 +85,32 @@ PROVIDER_ALIASES: dict[str, str | None] = {
     "watsonx_text": None,
 }
 
+# Runtimes that serve models on the user's own hardware (LiteLLM `ollama/…`, `hosted_vllm/…`, the provider
+# names local servers report). Their calls cost what the user's hardware costs, which no catalog knows:
+# `ollama` + `deepseek-r1:7b` is a local distilled model, not DeepSeek's API at DeepSeek's price. They are
+# never matched by model name; the overrides file prices them (a self-hosted cost estimate), else unpriced.
+SELF_HOSTED: frozenset[str] = frozenset(
+    {
+        "ollama",
+        "ollama_chat",
+        "vllm",
+        "hosted_vllm",
+        "lm_studio",
+        "lmstudio",
+        "llamafile",
+        "llama_cpp",
+        "llamacpp",
+        "llama.cpp",
+        "localai",
+        "xinference",
+        "triton",
+        "tgi",
+        "self_hosted",
+        "selfhosted",
+        "local",
+    }
+)
+
 # When neither the provider nor genai-prices' own model patterns place a model, these first-party catalogs
 # are searched in order. Resellers (OpenRouter, Together, Groq …) are left out on purpose: their prices
 # differ from the maker's, and a guess there would be a confident wrong number.
@@ -116,12 +149,21 @@ def _providers() -> list[Provider]:
     return data_snapshot.get_snapshot().providers
 
 
+def _provider_key(name: str) -> str:
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def is_self_hosted(name: str | None) -> bool:
+    """Whether ``name`` is a local model runtime (see ``SELF_HOSTED``): its calls have no catalog price."""
+    return bool(name) and _provider_key(name) in SELF_HOSTED  # type: ignore[arg-type]
+
+
 @lru_cache(maxsize=1024)
 def canonical_provider(name: str | None) -> str | None:
     """The genai-prices provider id for a source's provider name, or None when the catalog has none."""
     if not name:
         return None
-    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    key = _provider_key(name)
     if key in PROVIDER_ALIASES:
         return PROVIDER_ALIASES[key]
     from genai_prices.data_snapshot import find_provider_by_id
@@ -174,9 +216,14 @@ def _by_model_pattern(ref: str) -> CatalogMatch | None:
 
 
 def find_model(provider: str | None, model: str) -> CatalogMatch | None:
-    """Find ``model`` in the catalog: under the call's provider, then by the model name alone."""
-    provider_id = canonical_provider(provider)
+    """Find ``model`` in the catalog: under the call's provider, then by the model name alone.
+
+    Nothing is found for a self-hosted runtime, named as the provider or as a model prefix (``ollama/…``).
+    """
     refs = _model_refs(model)
+    if is_self_hosted(provider) or any(is_self_hosted(hint) for hint, _ in refs):
+        return None
+    provider_id = canonical_provider(provider)
     for hint, ref in refs:
         if match := _in_provider(provider_id, ref) or _in_provider(canonical_provider(hint), ref):
             return match

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -47,12 +48,19 @@ from agentledger.core.pricing.rates import UnitPrices
 __all__ = ["PriceOverride", "load_overrides", "parse_overrides"]
 
 _PER_MTOK = 1_000_000
+_PRICE_FIELDS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cache_read_per_mtok",
+    "cache_write_per_mtok",
+    "reasoning_per_mtok",
+)
 
 
 class PriceOverride(BaseModel):
     """One entry of the overrides file: absolute prices, or a discount on the catalog price."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     provider: str | None = Field(None, description="Provider the entry applies to; any provider when omitted")
     model: str = Field(..., min_length=1, description='Glob on the model name, or "re:<regex>"')
@@ -75,11 +83,18 @@ class PriceOverride(BaseModel):
         _compile(model)
         return model
 
+    @field_validator("provider")
+    @classmethod
+    def _named_provider(cls, provider: str | None) -> str | None:
+        if provider is not None and not provider.strip():
+            raise ValueError("must name a provider; leave it out to match any provider")
+        return provider
+
     @model_validator(mode="after")
     def _check(self) -> PriceOverride:
-        has_prices = self.input_per_mtok is not None or self.output_per_mtok is not None
-        if self.discount is not None and has_prices:
-            raise ValueError("give either prices (input_per_mtok, output_per_mtok) or discount, not both")
+        prices = [name for name in _PRICE_FIELDS if getattr(self, name) is not None]
+        if self.discount is not None and prices:
+            raise ValueError(f"give either prices ({', '.join(prices)}) or discount, not both")
         if self.discount is None:
             for name in ("input_per_mtok", "output_per_mtok"):
                 if getattr(self, name) is None:
@@ -139,17 +154,65 @@ def _compile(model: str) -> re.Pattern[str]:
     return re.compile(r"\A" + fnmatch.translate(model), re.IGNORECASE)
 
 
-def _describe(path: str, exc: ValidationError) -> str:
-    problems = []
+class _Loader(yaml.SafeLoader):
+    """Safe YAML whose bad scalars (``2025-13-01``) fail as YAML errors with their line, not as ValueError."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.value!r}: {exc}", node.start_mark
+            ) from exc
+
+
+_Locate = Callable[[int, str | None], int | None]
+
+
+def _locator(text: str) -> _Locate:
+    """``(entry index, field) -> 1-based line`` of that field (or of the entry) in the overrides file."""
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.YAMLError:
+        root = None
+
+    def locate(index: int, field: str | None) -> int | None:
+        if not isinstance(root, yaml.MappingNode):
+            return None
+        entries = next((v for k, v in root.value if k.value == "overrides"), None)
+        if not isinstance(entries, yaml.SequenceNode) or index >= len(entries.value):
+            return None
+        entry = entries.value[index]
+        if field is not None and isinstance(entry, yaml.MappingNode):
+            for key, _ in entry.value:
+                if key.value == field:
+                    return key.start_mark.line + 1
+        return entry.start_mark.line + 1
+
+    return locate
+
+
+def _describe(source: str, index: int, exc: ValidationError, locate: _Locate | None) -> str:
+    problems, fields = [], []
     for err in exc.errors():
         message = err["msg"].removeprefix("Value error, ")
         where = ".".join(str(part) for part in err["loc"])
         problems.append(f"{where}: {message}" if where else message)  # entry-level messages name their fields
-    return f"{path}: " + "; ".join(problems)
+        fields.append(str(err["loc"][0]) if err["loc"] else None)
+    line = _line(locate, index, fields[0] if fields else None)
+    return f"{source}{line}: overrides[{index}]: " + "; ".join(problems)
 
 
-def parse_overrides(document: Any, source: str = "<overrides>") -> list[PriceOverride]:
-    """Validate a parsed YAML document; errors name ``source``, the entry index and the field."""
+def _line(locate: _Locate | None, index: int, field: str | None = None) -> str:
+    line = locate(index, field) if locate is not None else None
+    return "" if line is None else f":{line}"
+
+
+def parse_overrides(
+    document: Any, source: str = "<overrides>", locate: _Locate | None = None
+) -> list[PriceOverride]:
+    """Validate a parsed YAML document; errors name ``source``, the line (when ``locate`` knows it), the entry
+    index and the field, as ``prices.yaml:12: overrides[2]: input_per_mtok: ...``."""
     if document is None:
         return []
     if not isinstance(document, dict) or set(document) - {"overrides"}:
@@ -160,11 +223,12 @@ def parse_overrides(document: Any, source: str = "<overrides>") -> list[PriceOve
     overrides = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict):
-            raise ConfigError(f"{source}: overrides[{index}]: expected a mapping, got {type(entry).__name__}")
+            where = f"{source}{_line(locate, index)}: overrides[{index}]"
+            raise ConfigError(f"{where}: expected a mapping, got {type(entry).__name__}")
         try:
             overrides.append(PriceOverride.model_validate(entry))
         except ValidationError as exc:
-            raise ConfigError(_describe(f"{source}: overrides[{index}]", exc)) from exc
+            raise ConfigError(_describe(source, index, exc, locate)) from exc
     return overrides
 
 
@@ -177,8 +241,12 @@ def load_overrides(path: str | Path) -> list[PriceOverride]:
         raise ConfigError(
             f"{path}: cannot read the prices file (AGENTLEDGER_PRICES_FILE): {exc.strerror}"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: the prices file is not UTF-8 text: {exc}") from exc
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_overrides(document, str(path))
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {exc}") from exc
+    return parse_overrides(document, str(path), _locator(text))

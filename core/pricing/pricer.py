@@ -96,7 +96,8 @@ class Pricer:
 
     Statuses: a catalog price gives ``priced``/``computed``; an override ``override``/``override``; no price
     but a cost reported by the source ``reported_only``/``reported``; nothing ``unpriced``/``none`` with a
-    NULL cost, never 0. With ``cost_policy="reported"`` the source's cost counts whenever it reported one.
+    NULL cost, never 0 (a reported $0 for a call that used tokens counts as nothing). With
+    ``cost_policy="reported"`` the source's cost counts whenever it reported one.
     """
 
     def __init__(
@@ -170,9 +171,15 @@ class Pricer:
         prices = None
         if call.model:
             prices = self.unit_prices(call.provider, call.model, call.started_at)
-        if prices is None and call.model_requested and call.model_requested != call.model:
-            # The requested name can be the priced one when the response carries a deployment name.
-            prices = self.unit_prices(call.provider, call.model_requested, call.started_at)
+        if (prices is None or prices.origin != "override") and (
+            call.model_requested and call.model_requested != call.model
+        ):
+            # The requested name is priced when the response's is not (it can be a deployment name), and an
+            # override written for the requested name ("gpt-4o") wins over the catalog price of the dated
+            # name the response carries ("gpt-4o-2024-08-06").
+            requested = self.unit_prices(call.provider, call.model_requested, call.started_at)
+            if requested is not None and (prices is None or requested.origin == "override"):
+                prices = requested
         return prices
 
     def _computed_cost(self, call: Call, prices: UnitPrices | None) -> float | None:
@@ -200,6 +207,10 @@ class Pricer:
         computed = self._computed_cost(call, prices)
         call.cost_computed_usd = computed
         reported = call.cost_reported_usd
+        if computed is None and reported == 0 and (call.input_tokens or call.output_tokens):
+            # A source without a price of its own writes 0 for a call that used tokens (Langfuse, Helicone,
+            # LiteLLM, any OTLP exporter): unknown, not free. The 0 stays in cost_reported_usd for the audit.
+            reported = None
         if computed is None:
             call.cost_usd = reported
             call.cost_source = "none" if reported is None else "reported"

@@ -12,6 +12,7 @@ import json
 import logging
 import time
 import warnings
+from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -285,6 +286,16 @@ def test_unknown_model_with_reported_cost_is_reported_only():
     assert (call.cost_source, call.price_status) == ("reported", "reported_only")
 
 
+def test_a_reported_zero_for_an_unknown_model_with_tokens_is_unknown_not_free():
+    call = priced(
+        "totally-unknown-model-x", "nobody", input_tokens=1000, output_tokens=10, cost_reported_usd=0.0
+    )
+    assert (call.cost_usd, call.price_status, call.cost_source) == (None, "unpriced", "none")
+    assert call.cost_reported_usd == 0.0  # kept beside, for the audit
+    nothing_used = priced("totally-unknown-model-x", "nobody", cost_reported_usd=0.0)
+    assert (nothing_used.cost_usd, nothing_used.price_status) == (0.0, "reported_only")
+
+
 def test_reported_policy_uses_the_reported_cost_but_keeps_the_computed_one():
     pricer = Pricer(cost_policy="reported")
     call = priced("gpt-4o", "openai", pricer, input_tokens=MTOK, cost_reported_usd=2.0)
@@ -414,6 +425,66 @@ def test_override_prices_an_unknown_self_hosted_model():
     )
     assert call.cost_usd == pytest.approx(0.2)
     assert call.price_status == "override"
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("ollama", "deepseek-r1:7b"),  # a local distilled model, which DeepSeek's catalog would claim
+        (None, "ollama/deepseek-r1:7b"),  # LiteLLM's model string
+        ("hosted_vllm", "deepseek-r1-distill-qwen-32b"),
+        ("lm-studio", "gemma-3"),  # Google lists gemma-3 as free: a local run is not $0 either
+    ],
+)
+def test_a_self_hosted_runtime_has_no_catalog_price_only_an_override(provider, model):
+    call = priced(model, provider, input_tokens=MTOK, output_tokens=MTOK)
+    assert (call.cost_usd, call.price_status, call.cost_source) == (None, "unpriced", "none")
+    estimate = Pricer(
+        overrides(
+            {
+                "provider": "ollama",
+                "model": "*",
+                "effective_from": "2024-01-01",
+                "input_per_mtok": 0.05,
+                "output_per_mtok": 0.05,
+            },
+            {
+                "model": "*",
+                "effective_from": "2024-01-01",
+                "discount": 0.1,
+            },  # needs a catalog price: no effect here
+        )
+    )
+    if provider == "ollama":
+        call = priced(model, provider, estimate, input_tokens=MTOK, output_tokens=MTOK)
+        assert (call.cost_usd, call.price_status) == (pytest.approx(0.1), "override")
+
+
+def test_an_override_for_the_requested_model_wins_over_the_catalog_price_of_the_response_model():
+    # OpenAI answers a request for "gpt-4o" with the dated "gpt-4o-2024-08-06": the override the user wrote
+    # for the name they request applies, from its date on.
+    pricer = Pricer(
+        overrides(
+            {
+                "provider": "openai",
+                "model": "gpt-4o",
+                "effective_from": "2025-03-01",
+                "input_per_mtok": 2.0,
+                "output_per_mtok": 8.0,
+            }
+        )
+    )
+    fields = {"model_requested": "gpt-4o", "input_tokens": MTOK, "output_tokens": MTOK}
+    after = priced("gpt-4o-2024-08-06", "openai", pricer, at=datetime(2025, 3, 1, tzinfo=UTC), **fields)
+    assert (after.cost_usd, after.price_status) == (pytest.approx(10.0), "override")
+    before = priced(
+        "gpt-4o-2024-08-06", "openai", pricer, at=datetime(2025, 2, 28, 23, 59, tzinfo=UTC), **fields
+    )
+    assert (before.cost_usd, before.price_status) == (pytest.approx(12.5), "priced")
+    other = priced(
+        "gpt-4o-mini-2024-07-18", "openai", pricer, model_requested="gpt-4o-mini", input_tokens=MTOK
+    )
+    assert (other.cost_usd, other.price_status) == (pytest.approx(0.15), "priced")
 
 
 def test_regex_override():
@@ -598,6 +669,22 @@ def test_from_settings_reads_prices_file_and_policy(tmp_path):
             "overrides:\n  - model: x\n    effective_from: 2025-01-01\n    input_per_mtok: -1\n    output_per_mtok: 1\n",
             r"input_per_mtok: .*greater than or equal to 0",
         ),
+        (
+            "overrides:\n  - model: x\n    effective_from: 2025-01-01\n    input_per_mtok: .inf\n    output_per_mtok: 1\n",
+            r":4: overrides\[0\]: input_per_mtok: .*finite number",
+        ),
+        (
+            "overrides:\n  - model: x\n    effective_from: 2025-01-01\n    discount: 0.1\n    cache_read_per_mtok: 0.5\n",
+            r"either prices \(cache_read_per_mtok\) or discount",
+        ),
+        (
+            "overrides:\n  - model: x\n    effective_from: 2025-13-01\n    discount: 0.1\n",
+            r":3: not valid YAML: cannot read '2025-13-01': month must be in 1\.\.12",
+        ),
+        (
+            "overrides:\n  - provider: ''\n    model: x\n    effective_from: 2025-01-01\n    discount: 0.1\n",
+            r":2: overrides\[0\]: provider: must name a provider",
+        ),
         ("overrides: {model: x}\n", r"'overrides' must be a list"),
         ("overrides:\n  - just a string\n", r"overrides\[0\]: expected a mapping"),
         ("prices: []\n", r"single key 'overrides'"),
@@ -612,6 +699,32 @@ def test_bad_overrides_file_names_file_entry_and_field(tmp_path, yaml_text, expe
     assert str(path) in str(info.value)
 
 
+def test_overrides_file_errors_name_the_line_of_the_field(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "overrides:\n"
+        "  - model: gpt-4o*\n"
+        "    effective_from: 2025-01-01\n"
+        "    input_per_mtok: 2\n"
+        "    output_per_mtok: 8\n"
+        "\n"
+        "  - model: mine\n"
+        "    effective_from: 2025-01-01\n"
+        "    input_per_mtok: 1\n"
+        "    output_per_mtok: free\n"
+        "  - model: theirs\n"
+        "    input_per_mtok: 1\n"
+        "    output_per_mtok: 1\n"
+    )
+    with pytest.raises(ConfigError) as bad_field:
+        load_overrides(path)
+    assert str(bad_field.value).startswith(f"{path}:10: overrides[1]: output_per_mtok: ")
+    path.write_text(path.read_text().replace("free", "1"))
+    with pytest.raises(ConfigError) as missing_field:  # a missing field: the line where its entry starts
+        load_overrides(path)
+    assert str(missing_field.value).startswith(f"{path}:11: overrides[2]: effective_from: Field required")
+
+
 def test_missing_overrides_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="cannot read the prices file"):
         load_overrides(tmp_path / "absent.yaml")
@@ -621,6 +734,67 @@ def test_empty_overrides_file_means_no_overrides(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("# nothing yet\n")
     assert load_overrides(path) == []
+
+
+# --- source names for provider and model, priced end to end against genai-prices' calc_price ------------
+
+# (provider and model as a source sends them, genai-prices provider id and model ref)
+SOURCE_NAMES = [
+    ("openai", "gpt-4o-2024-08-06", "openai", "gpt-4o-2024-08-06"),
+    ("openai", "o3", "openai", "o3"),  # $10/$40 until 2025-06-09, then $2/$8
+    ("openai", "gpt-4.1-mini", "openai", "gpt-4.1-mini"),
+    (None, "openai/gpt-4o-mini", "openai", "gpt-4o-mini"),
+    ("litellm", "openai/gpt-4o", "openai", "gpt-4o"),
+    ("anthropic", "claude-3-5-sonnet-20240620", "anthropic", "claude-3-5-sonnet-20240620"),
+    ("anthropic", "claude-sonnet-4-20250514", "anthropic", "claude-sonnet-4-20250514"),
+    ("anthropic", "claude-opus-4-20250514", "anthropic", "claude-opus-4-20250514"),
+    (
+        "aws.bedrock",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "aws",
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+    ),
+    (
+        "bedrock",
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+        "aws",
+        "us.anthropic.claude-sonnet-4-20250514-v1:0",
+    ),
+    ("azure.ai.openai", "gpt-4o", "azure", "gpt-4o"),
+    ("gcp.gemini", "models/gemini-1.5-pro", "google", "gemini-1.5-pro"),  # tier above 128k
+    ("gcp.vertex_ai", "gemini-2.5-pro", "google", "gemini-2.5-pro"),  # tier above 200k
+    ("vertex_ai", "gemini-2.0-flash", "google", "gemini-2.0-flash"),
+    ("mistral_ai", "mistral-large-latest", "mistral", "mistral-large-latest"),
+    ("deepseek", "deepseek-chat", "deepseek", "deepseek-chat"),  # off-peak hours
+    ("x_ai", "grok-3", "x-ai", "grok-3"),
+]
+SOURCE_USAGE = [
+    TokenCounts(12_000, 8_000, 2_000, 1_500, 600),
+    TokenCounts(250_000, 60_000, 30_000, 4_000, 1_000),
+]
+
+
+@pytest.mark.parametrize(("provider", "model", "catalog_provider", "ref"), SOURCE_NAMES)
+@pytest.mark.parametrize("at", [datetime(2025, 3, 1, 3, tzinfo=UTC), datetime(2025, 8, 1, 17, tzinfo=UTC)])
+@pytest.mark.parametrize("counts", SOURCE_USAGE, ids=["cached", "long-context"])
+def test_source_names_are_priced_as_genai_prices_prices_them(
+    provider, model, catalog_provider, ref, at, counts
+):
+    usage = Usage(
+        input_tokens=counts.input_tokens,  # genai-prices' input_tokens include the cache tokens, as ours do
+        cache_read_tokens=counts.cache_read_tokens,
+        cache_write_tokens=counts.cache_write_tokens,
+        output_tokens=counts.output_tokens,  # and its output_tokens include the reasoning tokens
+        output_reasoning_tokens=counts.reasoning_tokens,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        expected = calc_price(
+            usage, ref, provider_id=catalog_provider, genai_request_timestamp=at
+        ).total_price
+    call = priced(model, provider, at=at, **asdict(counts))
+    assert call.price_status == "priced"
+    assert call.cost_usd == pytest.approx(float(expected), rel=1e-12)
 
 
 # --- the whole catalog: our arithmetic equals genai-prices' own calculation -----------------------------

@@ -115,15 +115,20 @@ def prepare_calls(calls: pl.DataFrame, pricer: Pricer) -> pl.DataFrame:
 
 def _baseline(row: dict[str, Any], pricer: Pricer) -> tuple[str | None, str | None, float | None]:
     """(kept reason, pricing model, cost at current prices) of one call, like ``Pricer.price`` picks them:
-    the response's model, else the requested one."""
+    the response's model, else the requested one; an override of the requested name beats a catalog price of
+    the response's."""
     reason = _kept_reason(row)
     if reason is not None:
         return reason, row["model"], None
-    for model in dict.fromkeys((row["model"], row["model_requested"])):
-        prices = _lookup(pricer, row["provider"], model, row["started_at"])
-        if prices is not None:
-            return None, model, cost_of(prices, _counts(row))
-    return "no_current_price", row["model"], None
+    model, requested = row["model"], row["model_requested"]
+    prices = _lookup(pricer, row["provider"], model, row["started_at"])
+    if requested and requested != model and (prices is None or prices.origin != "override"):
+        on_requested = _lookup(pricer, row["provider"], requested, row["started_at"])
+        if on_requested is not None and (prices is None or on_requested.origin == "override"):
+            model, prices = requested, on_requested
+    if prices is None:
+        return "no_current_price", row["model"], None
+    return None, model, cost_of(prices, _counts(row))
 
 
 # -- the replay -------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ _HOUSE = [
         cache_read_per_mtok=0.1,
     ),
     PriceOverride(provider="openai", model="gpt-4.1", effective_from=date(2025, 6, 3), discount=0.2),
+    # An override of a requested name beats the catalog price of the response's model.
+    PriceOverride(model="gpt-4o-mini", effective_from=date(2025, 6, 2), discount=0.5),
 ]
 # Ingest knows one more model than the replay: its calls have no current price.
 INGEST = Pricer(
