@@ -64,8 +64,11 @@ def decode_protobuf(body: bytes) -> DecodedRequest:
         raise InputError(f"the body is not a valid OTLP protobuf ExportTraceServiceRequest: {exc}") from exc
     spans: list[RawSpan] = []
     rejected: list[Rejection] = []
-    for resource_spans in request.resource_spans:
-        resource = _pb_attributes(resource_spans.resource.attributes)
+    for index, resource_spans in enumerate(request.resource_spans):
+        try:
+            resource = _pb_attributes(resource_spans.resource.attributes)
+        except SpanError as exc:  # as in OTLP/JSON: a resource that cannot be read fails the body
+            raise InputError(f"resourceSpans[{index}].resource: {exc}") from exc
         for scope_spans in resource_spans.scope_spans:
             scope_name = scope_spans.scope.name
             for span in scope_spans.spans:

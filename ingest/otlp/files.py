@@ -2,10 +2,13 @@
 
 Formats, chosen by extension (each may also end in ``.gz``):
 
-* ``.json``: one OTLP/JSON ``ExportTraceServiceRequest`` per file, pretty-printed or not; a file whose first
-  line is a complete JSON document is read as JSON lines instead (the Collector writes ``.json`` that way);
+* ``.json``: one OTLP/JSON ``ExportTraceServiceRequest`` per file, pretty-printed or not, or several one after
+  another (``jq .`` output); a file whose first line is a complete JSON document is read as JSON lines instead
+  (the Collector writes ``.json`` that way);
 * ``.jsonl`` / ``.ndjson``: one export request per line;
-* ``.pb`` / ``.binpb`` / ``.protobuf``: one binary ``ExportTraceServiceRequest`` per file.
+* ``.pb`` / ``.binpb`` / ``.protobuf``: one binary ``ExportTraceServiceRequest`` per file, or a sequence of them
+  each preceded by its size as a 4-byte big-endian integer (what the Collector's file exporter writes with
+  ``format: proto``).
 
 A record that cannot be read yields a :class:`FileError` naming the file and the position (line, or byte range
 for protobuf) and iteration goes on with the next record or file.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +28,7 @@ from typing import IO
 from agentledger.core.errors import InputError
 from agentledger.core.records import Call, SpanContext
 from agentledger.ingest.otlp.decode import DecodedRequest, Rejection, decode_json_document, decode_protobuf
+from agentledger.ingest.otlp.limits import may_hold_surrogates, scrub_surrogates
 from agentledger.ingest.otlp.mapping import map_request
 
 PROTOBUF_SUFFIXES = (".pb", ".binpb", ".protobuf")
@@ -32,6 +37,7 @@ JSON_SUFFIXES = (".json",)
 SUPPORTED_SUFFIXES = PROTOBUF_SUFFIXES + JSON_LINES_SUFFIXES + JSON_SUFFIXES
 _SAMPLES_KEPT = 20  # rejection reasons kept in a report; the count covers all of them
 _READ_ERRORS = (OSError, EOFError, zlib.error)  # gzip.BadGzipFile is an OSError
+_BLANKS = re.compile(r"\s*")
 
 
 @dataclass(slots=True)
@@ -39,7 +45,7 @@ class FileItem:
     """One export request read from a file."""
 
     path: Path
-    position: str  # "line 12", or "file" for a one-request file
+    position: str  # "line 12", "message 3 (bytes 120-245)", or "file" for a one-request file
     request: DecodedRequest
 
 
@@ -185,10 +191,46 @@ def _iter_protobuf(path: Path, handle: IO[bytes]) -> Iterator[FileItem | FileErr
     except _READ_ERRORS as exc:
         yield FileError(path, "file", f"cannot read: {exc}")
         return
-    try:
-        yield FileItem(path, "file", decode_protobuf(body))
-    except InputError as exc:
-        yield FileError(path, f"bytes 0-{len(body)}", str(exc))
+    frames = _size_prefixed_frames(body)
+    if frames is None:
+        try:
+            yield FileItem(path, "file", decode_protobuf(body))
+        except InputError as exc:
+            yield FileError(path, f"bytes 0-{len(body)}", str(exc))
+        return
+    for number, (start, end) in enumerate(frames, 1):
+        position = f"message {number} (bytes {start}-{end})"
+        if end > len(body):
+            yield FileError(
+                path, position, f"the file is cut short: {len(body) - start} bytes of {end - start}"
+            )
+            return
+        try:
+            yield FileItem(path, position, decode_protobuf(body[start:end]))
+        except InputError as exc:
+            yield FileError(path, position, str(exc))
+
+
+def _size_prefixed_frames(body: bytes) -> list[tuple[int, int]] | None:
+    """The (start, end) of each request when ``body`` is a sequence of size-prefixed requests, else None.
+
+    It is one when the sizes chain exactly to the end of the file, or when it starts with a zero byte (a plain
+    request never does: field number 0 does not exist); then the file may end inside its last frame (a write
+    cut short), whose ``end`` lies past the end of the file.
+    """
+    frames: list[tuple[int, int]] = []
+    offset = 0
+    while offset < len(body):
+        start = offset + 4
+        if start > len(body):  # the size itself is cut short
+            frames.append((offset, start))
+            break
+        end = start + int.from_bytes(body[offset:start], "big")
+        frames.append((start, end))
+        offset = end
+    if not frames or (frames[-1][1] > len(body) and body[:1] != b"\x00"):
+        return None
+    return frames
 
 
 def _iter_json(path: Path, handle: IO[bytes]) -> Iterator[FileItem | FileError]:
@@ -208,14 +250,21 @@ def _iter_json(path: Path, handle: IO[bytes]) -> Iterator[FileItem | FileError]:
         return
     try:
         document = json.loads(first)
-    except (ValueError, RecursionError):
-        yield from _iter_whole_document(path, first, handle)
+    except (ValueError, RecursionError) as exc:
+        stripped = first.strip()
+        if stripped.startswith(b"{") and stripped.endswith(b"}"):  # a bad first line of JSON lines
+            yield FileError(path, f"line {line_no}", f"invalid JSON: {exc}")
+            yield from _iter_lines(path, handle, line_no)
+        else:
+            yield from _iter_whole_document(path, first, handle, line_no)
         return
-    yield _item(path, f"line {line_no}", document)
+    yield _item(path, f"line {line_no}", document, may_hold_surrogates(first))
     yield from _iter_lines(path, handle, line_no)
 
 
-def _iter_whole_document(path: Path, head: bytes, handle: IO[bytes]) -> Iterator[FileItem | FileError]:
+def _iter_whole_document(
+    path: Path, head: bytes, handle: IO[bytes], first_line: int
+) -> Iterator[FileItem | FileError]:
     try:
         text = head + handle.read()
     except _READ_ERRORS as exc:
@@ -224,12 +273,40 @@ def _iter_whole_document(path: Path, head: bytes, handle: IO[bytes]) -> Iterator
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        yield FileError(path, f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}")
+        if exc.msg == "Extra data":  # more documents follow the first one
+            yield from _iter_documents(path, exc.doc, first_line)
+            return
+        line = exc.lineno + first_line - 1
+        yield FileError(path, f"line {line}, column {exc.colno}", f"invalid JSON: {exc.msg}")
         return
     except (ValueError, RecursionError) as exc:
         yield FileError(path, "file", f"invalid JSON: {exc}")
         return
-    yield _item(path, "file", document)
+    yield _item(path, "file", document, may_hold_surrogates(text))
+
+
+def _iter_documents(path: Path, source: str, first_line: int) -> Iterator[FileItem | FileError]:
+    """Pretty-printed documents one after another (what ``jq .`` makes of a JSON-lines file), each named by the
+    line it starts on; an invalid one ends the file, since the next document cannot be found after it."""
+    decoder = json.JSONDecoder()
+    scrub = may_hold_surrogates(source.encode("utf-8", "surrogatepass"))
+    position, line = 0, first_line
+    while True:
+        start = _BLANKS.match(source, position).end()
+        line += source.count("\n", position, start)
+        if start == len(source):
+            return
+        try:
+            document, position = decoder.raw_decode(source, start)
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno + first_line - 1}, column {exc.colno}"
+            yield FileError(path, where, f"invalid JSON: {exc.msg}")
+            return
+        except RecursionError as exc:
+            yield FileError(path, f"line {line}", f"invalid JSON: {exc}")
+            return
+        yield _item(path, f"line {line}", document, scrub)
+        line += source.count("\n", start, position)
 
 
 def _iter_lines(path: Path, handle: IO[bytes], line_no: int) -> Iterator[FileItem | FileError]:
@@ -250,10 +327,13 @@ def _iter_lines(path: Path, handle: IO[bytes], line_no: int) -> Iterator[FileIte
         except (ValueError, RecursionError) as exc:
             yield FileError(path, f"line {line_no}", f"invalid JSON: {exc}")
             continue
-        yield _item(path, f"line {line_no}", document)
+        yield _item(path, f"line {line_no}", document, may_hold_surrogates(line))
 
 
-def _item(path: Path, position: str, document: object) -> FileItem | FileError:
+def _item(path: Path, position: str, document: object, escapes: bool) -> FileItem | FileError:
+    """``escapes``: whether the document's text has surrogate escapes (see :func:`may_hold_surrogates`)."""
+    if escapes:
+        document = scrub_surrogates(document)  # lone surrogates cannot be stored: U+FFFD instead
     try:
         return FileItem(path, position, decode_json_document(document))
     except InputError as exc:

@@ -4,7 +4,8 @@ A span with more than :data:`MAX_ATTRIBUTES` attributes keeps the ones the mappi
 :mod:`~agentledger.ingest.otlp.conventions` declares, then the conventions' prefixes, then the others in
 order); a string attribute longer than :data:`MAX_STRING_CHARS` is cut there. Either way the call records
 ``agentledger.truncated=true`` in its tags. Prompt and tool attributes are only hashed, never stored, so
-they are not cut (cutting them would make different long prompts look identical).
+they are not cut (cutting them would make different long prompts look identical); for the same reason the
+mapping hashes the prompt from all the attributes sent, not from those kept.
 
 OTLP/JSON can carry text that is not Unicode (a lone ``\\ud800`` escape): :func:`scrub_surrogates` replaces
 such characters, which no database can store, with U+FFFD. Pure functions.

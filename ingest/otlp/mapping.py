@@ -5,7 +5,7 @@ LLM calls is documented in :mod:`agentledger.ingest.otlp.conventions`. Values th
 (negative, non-numeric or implausibly large token counts, a text where a number belongs, an end before the
 start, a timestamp before 1970 or after 2100) reject that span alone, with a reason. Spans over the limits of
 :mod:`agentledger.ingest.otlp.limits` (attribute count, string length) are kept, cut down, and their call is
-tagged ``agentledger.truncated=true``.
+tagged ``agentledger.truncated=true``; the prompt and prefix hashes are still computed from every attribute sent.
 
 Token counts follow the OTel GenAI meaning (input includes cached tokens, output includes reasoning). Langfuse
 ``usage_details`` are converted with :func:`agentledger.core.tokens.from_langfuse_usage`. One repair is applied
@@ -88,7 +88,8 @@ def map_request(decoded: DecodedRequest, *, project_id: str, source: str = "otlp
 
 def map_span(raw: RawSpan, *, project_id: str, source: str = "otlp") -> tuple[SpanContext, Call | None]:
     """Map one span; raises :class:`SpanError` when a value cannot be stored honestly."""
-    attributes, truncated = limit_attributes(raw.attributes)
+    sent = raw.attributes  # the prompt hashes cover all of it: a cut prompt would look like another
+    attributes, truncated = limit_attributes(sent)
     if truncated or len(raw.name) > MAX_STRING_CHARS:
         raw = dataclasses.replace(raw, attributes=attributes, name=clip(raw.name))
         truncated = True
@@ -113,7 +114,7 @@ def map_span(raw: RawSpan, *, project_id: str, source: str = "otlp") -> tuple[Sp
         user_id=_first_text(attributes, aliases.get("user_id", ())),
         outcome=_outcome(attributes),
     )
-    call = _call(raw, context, kind.operation, aliases) if kind.is_call else None
+    call = _call(raw, context, kind.operation, aliases, sent) if kind.is_call else None
     if call is not None:
         if truncated:
             call.tags[TRUNCATED_TAG] = "true"
@@ -199,10 +200,16 @@ def _strip_operation(name: str, operation: str) -> str | None:
 # -------------------------------------------------------------------------------------------------- calls
 
 
-def _call(raw: RawSpan, context: SpanContext, operation: str | None, aliases: dict[str, list[str]]) -> Call:
+def _call(
+    raw: RawSpan,
+    context: SpanContext,
+    operation: str | None,
+    aliases: dict[str, list[str]],
+    sent: dict[str, Any],
+) -> Call:
     attributes = raw.attributes
     tokens = _tokens(attributes, aliases)
-    prompt_hash, prefix_hash = prompt_hashes(attributes)
+    prompt_hash, prefix_hash = prompt_hashes(sent)
     started, ended = context.started_at, context.ended_at
     assert started is not None  # _times always sets it
     model_requested = _first_text(attributes, aliases.get("request_model", ())) or _parameter_text(
@@ -342,8 +349,11 @@ def _as_count(value: Any, key: str) -> int:
 
 
 def _number(value: Any, key: str) -> float:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
+    if isinstance(value, float):
+        number = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        # over the limit either way; float() of an integer beyond a double's range (JSON text can hold one) raises
+        number = float(value) if abs(value) <= MAX_QUANTITY else math.inf
     elif isinstance(value, str):
         try:
             number = float(value)

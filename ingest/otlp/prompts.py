@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from agentledger.ingest.otlp.conventions import OWN_PREFIX_HASH, OWN_PROMPT_HASH
+from agentledger.ingest.otlp.limits import clip
 
 _HASH_HEX_DIGITS = 16
 # One encoder, built once: json.dumps() with options builds a new encoder on every call.
@@ -164,4 +165,4 @@ def _maybe_json(value: Any) -> Any:
 
 
 def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return clip(value) if isinstance(value, str) and value else None

@@ -5,7 +5,8 @@ Follows the OTLP/HTTP specification: ``application/x-protobuf`` or ``application
 ``partial_success`` when some spans were rejected. Errors carry a ``google.rpc.Status`` body (code + message):
 
 ====  ===========================================================================================
-400   the body cannot be decoded (truncated protobuf, invalid JSON or gzip, wrong top-level shape)
+400   the body cannot be decoded (truncated protobuf, invalid JSON or gzip, wrong top-level shape, a
+      resource attribute that cannot be read); a bad span alone is rejected in ``partial_success``
 401   a key exists (env or stored) and the request has no valid one (Bearer, or Basic with the key as password)
 413   the body is larger than ``max_body_bytes``, or than ``max_decompressed_bytes`` once gunzipped
 415   another content type or content encoding

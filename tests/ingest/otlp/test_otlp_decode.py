@@ -183,6 +183,17 @@ def test_deeply_nested_attribute_is_rejected_not_crashing() -> None:
     assert "nested" in decoded.rejected[0].reason
 
 
+def test_deeply_nested_resource_attribute_fails_the_body_in_both_encodings() -> None:
+    value: object = "leaf"
+    for _ in range(40):
+        value = [value]
+    spans = [SpanSpec(span_id="00000000000000f3")]
+    with pytest.raises(InputError, match=r"resourceSpans\[0\]\.resource: .*nested"):
+        decode_protobuf(pb_request(spans, resource={"deep": value}).SerializeToString())
+    with pytest.raises(InputError, match=r"resourceSpans\[0\]\.resource: .*nested"):
+        decode_json(json_body(spans, resource={"deep": value}))
+
+
 def test_truncated_protobuf_raises_input_error() -> None:
     body = pb_body([SpanSpec(span_id="0000000000000101", attributes={"a": "x" * 100})])
     with pytest.raises(InputError, match="protobuf"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import struct
 from pathlib import Path
 
 import pytest
@@ -65,11 +66,40 @@ def test_pretty_json_file_and_collector_style_json_lines(tmp_path: Path) -> None
     assert [i.position for i in iter_file_requests(collector)] == ["line 1", "line 2"]
 
 
+def test_pretty_documents_one_after_another_and_a_bad_first_line(tmp_path: Path) -> None:
+    # `jq . traces.json > pretty.json` on a Collector file: pretty-printed requests one after another
+    pretty = [json.dumps(json.loads(request_line(f"{i:016x}")), indent=2) for i in (0x71, 0x72, 0x73)]
+    path = tmp_path / "pretty.json"
+    path.write_text("\n" + "\n".join(pretty[:2]) + "\n\n" + pretty[2] + "\n")
+    items = list(iter_file_requests(path))
+    lines_each = pretty[0].count("\n") + 1
+    assert [type(i).__name__ for i in items] == ["FileItem"] * 3
+    assert [i.position for i in items] == ["line 2", f"line {2 + lines_each}", f"line {3 + 2 * lines_each}"]
+    assert [i.request.spans[0].span_id for i in items] == [f"{i:016x}" for i in (0x71, 0x72, 0x73)]
+
+    cut = tmp_path / "cut.json"  # the last document cut short: the ones before it are kept
+    cut.write_text(pretty[0] + "\n" + pretty[1][:40])
+    items = list(iter_file_requests(cut))
+    assert [type(i).__name__ for i in items] == ["FileItem", "FileError"]
+    assert int(items[1].position.split()[1].rstrip(",")) > lines_each  # where the second one breaks off
+
+    collector = tmp_path / "collector.json"  # JSON lines whose first line is damaged
+    collector.write_text('{"resourceSpans": [oops}\n' + request_line("0000000000000074") + "\n")
+    items = list(iter_file_requests(collector))
+    assert [(type(i).__name__, i.position) for i in items] == [
+        ("FileError", "line 1"),
+        ("FileItem", "line 2"),
+    ]
+
+
 def test_invalid_whole_json_names_line_and_column(tmp_path: Path) -> None:
     path = tmp_path / "broken.json"
     path.write_text('{\n  "resourceSpans": [\n    {,}\n  ]\n}\n')
     [error] = iter_file_requests(path)
     assert isinstance(error, FileError) and error.position == "line 3, column 6"
+    path.write_text('\n\n{\n  "resourceSpans": [\n    {,}\n  ]\n}\n')  # counted from the file's first line
+    [error] = iter_file_requests(path)
+    assert isinstance(error, FileError) and error.position == "line 5, column 6"
 
 
 def test_protobuf_and_gzip_files(tmp_path: Path) -> None:
@@ -83,6 +113,57 @@ def test_protobuf_and_gzip_files(tmp_path: Path) -> None:
     report = import_files([tmp_path], recorder, project_id="p")
     assert report.errors == []
     assert (report.files, report.requests, report.calls, report.spans) == (4, 4, 4, 6)
+
+
+def collector_proto_file(*bodies: bytes) -> bytes:
+    """What the Collector's file exporter writes with ``format: proto``: each request after its size as 4 bytes
+    (big-endian)."""
+    return b"".join(struct.pack(">I", len(body)) + body for body in bodies)
+
+
+def test_collector_proto_files_with_length_prefixed_requests(tmp_path: Path) -> None:
+    first = pb_body([SpanSpec(span_id="0000000000000041", attributes=CHAT)])
+    second = pb_body([SpanSpec(span_id=f"{i:016x}", attributes=CHAT) for i in (0x42, 0x43)])
+    (tmp_path / "traces.pb").write_bytes(collector_proto_file(first, second))
+    (tmp_path / "rotated.binpb.gz").write_bytes(gzip.compress(collector_proto_file(second)))
+    items = list(iter_file_requests(tmp_path / "traces.pb"))
+    assert [type(i).__name__ for i in items] == ["FileItem", "FileItem"]
+    assert [[s.span_id for s in i.request.spans] for i in items] == [
+        ["0000000000000041"],
+        ["0000000000000042", "0000000000000043"],
+    ]
+    assert items[1].position == f"message 2 (bytes {8 + len(first)}-{8 + len(first) + len(second)})"
+    report = import_files([tmp_path], Recorder(), project_id="p")
+    assert report.errors == [] and (report.requests, report.calls) == (3, 5)
+
+
+def test_collector_proto_file_cut_short_or_with_a_bad_message(tmp_path: Path) -> None:
+    good = pb_body([SpanSpec(span_id="0000000000000051", attributes=CHAT)])
+    bad = b"\x0a\xff\xff"  # a length-delimited field running past the end of its message
+    path = tmp_path / "killed.pb"  # the Collector stopped in the middle of its last write
+    path.write_bytes(collector_proto_file(good, bad, good) + struct.pack(">I", 500) + good[:10])
+    items = list(iter_file_requests(path))
+    assert [type(i).__name__ for i in items] == ["FileItem", "FileError", "FileItem", "FileError"]
+    assert items[1].position.startswith("message 2 ") and "protobuf" in items[1].message
+    assert items[3].position.startswith("message 4 ") and "cut short" in items[3].message
+    report = import_files([path], Recorder(), project_id="p")
+    assert (report.requests, report.calls, len(report.errors)) == (2, 2, 2)
+
+
+def test_lone_surrogates_in_json_files_are_replaced_not_fatal(tmp_path: Path) -> None:
+    span = SpanSpec(span_id="0000000000000061", attributes={**CHAT, "gen_ai.conversation.id": "S"})
+    lines = [json.dumps(json_request([span])).replace('"S"', '"a\\ud800b"'), request_line("0000000000000062")]
+    (tmp_path / "lines.jsonl").write_text("\n".join(lines) + "\n")
+    (tmp_path / "whole.json").write_text(
+        json.dumps(json_request([span]), indent=2).replace('"S"', '"c\\udfffd"')
+    )
+    recorder = Recorder()
+    report = import_files([tmp_path], recorder, project_id="p")
+    assert report.errors == [] and report.calls == 3
+    sessions = sorted(c.session_id or "" for calls, _ in recorder.batches for c in calls)
+    assert sessions == ["", "a\ufffdb", "c\ufffdd"]
+    for session in sessions:
+        session.encode("utf-8")  # storable text
 
 
 def test_truncated_gzip_and_bad_protobuf_are_reported(tmp_path: Path) -> None:

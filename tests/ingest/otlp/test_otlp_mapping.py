@@ -20,6 +20,7 @@ from otlp_helpers import (
 
 from agentledger.ingest.otlp.decode import RawSpan, decode_json, decode_protobuf
 from agentledger.ingest.otlp.extras import RAW_LIMIT_CHARS
+from agentledger.ingest.otlp.limits import MAX_ATTRIBUTES, MAX_STRING_CHARS, TRUNCATED_TAG
 from agentledger.ingest.otlp.mapping import map_request, map_spans
 
 # ------------------------------------------------------------------------------------ reference fixtures
@@ -254,6 +255,8 @@ def test_own_attributes() -> None:
         ({"llm.invocation_parameters": "{not json"}, "JSON"),
         ({"langfuse.observation.usage_details": '{"input": -3}'}, "negative"),
         ({"langfuse.observation.usage_details": "[1, 2]"}, "JSON object"),
+        # a JSON integer too large for a float
+        ({"langfuse.observation.cost_details": '{"total": 1' + "0" * 400 + "}"}, "finite number"),
     ],
 )
 def test_invalid_values_reject_only_their_span(attributes: dict, reason: str) -> None:
@@ -353,6 +356,33 @@ def test_raw_stays_valid_json_with_non_finite_doubles() -> None:
         one_call(spec).raw, parse_constant=lambda token: pytest.fail(f"invalid JSON token {token}")
     )
     assert raw["gen_ai.request.temperature"] == "nan" and raw["x"] == ["inf"]
+
+
+def test_prompt_hash_of_a_conversation_over_the_attribute_limit_covers_every_message() -> None:
+    # OpenInference flattens every message into its own attributes: a long agent conversation passes the
+    # attribute limit, and growing conversations differ only in their last messages.
+    def conversation(span_id: str, turns: int, last: str = "") -> SpanSpec:
+        attributes: dict[str, object] = {"openinference.span.kind": "LLM", "llm.token_count.prompt": 10}
+        for i in range(turns):
+            attributes[f"llm.input_messages.{i}.message.role"] = "user" if i % 2 == 0 else "assistant"
+            attributes[f"llm.input_messages.{i}.message.content"] = (
+                f"turn {i}{last if i == turns - 1 else ''}"
+            )
+        return SpanSpec(span_id=span_id, attributes=attributes)
+
+    turns = MAX_ATTRIBUTES  # two attributes per message: twice the limit
+    longer, shorter, edited, same = mapped(
+        conversation("0000000000001851", turns + 1),
+        conversation("0000000000001852", turns),
+        conversation("0000000000001853", turns, last=" (edited)"),
+        conversation("0000000000001854", turns),
+    ).calls
+    assert longer.tags[TRUNCATED_TAG] == "true" and longer.input_tokens == 10
+    assert len({longer.prompt_hash, shorter.prompt_hash, edited.prompt_hash}) == 3
+    assert same.prompt_hash == shorter.prompt_hash
+    explicit = conversation("0000000000001855", turns)
+    explicit.attributes["agentledger.prompt_hash"] = "h" * (MAX_STRING_CHARS + 10)
+    assert one_call(explicit).prompt_hash == "h" * MAX_STRING_CHARS  # still cut like every stored text
 
 
 def test_flattened_tool_definitions_feed_the_prefix_hash() -> None:

@@ -211,6 +211,19 @@ def test_truncated_protobuf_is_400_with_a_protobuf_status(client: TestClient) ->
     assert status.code == 3 and "protobuf" in status.message
 
 
+def test_unreadable_resource_attribute_is_400_not_500(client: TestClient, ingest: RecordingIngest) -> None:
+    deep: object = "leaf"
+    for _ in range(40):
+        deep = [deep]
+    request = pb_request(GOOD, resource={"service.name": "checkout", "deep": deep})
+    response = client.post("/v1/traces", content=request.SerializeToString(), headers=PB)
+    assert response.status_code == 400
+    status = status_pb2.Status.FromString(response.content)
+    assert status.code == 3 and "resourceSpans[0].resource" in status.message and "nested" in status.message
+    assert ingest.batches == []
+    assert client.post("/v1/traces", content=pb_body(GOOD), headers=PB).status_code == 200
+
+
 def test_bad_gzip_is_400(client: TestClient) -> None:
     response = client.post(
         "/v1/traces", content=b"not gzip at all", headers={**JS, "content-encoding": "gzip"}
