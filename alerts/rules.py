@@ -29,6 +29,7 @@ names the environment variable that holds its secret, or uses the settings' one.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import timedelta
@@ -58,29 +59,45 @@ DIMENSIONS = tuple(d for d in GROUP_BY if d not in ("day", "week"))
 BUDGET_DIMENSIONS = ("agent", "user", "feature", "model")
 BUILTIN_CHANNELS = ("slack", "email", "webhook")
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
-_UNIT_SECONDS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+# Windows reach back from now; ten years is more history than any ledger holds, and far from the dates
+# Python cannot represent.
+MAX_DURATION = timedelta(days=3660)
 
 
 def parse_duration(value: Any) -> timedelta:
-    """``"30m"``, ``"24h"``, ``"7d"``, ``"2w"`` (or a timedelta, or seconds as a number) -> timedelta."""
+    """``"30m"``, ``"24h"``, ``"7d"``, ``"2w"``, ``"90s"`` (or a timedelta, or seconds as a number) -> timedelta.
+
+    A duration is above zero and at most :data:`MAX_DURATION` (ten years)."""
     if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise ValueError(f"{value!r} is not a duration; write e.g. 30m, 24h, 7d or 2w")
-    return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()])
+        duration = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(value) or not 0 < value <= MAX_DURATION.total_seconds():
+            raise ValueError(f"{value!r} seconds is not a duration between 0 and {MAX_DURATION.days} days")
+        duration = timedelta(seconds=value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"{value!r} is not a duration; write e.g. 30m, 24h, 7d or 2w")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
+        if not seconds <= MAX_DURATION.total_seconds():
+            raise ValueError(f"{value!r} is longer than {MAX_DURATION.days} days")
+        duration = timedelta(seconds=seconds)
+    if duration <= timedelta(0) or duration > MAX_DURATION:
+        raise ValueError(f"{value!r} is not a duration between 0 and {MAX_DURATION.days} days")
+    return duration
 
 
 def format_duration(value: timedelta) -> str:
-    """The shortest exact ``Nw``/``Nd``/``Nh``/``Nm`` spelling of a duration."""
-    seconds = int(value.total_seconds())
-    for unit in ("w", "d", "h"):
-        if seconds and seconds % _UNIT_SECONDS[unit] == 0:
-            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
-    return f"{seconds // 60}m"
+    """The shortest exact ``Nw``/``Nd``/``Nh``/``Nm``/``Ns`` spelling of a duration (parses back to it)."""
+    seconds = value.total_seconds()
+    if seconds.is_integer():
+        for unit in ("w", "d", "h", "m"):
+            if seconds and seconds % _UNIT_SECONDS[unit] == 0:
+                return f"{int(seconds) // _UNIT_SECONDS[unit]}{unit}"
+        return f"{int(seconds)}s"
+    return f"{seconds:.6f}".rstrip("0") + "s"
 
 
 def parse_amount(value: Any) -> float:
@@ -121,7 +138,8 @@ class Scope(BaseModel):
 
 
 class _Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN and infinity are refused: a rule comparing with them would never fire.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=120, pattern=r"^[\w.\- ]+$", description="Unique rule name")
     description: str | None = Field(None, description="Shown in the notification")

@@ -72,9 +72,14 @@ def parse_week(text: str) -> tuple[int, int]:
     """``"2026-W47"`` -> (2026, 47); InputError naming the expected form otherwise."""
     try:
         year, week = text.upper().split("-W")
-        return date.fromisocalendar(int(year), int(week), 1).isocalendar()[:2]
+        monday = date.fromisocalendar(int(year), int(week), 1)
     except ValueError as exc:
         raise InputError(f"week {text!r} is not an ISO week like 2026-W47") from exc
+    try:
+        monday - timedelta(days=7), monday + timedelta(days=7)  # the week before and the end of this one
+    except OverflowError:
+        raise InputError(f"week {text!r} is out of range: the report needs it and the week before") from None
+    return monday.isocalendar()[:2]
 
 
 def week_bounds(week: str, tz: str = "UTC") -> tuple[datetime, datetime]:

@@ -34,6 +34,12 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
 
 
+def slack_escape(text: str) -> str:
+    """``text`` for a Slack ``mrkdwn`` field: ``&``, ``<`` and ``>`` as the entities Slack asks for, so a name
+    such as ``<!channel>`` notifies nobody and a line starting with ``>`` is not turned into a quote."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def truncate(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters with an ellipsis (Slack rejects longer block texts)."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -123,6 +129,11 @@ def _recommendation_line(rec: dict[str, Any]) -> str:
 # -- Markdown ---------------------------------------------------------------------------------------
 
 
+def _cell(text: str) -> str:
+    """``text`` for a Markdown table cell: a ``|`` or a line break in a name would split the row."""
+    return " ".join(text.replace("|", "\\|").splitlines())
+
+
 def _md_table(rows: list[Row], label: str) -> list[str]:
     lines = [
         f"| # | {label} | Cost | WoW | Calls | Cost / completed task | Likely cause |",
@@ -130,8 +141,8 @@ def _md_table(rows: list[Row], label: str) -> list[str]:
     ]
     for r in rows:
         lines.append(
-            f"| {r.rank} | {_key(r.key)} | {money(r.cost_usd)} | {change(r.cost_change)} | {r.calls:,} | "
-            f"{money(r.cost_per_completed_task_usd)} | {_causes(r)} |"
+            f"| {r.rank} | {_cell(_key(r.key))} | {money(r.cost_usd)} | {change(r.cost_change)} | {r.calls:,} | "
+            f"{money(r.cost_per_completed_task_usd)} | {_cell(_causes(r))} |"
         )
     return lines if rows else ["_No calls this week._"]
 
@@ -143,7 +154,7 @@ def _md_sessions(rows: list[SessionRow]) -> list[str]:
     ]
     for s in rows:
         lines.append(
-            f"| {s.rank} | {s.session} | {_key(s.agent)} | {_key(s.user)} | {money(s.cost_usd)} | "
+            f"| {s.rank} | {_cell(s.session)} | {_cell(_key(s.agent))} | {_cell(_key(s.user))} | {money(s.cost_usd)} | "
             f"{s.calls:,} | {s.tasks} ({s.completed_tasks}) |"
         )
     return lines if rows else ["_No sessions this week._"]
@@ -352,19 +363,34 @@ def to_html(report: WeeklyReport) -> str:
 
 def _slack_rows(rows: list[Row], limit: int = 10) -> str:
     lines = [
-        f"{r.rank}. *{_key(r.key)}* {money(r.cost_usd)} ({change(r.cost_change)}), {r.calls:,} calls, "
-        f"{money(r.cost_per_completed_task_usd)}/completed task" + (f" — _{_causes(r)}_" if r.causes else "")
+        f"{r.rank}. *{slack_escape(_key(r.key))}* {money(r.cost_usd)} ({change(r.cost_change)}), {r.calls:,} calls, "
+        f"{money(r.cost_per_completed_task_usd)}/completed task"
+        + (f" — _{slack_escape(_causes(r))}_" if r.causes else "")
         for r in rows[:limit]
     ]
     return "\n".join(lines) or "_No calls this week._"
 
 
+def _slack_sessions(rows: list[SessionRow], limit: int = 10) -> str:
+    lines = [
+        f"{s.rank}. `{slack_escape(s.session)}` {money(s.cost_usd)}, {s.calls:,} calls"
+        + (f" · {slack_escape(s.agent)}" if s.agent else "")
+        + (f" · user {slack_escape(s.user)}" if s.user else "")
+        for s in rows[:limit]
+    ]
+    return "\n".join(lines) or "_No sessions this week._"
+
+
 def to_slack_blocks(report: WeeklyReport) -> list[dict[str, Any]]:
-    """Block Kit blocks: header, headline, one section per ranking, recommendations, dashboard button."""
+    """Block Kit blocks: header, headline, one section per ranking and for the sessions, recommendations,
+    dashboard button (every text escaped for mrkdwn and within Slack's limits)."""
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": truncate(title(report), 150)}},
-        {"type": "context", "elements": [{"type": "mrkdwn", "text": period(report)}]},
-        {"type": "section", "text": {"type": "mrkdwn", "text": truncate(headline(report), 3000)}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(period(report))}]},
+        {
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": truncate(slack_escape(headline(report)), 3000)},
+        },
     ]
     for attr, label in SECTIONS:
         text = f"*Top {label.lower()} by cost*\n" + _slack_rows(getattr(report, attr))
@@ -372,8 +398,13 @@ def to_slack_blocks(report: WeeklyReport) -> list[dict[str, Any]]:
             {"type": "divider"},
             {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}},
         ]
+    text = "*Top sessions by cost*\n" + _slack_sessions(report.sessions)
+    blocks += [
+        {"type": "divider"},
+        {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, 3000)}},
+    ]
     if report.recommendations:
-        recs = "\n".join(f"• {_recommendation_line(r)}" for r in report.recommendations[:10])
+        recs = "\n".join(f"• {slack_escape(_recommendation_line(r))}" for r in report.recommendations[:10])
         text = truncate("*Open recommendations*\n" + recs, 3000)
         blocks += [{"type": "divider"}, {"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     link = dashboard_link(report.dashboard_url, "overview", report.since, report.until, {})

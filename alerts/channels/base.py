@@ -8,6 +8,8 @@ sends exactly what the first attempt sent) and sends a payload. ``send`` raises
 
 from __future__ import annotations
 
+import logging
+import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -39,6 +41,37 @@ class Channel(Protocol):
         """Deliver a rendered payload; raises TransientError or TerminalError on failure."""
 
 
+class _HideChannelUrls(logging.Filter):
+    """Masks the URLs that channels POST to in httpx's own log lines ("HTTP Request: POST <url> ..." at
+    INFO): a Slack webhook URL is a secret, and a generic webhook URL often carries a token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._urls: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, url: str) -> None:
+        with self._lock:
+            self._urls.add(str(httpx.URL(url)))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._urls and isinstance(record.args, tuple):
+            record.args = tuple(
+                _masked(arg) if isinstance(arg, str | httpx.URL) and str(arg) in self._urls else arg
+                for arg in record.args
+            )
+        return True
+
+
+def _masked(url: str | httpx.URL) -> str:
+    parsed = httpx.URL(str(url))
+    return f"{parsed.scheme}://{parsed.host}/<secret>"
+
+
+_HIDE_URLS = _HideChannelUrls()
+logging.getLogger("httpx").addFilter(_HIDE_URLS)
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     try:
@@ -52,8 +85,10 @@ def post(
 ) -> None:
     """POST ``body``; 2xx is success, 408/429/5xx and transport errors are transient, other 4xx terminal.
 
-    ``what`` names the destination in errors without its URL (a Slack webhook URL is a secret).
+    ``what`` names the destination in errors without its URL (a Slack webhook URL is a secret); httpx's own
+    log line of the request shows only the URL's scheme and host.
     """
+    _HIDE_URLS.add(url)
     try:
         response = httpx.post(url, content=body, headers=headers, timeout=timeout)
     except httpx.TransportError as exc:

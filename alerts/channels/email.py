@@ -2,13 +2,15 @@
 
 SMTP settings come from :class:`~agentledger.core.settings.Settings` (``smtp_host``, ``smtp_port``,
 ``smtp_starttls``, ``smtp_username``, ``smtp_password``, ``smtp_from``, ``smtp_ca_file``); recipients
-from the channel. A refused login or refused recipients are terminal; a server that is down, times out or
-answers 4xx is transient.
+from the channel. A refused login or recipients refused with 5xx are terminal; a server that is down, times
+out or answers 4xx (recipients deferred by greylisting too) is transient. When only some recipients are
+refused the message is sent to the others and the refusal is logged as a warning.
 """
 
 from __future__ import annotations
 
 import email.policy
+import logging
 import smtplib
 import ssl
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from agentledger.analytics.report import WeeklyReport
 from agentledger.analytics.report_render import format_value, headline, title, to_html, to_markdown
 from agentledger.core.errors import TerminalError, TransientError
 from agentledger.core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -202,13 +206,15 @@ class EmailChannel:
         try:
             with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout) as client:
                 self._open(client)
-                client.send_message(msg)
-        except (
-            smtplib.SMTPAuthenticationError,
-            smtplib.SMTPRecipientsRefused,
-            smtplib.SMTPSenderRefused,
-        ) as exc:
-            raise TerminalError(f"{where}: refused: {exc}") from exc
+                refused = client.send_message(msg)
+        except smtplib.SMTPRecipientsRefused as exc:
+            # 4xx for every recipient is a deferral (greylisting, a full mailbox): trying again later works
+            temporary = all(400 <= code < 500 for code, _ in exc.recipients.values())
+            error = TransientError if temporary else TerminalError
+            raise error(f"{where}: recipients refused: {_refusals(exc.recipients)}") from exc
+        except (smtplib.SMTPAuthenticationError, smtplib.SMTPSenderRefused) as exc:
+            error = TransientError if 400 <= exc.smtp_code < 500 else TerminalError
+            raise error(f"{where}: refused: {exc}") from exc
         except smtplib.SMTPNotSupportedError as exc:
             raise TerminalError(
                 f"{where}: {exc} (set AGENTLEDGER_SMTP_STARTTLS to match the server)"
@@ -220,6 +226,9 @@ class EmailChannel:
             raise error(f"{where}: {exc.smtp_code} {exc.smtp_error!r}") from exc
         except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientError(f"{where}: {type(exc).__name__}: {exc}") from exc
+        if refused:
+            # Sent to the others, so it is not retried (they would get it twice); the refusal is not silent.
+            log.warning("%s: sent, but these recipients were refused: %s", where, _refusals(refused))
 
     def _open(self, client: smtplib.SMTP) -> None:
         client.ehlo()
@@ -233,3 +242,11 @@ class EmailChannel:
 
     def __repr__(self) -> str:
         return f"EmailChannel({self.name!r}, to={self.to})"
+
+
+def _refusals(recipients: dict[str, tuple[int, bytes]]) -> str:
+    """``a@x.com 550 No such user; ...``: each refused recipient with the server's answer."""
+    return "; ".join(
+        f"{address} {code} {reply.decode(errors='replace') if isinstance(reply, bytes) else reply}"
+        for address, (code, reply) in recipients.items()
+    )

@@ -16,7 +16,14 @@ from pydantic import SecretStr
 from agentledger.alerts.channels.base import Payload, post
 from agentledger.alerts.message import AlertMessage, Offender, plural
 from agentledger.analytics.report import WeeklyReport
-from agentledger.analytics.report_render import format_value, headline, title, to_slack_blocks, truncate
+from agentledger.analytics.report_render import (
+    format_value,
+    headline,
+    slack_escape,
+    title,
+    to_slack_blocks,
+    truncate,
+)
 
 _ICONS = {
     "fired": ":red_circle:",
@@ -28,12 +35,12 @@ _ICONS = {
 
 
 def _field(label: str, value: str) -> dict[str, str]:
-    return {"type": "mrkdwn", "text": truncate(f"*{label}*\n{value}", 2000)}
+    return {"type": "mrkdwn", "text": truncate(f"*{label}*\n{slack_escape(value)}", 2000)}
 
 
 def _offender_line(o: Offender) -> str:
-    name = f"<{o.link}|{o.kind} {o.id}>" if o.link else f"{o.kind} `{o.id}`"
-    who = f" · {o.agent}" if o.agent else ""
+    name = f"<{o.link}|{o.kind} {slack_escape(o.id)}>" if o.link else f"{o.kind} `{slack_escape(o.id)}`"
+    who = f" · {slack_escape(o.agent)}" if o.agent else ""
     return f"• {name}: {format_value(o.cost_usd, 'usd')} · {plural(o.calls, 'call')}{who}"
 
 
@@ -63,13 +70,16 @@ def alert_blocks(message: AlertMessage) -> list[dict[str, Any]]:
         },
         {
             "type": "section",
-            "text": {"type": "mrkdwn", "text": truncate(f"{icon} {message.summary()}", 3000)},
+            "text": {"type": "mrkdwn", "text": truncate(f"{icon} {slack_escape(message.summary())}", 3000)},
         },
         {"type": "section", "fields": fields[:10]},
     ]
     if message.description:
         blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(message.description, 3000)}}
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": truncate(slack_escape(message.description), 3000)},
+            }
         )
     if message.offenders:
         title = "Top offending sessions" if message.offenders[0].kind == "session" else "Top offending traces"
@@ -82,7 +92,7 @@ def alert_blocks(message: AlertMessage) -> list[dict[str, Any]]:
     context = (
         f"agentledger · project {message.project_id} · {message.kind} rule · {message.at:%Y-%m-%d %H:%M} UTC"
     )
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": context}]})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": slack_escape(context)}]})
     return blocks
 
 
@@ -96,12 +106,15 @@ class SlackChannel:
         self._url = webhook_url
 
     def render_alert(self, message: AlertMessage) -> Payload:
-        """``text`` (the notification fallback) and ``blocks``."""
-        return {"text": message.subject(), "blocks": alert_blocks(message)}
+        """``text`` (the notification fallback) and ``blocks``; names and operators escaped for mrkdwn."""
+        return {"text": slack_escape(message.subject()), "blocks": alert_blocks(message)}
 
     def render_report(self, report: WeeklyReport) -> Payload:
         """The report's blocks (see :func:`agentledger.analytics.report_render.to_slack_blocks`)."""
-        return {"text": f"{title(report)}: {headline(report)}", "blocks": to_slack_blocks(report)}
+        return {
+            "text": slack_escape(f"{title(report)}: {headline(report)}"),
+            "blocks": to_slack_blocks(report),
+        }
 
     def send(self, payload: Payload, *, delivery_id: str, now: datetime) -> None:
         """POST the payload as JSON to the webhook."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -57,7 +59,8 @@ def test_slack_gets_block_kit_with_value_threshold_offenders_and_link(http_sink:
     (request,) = http_sink.requests
     assert request.headers["Content-Type"] == "application/json"
     payload = json.loads(request.body)
-    assert payload["text"] == "FIRING: support-p95: p95_session_cost_usd $0.62 > $0.50"
+    # mrkdwn: ">" is sent as "&gt;" (a line starting with ">" would be a quote, hiding the operator)
+    assert payload["text"] == "FIRING: support-p95: p95_session_cost_usd $0.62 &gt; $0.50"
     blocks = payload["blocks"]
     assert [b["type"] for b in blocks] == [
         "header",
@@ -76,7 +79,7 @@ def test_slack_gets_block_kit_with_value_threshold_offenders_and_link(http_sink:
     )
     fields = {f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for f in blocks[2]["fields"]}
     assert fields["*Value*"] == "$0.62"
-    assert fields["*Threshold*"] == "> $0.50"
+    assert fields["*Threshold*"] == "&gt; $0.50"
     assert fields["*Scope*"] == "agent=support-bot"
     assert fields["*Window*"] == "2026-11-22 12:00 → 2026-11-23 12:00 UTC"
     assert all(f["type"] == "mrkdwn" for f in blocks[2]["fields"]) and len(blocks[2]["fields"]) <= 10
@@ -103,6 +106,64 @@ def test_slack_errors_are_transient_or_terminal_and_never_show_the_url(http_sink
     with pytest.raises(TransientError) as err:
         down.send({"text": "x"}, delivery_id="d", now=AT)
     assert "secret-token" not in str(err.value) and "cannot reach" in str(err.value)
+
+
+def test_slack_log_lines_never_show_the_webhook_url(
+    http_sink: HttpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    # httpx logs every request with its URL at INFO, the level `agentledger scheduler` logs at.
+    secret_url = http_sink.url + "/services/T0/B0/secret-token"
+    channel = SlackChannel("slack", SecretStr(secret_url))
+    with caplog.at_level(logging.INFO):
+        channel.send({"text": "x"}, delivery_id="d", now=AT)
+        http_sink.status = 503
+        with pytest.raises(TransientError):
+            channel.send({"text": "x"}, delivery_id="d", now=AT)
+    assert len(http_sink.requests) == 2
+    assert any("POST" in r.getMessage() for r in caplog.records)  # the request is still logged...
+    assert not any("secret-token" in r.getMessage() for r in caplog.records)  # ...without its path
+
+
+def _mrkdwn_texts(blocks: list[dict]) -> list[str]:
+    texts = []
+    for b in blocks:
+        if b.get("text", {}).get("type") == "mrkdwn":
+            texts.append(b["text"]["text"])
+        texts += [f["text"] for f in b.get("fields", [])]
+        texts += [e["text"] for e in b.get("elements", []) if e.get("type") == "mrkdwn"]
+    return texts
+
+
+def test_slack_escapes_names_and_operators_and_keeps_within_block_kit_limits(http_sink: HttpSink) -> None:
+    # Slack's mrkdwn: "&", "<" and ">" must be sent as entities; "<!channel>" unescaped would notify
+    # everyone, and a field line starting with ">" would render as a quote without the operator.
+    hostile = "<!channel> R&D " + "x" * 4000
+    msg = replace(
+        message(),
+        group_by="agent",
+        group=hostile,
+        scope={"agent": hostile},
+        description="Cost > budget & <b>rising</b> " + "y" * 4000,
+        offenders=[Offender("session", hostile, 1.0, 3, hostile, link=f"{DASH}/sessions?session=s")] * 5,
+    )
+    channel = SlackChannel("slack", SecretStr(http_sink.url))
+    channel.send(channel.render_alert(msg), delivery_id="d", now=AT)
+    payload = json.loads(http_sink.requests[0].body)
+    blocks = payload["blocks"]
+    texts = _mrkdwn_texts(blocks) + [payload["text"]]
+    assert not any("<!channel>" in t or "R&D" in t for t in texts)
+    assert any("&lt;!channel&gt; R&amp;D" in t for t in texts)
+    fields = {f["text"].split("\n")[0]: f["text"].split("\n", 1)[1] for f in blocks[2]["fields"]}
+    assert fields["*Threshold*"] == "&gt; $0.50"
+    offenders = next(t for t in texts if t.startswith("*Top offending sessions*"))
+    assert f"<{DASH}/sessions?session=s|session &lt;!channel&gt;" in offenders  # the link itself is kept
+    # Block Kit limits: 50 blocks, header 150, section text 3000, fields 10 of 2000 each.
+    assert len(blocks) <= 50
+    assert blocks[0]["type"] == "header" and len(blocks[0]["text"]["text"]) <= 150
+    for b in blocks:
+        if b["type"] == "section":
+            assert len(b.get("text", {}).get("text", "")) <= 3000
+            assert len(b.get("fields", [])) <= 10 and all(len(f["text"]) <= 2000 for f in b.get("fields", []))
 
 
 # -- webhook ----------------------------------------------------------------------------------------
@@ -182,6 +243,57 @@ def test_email_refused_login_is_terminal_and_a_dead_server_transient(smtp_sink: 
             {"subject": "s", "text": "t", "html": "<p>h</p>"}, delivery_id="d", now=AT
         )
     assert smtp_sink.messages == []
+
+
+class _Greylisting:
+    """An SMTP server answering RCPT with a code per address (the first try of a greylisted sender gets
+    450), and keeping what it accepted."""
+
+    def __init__(self, codes: dict[str, str]) -> None:
+        self.codes = codes
+        self.accepted: list[list[str]] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
+        code = self.codes.get(address, "250 OK")
+        if code.startswith("250"):
+            envelope.rcpt_tos.append(address)
+        return code
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - the aiosmtpd API
+        self.accepted.append(list(envelope.rcpt_tos))
+        return "250 Message accepted for delivery"
+
+
+def test_email_greylisted_or_refused_recipients(caplog: pytest.LogCaptureFixture) -> None:
+    from aiosmtpd.controller import Controller
+
+    handler = _Greylisting(
+        {
+            "grey@example.com": "450 4.2.0 Greylisted, try again later",
+            "gone@example.com": "550 5.1.1 No such user",
+        }
+    )
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp = SmtpConfig(host="127.0.0.1", port=port, starttls=False, timeout=5)
+        payload = {"subject": "s", "text": "t", "html": "<p>h</p>"}
+        # every recipient deferred with a 4xx: trying again later works (greylisting), so transient
+        with pytest.raises(TransientError, match="450"):
+            EmailChannel("mail", smtp, ["grey@example.com"]).send(payload, delivery_id="d1", now=AT)
+        # every recipient refused with a 5xx: terminal
+        with pytest.raises(TerminalError, match="550"):
+            EmailChannel("mail", smtp, ["gone@example.com"]).send(payload, delivery_id="d2", now=AT)
+        # some accepted: sent to them (a retry would send it to them twice), the others are logged
+        with caplog.at_level(logging.WARNING):
+            EmailChannel("mail", smtp, ["ok@example.com", "gone@example.com"]).send(
+                payload, delivery_id="d3", now=AT
+            )
+        assert handler.accepted == [["ok@example.com"]]
+        assert any("gone@example.com" in r.getMessage() and "550" in r.getMessage() for r in caplog.records)
+    finally:
+        controller.stop()
 
 
 # -- building channels from the config and settings -------------------------------------------------

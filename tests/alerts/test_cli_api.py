@@ -187,6 +187,12 @@ def test_rules_can_be_read_and_replaced(api) -> None:
     )
     assert bad.status_code == 422 and "alerts.rules[0].metric" in bad.json()["detail"]
     assert len(yaml.safe_load(settings.config_file.read_text())["alerts"]["rules"]) == 2  # unchanged
+    # a negative window used to be saved as "-1m", leaving a file that every later read refused (500)
+    negative = {"name": "x", "kind": "threshold", "metric": "calls", "value": 1, "window": -5}
+    bad = client.put("/api/alerts/rules", json={"rules": [negative]})
+    assert bad.status_code == 422 and "alerts.rules[0].window" in bad.json()["detail"]
+    assert client.get("/api/alerts/rules").status_code == 200
+    assert client.get("/api/reports/weekly", params={"week": "9999-W52"}).status_code == 422
     assert client.get("/api/alerts/rules", headers={"X-API-Key": "wrong"}).status_code == 401
 
 

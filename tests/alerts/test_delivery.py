@@ -80,7 +80,7 @@ def test_firing_within_cooldown_is_sent_once_then_again_then_resolved_once(
         clock.set(T0 + timedelta(minutes=minutes))
         result = alerts.check()
         assert [e.breaching for e in result.evaluations] == [True]
-    assert slack_texts(http_sink) == [f"FIRING: support-p95: p95_session_cost_usd ${P95:.2f} > $0.50"]
+    assert slack_texts(http_sink) == [f"FIRING: support-p95: p95_session_cost_usd ${P95:.2f} &gt; $0.50"]
     assert [m["Subject"] for m in smtp_sink.messages] == [
         f"[agentledger] FIRING: support-p95: p95_session_cost_usd ${P95:.2f} > $0.50"
     ]
@@ -195,3 +195,43 @@ def test_dry_run_stores_and_sends_nothing(wh: Warehouse, http_sink: HttpSink) ->
     result = alerts.check(dry_run=True)
     assert [m.event for m in result.messages] == ["fired"]
     assert alerts.store.states() == {} and alerts.store.history() == [] and http_sink.requests == []
+
+
+def test_a_429_waits_for_retry_after_and_then_sends_once(wh: Warehouse) -> None:
+    # Slack's rate limit answers 429 with Retry-After (seconds); the retry waits that long, and the one
+    # message goes out once.
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    answers, bodies = [429, 200], []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            bodies.append(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            status = answers.pop(0) if answers else 200
+            self.send_response(status)
+            if status == 429:
+                self.send_header("Retry-After", "7")
+            self.end_headers()
+            self.wfile.write(b"rate_limited" if status == 429 else b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        support_ledger(wh)
+        sleeps: list[float] = []
+        url = f"http://127.0.0.1:{server.server_address[1]}/services/T/B/x"
+        alerts = engine(wh, FakeClock(T0), Settings(slack_webhook_url=SecretStr(url)), sleeps)
+        alerts.check()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(bodies) == 2 and bodies[0] == bodies[1]  # the same payload, retried
+    assert sleeps == [7.0]  # the server's Retry-After, not the 0.5 s backoff
+    (event,) = alerts.store.history(10, None)
+    (delivery,) = event["deliveries"]
+    assert (delivery["status"], delivery["attempts"]) == ("sent", 2)
+    assert "HTTP 429" in delivery["attempt_log"][0]["error"]

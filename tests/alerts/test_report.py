@@ -129,6 +129,11 @@ def test_weeks_are_iso_weeks_in_the_report_time_zone() -> None:
     assert previous_week(datetime(2026, 11, 23, 9, tzinfo=UTC)) == "2026-W47"
     with pytest.raises(InputError, match="ISO week"):
         parse_week("2026-47")
+    # the report reads the week and the one before: both must be dates Python can hold (not a crash)
+    for week in ("0001-W01", "9999-W52"):
+        with pytest.raises(InputError, match="out of range"):
+            week_bounds(week)
+    assert parse_week("0001-W02") == (1, 2)
 
 
 def test_the_ten_task_types_in_order_with_their_figures_and_causes(report) -> None:
@@ -213,6 +218,25 @@ def test_every_format_carries_the_same_ranking(report) -> None:
         "http://ledger.example:8501/overview?"
     )
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in blocks)
+
+
+def test_names_with_markup_stay_in_their_cells_and_slack_gets_the_sessions_too(report) -> None:
+    hostile = "<!channel> R&D | ops\nteam"
+    rows = [replace(r, key=hostile) for r in report.task_types]
+    sessions = [replace(s, session=f"{hostile}-{s.rank}", user=hostile) for s in report.sessions]
+    odd = replace(report, task_types=rows, sessions=sessions)
+
+    markdown = render(odd, "md")
+    table = [line for line in markdown.splitlines() if line.startswith("| 1 | <!channel>")]
+    assert len(table) == 2  # one task-type row and one session row, each on one line
+    assert all(line.count(" | ") == 6 and "R&D \\| ops team" in line for line in table)
+
+    blocks = to_slack_blocks(odd)
+    texts = [b["text"]["text"] for b in blocks if b.get("text", {}).get("type") == "mrkdwn"]
+    assert not any("<!channel>" in t for t in texts) and any("&lt;!channel&gt; R&amp;D" in t for t in texts)
+    session_section = next(t for t in texts if t.startswith("*Top sessions by cost*"))
+    assert session_section.count(" calls") == len(report.sessions) and "$" in session_section
+    assert len(blocks) <= 50 and all(len(t) <= 3000 for t in texts)
 
 
 @pytest.mark.browser

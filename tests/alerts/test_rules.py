@@ -107,6 +107,47 @@ def test_errors_name_the_file_and_the_field(section: dict, expected: str) -> Non
     assert f"\n  {expected}" in str(err.value)
 
 
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        ({"kind": "threshold", "metric": "calls", "value": 1, "window": "0m"}, "window"),
+        ({"kind": "threshold", "metric": "calls", "value": 1, "window": -5}, "window"),
+        ({"kind": "threshold", "metric": "calls", "value": 1, "window": "99999999w"}, "window"),
+        ({"kind": "runaway", "window": 1e300}, "window"),
+        ({"kind": "spike", "lookback": "0h"}, "lookback"),
+        ({"kind": "threshold", "metric": "calls", "value": float("nan")}, "value"),
+        ({"kind": "threshold", "metric": "waste_ratio", "value": "inf"}, "value"),
+        ({"kind": "budget", "amount_usd": float("inf")}, "amount_usd"),
+        ({"kind": "budget", "amount_usd": 5, "levels": [float("nan")]}, "levels[0]"),
+        ({"kind": "spike", "z": float("inf")}, "z"),
+    ],
+)
+def test_windows_above_zero_and_finite_thresholds_only(rule: dict, field: str) -> None:
+    # A window of zero or less, or one reaching before year 1, cannot be measured (and a negative one was
+    # saved as "-1m", which the file then refused); a NaN or infinite threshold never fires.
+    with pytest.raises(ConfigError) as err:
+        parse_alerts({"rules": [{"name": "x", **rule}]}, origin="agentledger.yaml")
+    assert f"\n  alerts.rules[0].{field}: " in str(err.value)
+
+
+def test_durations_are_saved_exactly_as_they_parse(tmp_path: Path) -> None:
+    path = tmp_path / "agentledger.yaml"
+    rules = [
+        {"name": "a", "kind": "threshold", "metric": "calls", "value": 1, "window": 90, "cooldown": "45s"},
+        {"name": "b", "kind": "runaway", "window": "1.5m"},
+    ]
+    config = parse_alerts({"rules": rules})
+    save_alerts(path, config)
+    again = load_alerts(path, missing_ok=False)
+    assert [(r.window, r.cooldown) for r in again.rules] == [
+        (timedelta(seconds=90), timedelta(seconds=45)),
+        (timedelta(seconds=90), timedelta(hours=6)),
+    ]
+    assert (
+        format_duration(timedelta(seconds=90)) == "90s" and format_duration(timedelta(seconds=1.5)) == "1.5s"
+    )
+
+
 def test_a_rule_routed_to_an_unknown_channel_is_refused() -> None:
     rules = [{"name": "x", "kind": "budget", "amount_usd": 5, "channels": ["pager"]}]
     with pytest.raises(ConfigError, match=r"unknown channels \['pager'\]"):
