@@ -11,7 +11,7 @@ from datetime import datetime
 
 import polars as pl
 
-from agentledger.warehouse.base import Warehouse
+from agentledger.warehouse.base import Warehouse, cursor_project
 
 __all__ = [
     "FILTER_DIMENSIONS",
@@ -40,9 +40,16 @@ class DataExtent:
         return self.calls == 0
 
 
-def list_sources(wh: Warehouse) -> pl.DataFrame:
-    """Every collector cursor (source_key, value, updated_at, last_run_at, last_error, records)."""
-    return wh.query("sources", {})
+def list_sources(wh: Warehouse, project_id: str = "default") -> pl.DataFrame:
+    """The collector cursors of ``project_id`` (source_key, value, updated_at, last_run_at, last_error, records).
+
+    A source read into several projects has a cursor per project (see :func:`~agentledger.warehouse.base.cursor_key`).
+    """
+    frame = wh.query("sources", {})
+    if frame.is_empty():
+        return frame
+    mine = [cursor_project(key) == project_id for key in frame["source_key"].to_list()]
+    return frame.filter(pl.Series(mine, dtype=pl.Boolean))
 
 
 def source_activity(wh: Warehouse, project_id: str = "default") -> pl.DataFrame:

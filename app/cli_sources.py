@@ -187,7 +187,7 @@ def sources(warehouse: WarehouseOpt = None) -> None:
     settings = cli._settings(warehouse)
     wh = open_warehouse(settings)
     try:
-        frame = list_sources(wh)
+        frame = list_sources(wh, settings.project_id)
     finally:
         wh.close()
     if frame.is_empty():

@@ -22,7 +22,7 @@ from agentledger.ingest.collectors.base import Collector, Page
 from agentledger.ingest.collectors.registry import build_collector
 from agentledger.ingest.collectors.timeutil import parse_timestamp
 from agentledger.ingest.http import redact
-from agentledger.warehouse.base import Cursor, Warehouse
+from agentledger.warehouse.base import Cursor, Warehouse, cursor_key
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +79,9 @@ def sync_collector(
     ``raise_errors=False`` agentledger's own errors (refused keys, the source down) are returned in the
     report instead, while anything else (a bug) still propagates.
     """
-    previous = warehouse.get_cursor(collector.source_key)
-    report = SyncReport(collector.name, collector.source_key, started_at=datetime.now(UTC))
+    key = cursor_key(collector.source_key, project_id)
+    previous = warehouse.get_cursor(key)
+    report = SyncReport(collector.name, key, started_at=datetime.now(UTC))
     report.cursor_before = report.cursor_after = previous.value if previous else None
     try:
         stored_at = time.monotonic()

@@ -49,6 +49,26 @@ class Cursor:
     records: int = 0
 
 
+_DEFAULT_PROJECT = "default"
+_PROJECT_PREFIX = "project:"
+
+
+def cursor_key(source_key: str, project_id: str) -> str:
+    """The cursor of one source read into one project, so that one source read into two projects keeps two.
+
+    The default project's cursor is the source's own key (as cursors were named before projects); another
+    project's is ``project:<id> <source key>``.
+    """
+    return source_key if project_id == _DEFAULT_PROJECT else f"{_PROJECT_PREFIX}{project_id} {source_key}"
+
+
+def cursor_project(key: str) -> str:
+    """The project a cursor of :func:`cursor_key` belongs to."""
+    if key.startswith(_PROJECT_PREFIX):
+        return key[len(_PROJECT_PREFIX) :].split(" ", 1)[0]
+    return _DEFAULT_PROJECT
+
+
 @runtime_checkable
 class Warehouse(Protocol):
     dialect: str  # sqlglot dialect name: "duckdb", "clickhouse"

@@ -1,12 +1,12 @@
 """Langfuse collector: observations from the public API -> canonical calls and context spans.
 
 Reading (``fetch``): ``GET /api/public/v2/observations`` with HTTP Basic auth (public key : secret key), the
-field groups that carry model, usage, cost, time, metadata and trace context, ``limit`` up to 1000, paged by
-the API's cursor. That cursor walks a start-time range newest first (it encodes ``lastStartTimeTo``), so a
-range is only complete once its last page is read: the run reads consecutive start-time windows and stores
-the end of a window as our cursor only after every page of it is written. Trace-level data that
-observations do not carry (scores, the trace's timestamp) comes from ``GET /api/public/traces/{id}``, once
-per trace per run.
+field groups that carry model, usage, cost, time, metadata (its ``attributes`` value uncut) and trace
+context, ``limit`` up to 1000, paged by the API's cursor. That cursor walks a start-time range newest first
+(it encodes ``lastStartTimeTo``), so a range is only complete once its last page is read: the run reads
+consecutive start-time windows and stores the end of a window as our cursor only after every page of it is
+written. Trace-level data that observations do not carry (scores, the trace's timestamp) comes from
+``GET /api/public/traces/{id}``, once per trace per run.
 
 Mapping (``normalize``, pure; see :mod:`.langfuse_map`): every observation becomes a ``SpanContext``;
 GENERATION and EMBEDDING observations also become a ``Call``. The trace itself becomes a workflow span
@@ -34,6 +34,9 @@ OBSERVATIONS_PATH = "/api/public/v2/observations"
 TRACE_PATH = "/api/public/traces/{trace_id}"
 # core is always returned; the rest are what the mapping reads (io is left out: prompts can be large).
 FIELD_GROUPS = "core,basic,time,model,usage,metrics,metadata,trace_context"
+# Metadata values over 200 characters come back cut unless named here; the OTel span attributes of an
+# observation (response id, agent, provider) are one such value.
+EXPAND_METADATA = "attributes"
 MAX_PAGE_SIZE = 1000
 _TRACE_CACHE_LIMIT = 50_000
 
@@ -127,7 +130,12 @@ class LangfuseCollector:
             yield Page(records, None)  # the window is not complete until its last page is written
 
     def _params(self, lo: datetime | None, hi: datetime, page_cursor: str | None) -> list[tuple[str, str]]:
-        params = [("fields", FIELD_GROUPS), ("limit", str(self.page_size)), ("toStartTime", _iso(hi))]
+        params = [
+            ("fields", FIELD_GROUPS),
+            ("expandMetadata", EXPAND_METADATA),
+            ("limit", str(self.page_size)),
+            ("toStartTime", _iso(hi)),
+        ]
         if lo is not None:
             params.append(("fromStartTime", _iso(lo)))
         if page_cursor:

@@ -3,11 +3,17 @@
 Conventions this mapping undoes (FORMATS.md §1):
 
 - ``usageDetails.input`` excludes cache reads/writes and ``output`` excludes reasoning: the details are added
-  back by :func:`agentledger.core.tokens.from_langfuse_usage`.
+  back by :func:`agentledger.core.tokens.from_langfuse_usage`. One writer breaks that rule: LiteLLM's Langfuse
+  logger subtracts only the cache reads from ``input`` and reports the cache writes beside it as well
+  (``litellm/integrations/langfuse/langfuse.py``), so its ``input`` is first reduced by the writes (its
+  ``total`` shows it: ``input + cache reads + output == total``).
 - ``latency`` and ``timeToFirstToken`` are **seconds** on observations (the metrics API uses ms).
 - ``costDetails.total`` (= ``totalCost``) is Langfuse's own price, kept as ``cost_reported_usd``. A total of 0
   on a call that used tokens means Langfuse had no price for the model, so it is read as unknown, not free.
 - ``level == ERROR`` is a failed observation; ``statusMessage`` says why.
+- The OTel span attributes of an observation are one metadata value (``attributes``), which the API cuts at
+  200 characters unless asked for in full; the collector asks, and a value that still arrives as JSON text
+  is parsed.
 
 ``response_id`` links a call that another source also recorded (the ledger view counts it once), so it is
 the provider's response id whenever the observation reveals it: ``gen_ai.response.id`` among the span
@@ -145,7 +151,7 @@ def trace_span(
 def _call(
     record: dict[str, Any], trace: dict[str, Any], meta: dict[str, Any], project_id: str, operation: str
 ) -> Call:
-    tokens = from_langfuse_usage(record.get("usageDetails") or {})
+    tokens = from_langfuse_usage(litellm_usage_fixed(record.get("usageDetails") or {}))
     started = parse_timestamp(record["startTime"])
     ended = parse_optional_timestamp(record.get("endTime"))
     params = record.get("modelParameters") if isinstance(record.get("modelParameters"), dict) else {}
@@ -188,6 +194,38 @@ def _call(
         cost_reported_usd=reported_cost(record, tokens),
         raw=json.dumps({k: v for k, v in record.items() if k != "_trace"}, sort_keys=True, default=str),
     )
+
+
+_LITELLM_USAGE_KEYS = {"input", "output", "total", "cache_creation_input_tokens", "cache_read_input_tokens"}
+
+
+def litellm_usage_fixed(details: Any) -> Any:
+    """``usageDetails`` as Langfuse means them when LiteLLM's Langfuse logger wrote them.
+
+    That logger sends exactly ``input = prompt_tokens - cache reads``, ``output``, ``total`` and the two
+    Anthropic-style cache keys. LiteLLM's ``prompt_tokens`` includes the cache writes too, so ``input`` still
+    holds them and adding ``cache_creation_input_tokens`` back would count them twice. Such a record is
+    recognised by its totals: ``input + cache reads + output == total`` while there were cache writes (a
+    record following Langfuse's convention has ``input + reads + writes + output == total``).
+    """
+    if not isinstance(details, dict) or not set(details) <= _LITELLM_USAGE_KEYS:
+        return details
+    values = {k: details.get(k) for k in _LITELLM_USAGE_KEYS}
+    if not all(
+        isinstance(v, int) and not isinstance(v, bool)
+        for k, v in values.items()
+        if k != "cache_read_input_tokens"
+    ):
+        return details  # absent or odd values: the converter reads (or rejects) them as they are
+    read = values["cache_read_input_tokens"] if isinstance(values["cache_read_input_tokens"], int) else 0
+    write = values["cache_creation_input_tokens"]
+    if (
+        write > 0
+        and values["input"] >= write
+        and values["input"] + read + values["output"] == values["total"]
+    ):
+        return {**details, "input": values["input"] - write}
+    return details
 
 
 def response_id(record: dict[str, Any], meta: dict[str, Any]) -> str:
@@ -267,6 +305,11 @@ def _metadata(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         return {}
     attrs = value.get("attributes")
+    if isinstance(attrs, str):
+        try:
+            attrs = json.loads(attrs)
+        except json.JSONDecodeError:
+            attrs = None  # cut at 200 characters by the API: nothing readable in it
     return {**value, **attrs} if isinstance(attrs, dict) else dict(value)
 
 

@@ -13,16 +13,22 @@ Identity (see FORMATS.md §3):
   proxy copies exactly that value into the SpendLogs ``session_id`` column. So trace = SLP ``trace_id`` =
   SpendLogs ``session_id``; when absent (old payloads), the ``litellm_call_id``, else the request id.
   A retry/fallback group is therefore one task.
-- ``span_id``: the request id (SpendLogs ``request_id`` = SLP ``id``). For a cache hit the proxy appends
-  ``_cache_hit<time>`` to ``request_id`` (duplicates are not allowed there); the SLP of a cache hit reuses
-  the cached response id, so for SLP cache hits the ``litellm_call_id`` is appended to keep them distinct.
-- ``response_id``: the ``litellm_call_id`` when present, so the same call logged elsewhere links up.
+- ``span_id``: the request id (SpendLogs ``request_id`` = SLP ``id``). A cache hit returns the cached
+  response, id included, so LiteLLM appends ``_cache_hit<time.time()>`` to that id, separately in the SLP
+  and in the SpendLogs row (two different times; older versions left the SLP id as it was). For cache hits
+  the span is therefore the response id without that suffix plus ``_cache_hit:<litellm_call_id>``, the same
+  whichever way the call came in and distinct for every hit.
+- ``response_id``: the provider's response id, i.e. the request id (without a cache hit's suffix), because
+  that is the id the same call carries wherever else LiteLLM logs it: the generation id of its Langfuse logger
+  (``time-HH-MM-SS-ffffff_<response id>``), ``gen_ai.response.id`` of its OTel callback, a gateway's response
+  body. A call without a provider id (an embedding, a failed attempt) has its ``litellm_call_id`` there.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -60,6 +66,8 @@ _TASK_TYPE_KEYS = ("agentledger.task.type", "task_type")
 _ENVIRONMENT_KEYS = ("deployment.environment", "environment", "env")
 _MAX_TOKENS_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 _EMPTY_JSON = ("", "{}", "[]", "null")
+# What LiteLLM appends to a cache hit's request id: f"{id}_cache_hit{time.time()}".
+_CACHE_HIT_SUFFIX = re.compile(r"_cache_hit\d+(?:\.\d+)?(?:e[-+]?\d+)?$")
 
 
 # --- record shape --------------------------------------------------------------------------------
@@ -296,9 +304,9 @@ def _trace_id(kind: RecordKind, record: dict[str, Any], call_id: str | None, rid
     return _text(group) or call_id or rid
 
 
-def _span_id(kind: RecordKind, record: dict[str, Any], call_id: str | None, rid: str) -> str:
-    if kind == "payload" and parse_cache_hit(record.get("cache_hit")) and call_id and call_id != rid:
-        return f"{rid}_cache_hit:{call_id}"
+def _span_id(record: dict[str, Any], call_id: str | None, rid: str) -> str:
+    if parse_cache_hit(record.get("cache_hit")) and call_id and call_id != rid:
+        return f"{_CACHE_HIT_SUFFIX.sub('', rid)}_cache_hit:{call_id}"
     return rid
 
 
@@ -426,7 +434,7 @@ def to_call(record: dict[str, Any], *, project_id: str) -> Call:
         project_id=project_id,
         source_record_id=rid,
         trace_id=trace_id,
-        span_id=_span_id(kind, record, call_id, rid),
+        span_id=_span_id(record, call_id, rid),
         session_id=_session_id(kind, record, metadata, trace_id),
         user_id=_text(record.get("end_user")) or _text(metadata.get("user_api_key_end_user_id")),
         agent_name=_text(record.get("agent_id"))
@@ -457,7 +465,7 @@ def to_call(record: dict[str, Any], *, project_id: str) -> Call:
         response_cache_hit=parse_cache_hit(record.get("cache_hit")),
         prompt_hash=prompt_hash,
         prefix_hash=prefix_hash,
-        response_id=call_id or rid,
+        response_id=_CACHE_HIT_SUFFIX.sub("", rid),
         cost_reported_usd=_cost(kind, record, rid),
         raw=json.dumps(record, default=str, separators=(",", ":")),
     )

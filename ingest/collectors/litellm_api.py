@@ -1,9 +1,17 @@
 """LiteLLM proxy spend logs through its API: ``GET /spend/logs/v2`` (paginated, FORMATS.md §3).
 
 The endpoint requires ``start_date`` and ``end_date`` (``%Y-%m-%d %H:%M:%S``, read as UTC, both inclusive) and
-pages with ``page``/``page_size`` (≤ 1000). Rows are read sorted by ``startTime`` ascending, so the cursor,
-the newest ``startTime`` written, is safe to store after every page. The proxy caps its row count at 10,000
-(``total_is_capped``); past the cap ``total_pages`` stops growing, so paging then goes on until a short page.
+pages with ``page``/``page_size`` (≤ 1000) as LIMIT/OFFSET over rows sorted by ``startTime`` ascending, so the
+cursor, the newest ``startTime`` written, is safe to store after every page.
+
+Offsets are not followed past the first page when they can be avoided: ``startTime`` has millisecond precision,
+so calls logged at the same time are common on a busy proxy, and Postgres may order such ties differently in
+each page's query, so that a row at a page boundary is returned twice or never. After a full page the next
+request starts again at page 1 from the second of the page's last row (``start_date`` has whole seconds): every
+row of that second is read again in one query, and the ones already read are dropped. Only when a whole page
+lies within one second does paging go on by page number. This also keeps the proxy's OFFSET scans short. The
+proxy caps its row count at 10,000 (``total_is_capped``); past the cap ``total_pages`` stops growing, so paging
+then goes on until a short page.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from pydantic import SecretStr
 
 from agentledger.core.errors import ConfigError, InputError, TerminalError
 from agentledger.ingest.collectors.base import Page
-from agentledger.ingest.collectors.litellm import LiteLLMRecords, record_started_at
+from agentledger.ingest.collectors.litellm import LiteLLMRecords, record_id, record_started_at
 from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP, format_timestamp, read_start
 from agentledger.ingest.http import HttpClient
 
@@ -110,16 +118,28 @@ class LiteLLMApiCollector(LiteLLMRecords):
             "sort_order": "asc",
         }
         newest: datetime | None = None
-        page = 1
+        lower, page = params["start_date"], 1
+        seen: dict[str, datetime | None] = {}  # rows read since ``lower`` was set, by request id
         while True:
-            body = self._client.get_json(SPEND_LOGS_PATH, params={**params, "page": page})
+            body = self._client.get_json(
+                SPEND_LOGS_PATH, params={**params, "start_date": lower, "page": page}
+            )
             rows, total_pages, capped = _page_body(body, page)
-            records = [r for r in rows if _in_window(r, start, end)]
+            fresh = [r for r in rows if _row_id(r) not in seen]
+            records = [r for r in fresh if _in_window(r, start, end)]
             newest = _newest(records, newest)
             yield Page(records=records, next_cursor=format_timestamp(newest) if newest else None)
             if not rows or len(rows) < self.page_size or (page >= total_pages and not capped):
                 return
-            page += 1
+            seen.update((_row_id(r), _started_or_none(r)) for r in rows)
+            last = _started_or_none(rows[-1])
+            if last is not None and api_date(last) > lower:
+                # restart at the last row's second; keep only the rows of that second as already read
+                lower, page = api_date(last), 1
+                boundary = last.replace(microsecond=0)
+                seen = {k: t for k, t in seen.items() if t is None or t >= boundary}
+            else:
+                page += 1  # the whole page is in one second (or its last time is unreadable)
 
     def close(self) -> None:
         """Close the HTTP connection pool."""
@@ -146,6 +166,17 @@ def _in_window(record: dict[str, Any], start: datetime, end: datetime) -> bool:
     except InputError:
         return True
     return start <= started < end
+
+
+def _row_id(record: Any) -> str:
+    return record_id(record) if isinstance(record, dict) else repr(record)
+
+
+def _started_or_none(record: Any) -> datetime | None:
+    try:
+        return record_started_at(record)
+    except InputError:
+        return None
 
 
 def _newest(records: list[dict[str, Any]], newest: datetime | None) -> datetime | None:

@@ -10,7 +10,8 @@ Each record is a StandardLoggingPayload (a callback's or a logging integration's
 - any of these with ``.gz`` appended.
 
 A bad line (not JSON, not an object, neither kind of record) is logged with its file and line, kept in
-:attr:`LiteLLMFileCollector.problems`, and skipped. The cursor is a JSON object mapping each file's absolute
+:attr:`LiteLLMFileCollector.problems`, and skipped. A last line that is not JSON and has no newline yet is
+one a logger is still writing: it is neither read nor counted, so the next run reads it whole. The cursor is a JSON object mapping each file's absolute
 path to the number of lines (or records, for ``.json`` documents) already written, so appending to a log file
 only reads the new lines; a file that became shorter was replaced and is read again from the start. A run
 filtered with ``since``/``until`` reads everything in range and leaves the cursor where it was.
@@ -171,9 +172,14 @@ def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
                 yield number, _BLANK
                 continue
             try:
-                yield number, json.loads(text)
+                item = json.loads(text)
             except ValueError as exc:
-                yield number, _BadLine(f"not JSON: {exc}")
+                if not line.endswith("\n"):
+                    # The last line, still being written by the logger: it is read whole by the next run.
+                    log.debug("%s:%d: incomplete last line left for the next run", path, number)
+                    return
+                item = _BadLine(f"not JSON: {exc}")
+            yield number, item
 
 
 def _json_document(path: Path) -> list[Any] | None:

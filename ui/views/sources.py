@@ -7,13 +7,13 @@ import polars as pl
 import streamlit as st
 
 from agentledger.ui import format as fmt
-from agentledger.ui import state
+from agentledger.ui import state, tables
 
 project_id = state.settings().project_id
 st.title("Sources and prices")
 
 st.subheader("Collectors")
-cursors = state.fetch("sources", "list_sources")
+cursors = state.fetch("sources", "list_sources", project_id)
 if cursors.is_empty():
     st.info(
         "No collector has run yet. Configure Langfuse, Helicone or LiteLLM sources in `agentledger.yaml` and run "
@@ -102,7 +102,9 @@ else:
                 "calls": st.column_config.NumberColumn("Calls", format="localized"),
                 "input_tokens": st.column_config.NumberColumn("Input tokens", format="compact"),
                 "output_tokens": st.column_config.NumberColumn("Output tokens", format="compact"),
-                "cost_usd": st.column_config.NumberColumn("Counted cost", format="$%.4f"),
+                "cost_usd": st.column_config.NumberColumn(
+                    "Counted cost", format="$%.4f", help="The cost a source reported; None: no cost at all"
+                ),
                 "last_call_at": st.column_config.DatetimeColumn("Last call", format="YYYY-MM-DD HH:mm"),
             },
             key="unpriced_models",
@@ -131,7 +133,7 @@ else:
                 f"{fmt.plural(disagreeing, 'call')} disagree beyond the tolerance.", icon=":material/warning:"
             )
         st.dataframe(
-            compared,
+            tables.dollars(compared, ("reported_usd", "computed_usd")),
             hide_index=True,
             width="stretch",
             column_order=[
@@ -149,8 +151,8 @@ else:
                 "provider": "Provider",
                 "model": "Model",
                 "compared_calls": st.column_config.NumberColumn("Calls compared", format="localized"),
-                "reported_usd": st.column_config.NumberColumn("Reported", format="dollar"),
-                "computed_usd": st.column_config.NumberColumn("Computed", format="dollar"),
+                "reported_usd": st.column_config.NumberColumn("Reported"),
+                "computed_usd": st.column_config.NumberColumn("Computed"),
                 "relative_gap": st.column_config.NumberColumn("Gap", format="percent"),
                 "disagreeing_calls": st.column_config.NumberColumn("Disagreeing calls", format="localized"),
             },

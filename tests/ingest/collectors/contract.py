@@ -36,7 +36,7 @@ from agentledger.ingest.collectors.base import Collector
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.ingest.sync import SyncReport, sync_collector
 from agentledger.warehouse import connect
-from agentledger.warehouse.base import Cursor, Warehouse
+from agentledger.warehouse.base import Cursor, Warehouse, cursor_key
 
 PROJECT = "contract-project"
 
@@ -103,8 +103,9 @@ def stored_rows(wh: Warehouse) -> dict[str, list[dict[str, Any]]]:
 
 
 def source_key(harness: SourceHarness) -> str:
+    """The cursor key of the harness's source in the contract's project."""
     collector = harness.make_collector()
-    key = collector.source_key
+    key = cursor_key(collector.source_key, PROJECT)
     close = getattr(collector, "close", None)
     if callable(close):
         close()

@@ -9,6 +9,7 @@ response id must stay. Runs on DuckDB and on ClickHouse (chDB), since the metric
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,10 +22,12 @@ from agentledger.analytics.metrics import compute_metrics
 from agentledger.core.pricing import Pricer
 from agentledger.ingest.collectors.helicone import HeliconeCollector
 from agentledger.ingest.collectors.langfuse import LangfuseCollector
+from agentledger.ingest.collectors.litellm import to_call
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.warehouse import connect
 from agentledger.warehouse.base import Warehouse
 
+from .servers.base import reference
 from .servers.helicone import as_api_row, ch_time, load_mock_records
 from .servers.langfuse import build_dataset, iso
 
@@ -103,6 +106,38 @@ def test_links_list_every_record_of_a_merged_call(wh: Warehouse) -> None:
     (link,) = wh.sql("SELECT response_id, records, linked_sources FROM ledger_links").to_dicts()
     assert link["response_id"] == PROVIDER_ID and link["records"] == 2
     assert [key.split(":")[0] for key in link["linked_sources"]] == ["langfuse", "helicone"]
+
+
+def litellm_payload() -> dict[str, Any]:
+    """The StandardLoggingPayload of the call that LiteLLM's Langfuse logger wrote as ``langfuse_generation``:
+    LiteLLM's own sample with the provider's response id as ``id`` and a call id of its own."""
+    payload = json.loads(reference("litellm/standard_logging_payload.json").read_text())
+    payload.update(
+        id=PROVIDER_ID,
+        litellm_call_id="0f6b8c1e-4b1f-4c7e-9d2a-5e8f3a1b2c4d",
+        startTime=AT.timestamp(),
+        endTime=(AT + timedelta(seconds=1.5)).timestamp(),
+        completionStartTime=(AT + timedelta(seconds=0.4)).timestamp(),
+        prompt_tokens=13,
+        completion_tokens=30,
+        total_tokens=43,
+    )
+    return payload
+
+
+def test_litellm_and_its_langfuse_logger_count_a_call_once(wh: Warehouse) -> None:
+    """LiteLLM (callback, spend logs) and Langfuse fed by LiteLLM's Langfuse logger both hold the call."""
+    litellm = to_call(litellm_payload(), project_id=PROJECT)
+    langfuse = LangfuseCollector("http://127.0.0.1:9", "pk", "sk").normalize(
+        langfuse_generation(), project_id=PROJECT
+    )
+    assert litellm.response_id == langfuse.calls[0].response_id == PROVIDER_ID
+    pipeline = Pipeline(wh, Pricer())
+    pipeline.ingest([litellm], [])
+    pipeline.ingest(langfuse.calls, langfuse.spans)
+    assert len(wh.sql("SELECT source FROM calls").to_dicts()) == 2
+    metrics = compute_metrics(wh, Filters(project_id=PROJECT))
+    assert metrics["calls"] == 1 and metrics["input_tokens"] == 13
 
 
 def test_calls_without_a_shared_id_are_all_kept(wh: Warehouse) -> None:

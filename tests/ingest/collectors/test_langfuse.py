@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from agentledger.ingest.collectors.registry import build_collector
 from agentledger.ingest.config import parse_config
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.ingest.sync import sync_collector
+from agentledger.warehouse.base import cursor_key
 
 from .contract import PROJECT, CollectorContract, SourceHarness, open_warehouse, stored_rows
 from .servers.base import FakeServer, Fault, reference
@@ -133,6 +135,73 @@ def test_response_id_is_the_provider_id_when_the_observation_reveals_it() -> Non
     assert collector.normalize(litellm_logged, project_id=PROJECT).calls[0].response_id == "chatcmpl-AbC123"
     assert collector.normalize(otel_logged, project_id=PROJECT).calls[0].response_id == "msg_01XyZ"
     assert collector.normalize(base, project_id=PROJECT).calls[0].response_id == "0001000000000g01"
+
+
+def test_generation_logged_by_litellm_counts_its_cache_writes_once() -> None:
+    """LiteLLM's Langfuse logger (litellm/integrations/langfuse/langfuse.py) sends ``input = prompt_tokens -
+    cache reads``, so its ``input`` still holds the cache writes that it also sends as
+    ``cache_creation_input_tokens``. An Anthropic call through LiteLLM: 100 fresh + 200 written + 1000 read
+    input tokens (prompt_tokens 1300), 50 output."""
+    collector = LangfuseCollector("http://127.0.0.1:9", PUBLIC_KEY, SECRET_KEY)
+    base = _by_id()["0001000000000g01"]
+    prompt, read, write, output = 1300, 1000, 200, 50
+    litellm_usage = {
+        "input": prompt - read,
+        "output": output,
+        "total": prompt + output,
+        "cache_creation_input_tokens": write,
+        "cache_read_input_tokens": read,
+    }
+    # The same call as Langfuse's own convention records it (every cache key subtracted from input).
+    langfuse_usage = {**litellm_usage, "input": prompt - read - write}
+    for usage in (litellm_usage, langfuse_usage):
+        (call,) = collector.normalize({**base, "usageDetails": usage}, project_id=PROJECT).calls
+        assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (prompt, read, write)
+        assert call.output_tokens == output
+    # Without cache writes the two conventions agree, and nothing is changed.
+    no_write = {
+        **litellm_usage,
+        "input": prompt - read,
+        "total": prompt + output,
+        "cache_creation_input_tokens": 0,
+    }
+    (call,) = collector.normalize({**base, "usageDetails": no_write}, project_id=PROJECT).calls
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (prompt, read, 0)
+
+
+def test_span_attributes_longer_than_the_metadata_cut_are_read(tmp_path) -> None:
+    """The v2 API cuts metadata values at 200 characters unless ``expandMetadata`` names the key; the OTel
+    span attributes (response id, agent, provider) are one value, usually longer than that."""
+    observations, traces = build_dataset(n_traces=1)
+    generation = next(o for o in observations if o["type"] == "GENERATION")
+    attributes = {
+        "gen_ai.response.id": "chatcmpl-LongAttributes01",
+        "gen_ai.agent.name": "triage",
+        "gen_ai.system": "openai",
+        "gen_ai.request.model": "gpt-4o-mini",
+        "url.full": "https://api.openai.com/v1/chat/completions?" + "x" * 300,
+    }
+    generation["metadata"] = {"attributes": attributes, "scope": {"name": "openai-instrumentation"}}
+    generation["modelParameters"] = {"max_tokens": "512"}
+    with FakeServer(LangfuseApi(observations, traces)) as srv:
+        wh, report, collector = _sync(srv, tmp_path, "long-metadata")
+        collector.close()
+    assert report.ok and report.malformed == 0
+    [call] = [c for c in stored_rows(wh)["calls"] if c["span_id"] == generation["id"]]
+    wh.close()
+    assert (call["response_id"], call["agent_name"], call["provider"]) == (
+        "chatcmpl-LongAttributes01",
+        "triage",
+        "openai",
+    )
+    # An API that returns the value as JSON text is read the same way.
+    as_text = {**generation, "metadata": {"attributes": json.dumps(attributes)}}
+    (mapped,) = (
+        LangfuseCollector("http://127.0.0.1:9", PUBLIC_KEY, SECRET_KEY)
+        .normalize(as_text, project_id=PROJECT)
+        .calls
+    )
+    assert mapped.response_id == "chatcmpl-LongAttributes01"
 
 
 def test_error_generation_is_an_error_call_with_the_status_message() -> None:
@@ -254,7 +323,7 @@ def test_a_source_that_stays_down_fails_the_run_and_the_next_run_recovers(server
     try:
         with pytest.raises(TransientError, match="after 5 attempts"):
             sync_collector(make_collector(server), Pipeline(wh), wh, project_id=PROJECT)
-        cursor = wh.get_cursor(make_collector(server).source_key)
+        cursor = wh.get_cursor(cursor_key(make_collector(server).source_key, PROJECT))
         assert cursor.value is not None and "TransientError" in cursor.last_error
         sync_collector(make_collector(server), Pipeline(wh), wh, project_id=PROJECT)
         reference_wh, _, _ = _sync(server, tmp_path, "no-outage")

@@ -10,12 +10,14 @@ from typing import Any
 
 import pytest
 
+from agentledger.analytics.sources import list_sources
 from agentledger.core.errors import ConfigError, InputError, TransientError
 from agentledger.core.records import Call
 from agentledger.ingest.collectors.base import Normalized, Page
 from agentledger.ingest.config import parse_config
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.ingest.sync import sync_all, sync_collector
+from agentledger.warehouse.base import cursor_key
 
 from .contract import open_warehouse
 
@@ -73,7 +75,7 @@ def wh(tmp_path: Path) -> Iterator[Any]:
 
 def test_cursor_row_records_value_time_and_count(wh) -> None:
     report = sync_collector(ListCollector(records(5)), Pipeline(wh), wh, project_id="p")
-    cursor = wh.get_cursor("memory:test")
+    cursor = wh.get_cursor(cursor_key("memory:test", "p"))
     assert (report.pages, report.records, report.calls) == (3, 5, 5)
     assert cursor.value == (T0 + timedelta(minutes=4)).isoformat() == report.cursor_after
     assert cursor.records == 5 and cursor.last_error is None and cursor.last_run_at == report.started_at
@@ -95,7 +97,7 @@ def test_a_failure_keeps_the_last_good_cursor_and_records_a_redacted_error(wh) -
     boom = TransientError("Helicone down; request had Authorization: Bearer sk-abcdefgh12345678")
     with pytest.raises(TransientError):
         sync_collector(ListCollector(records(6), fail_with=boom), Pipeline(wh), wh, project_id="p")
-    cursor = wh.get_cursor("memory:test")
+    cursor = wh.get_cursor(cursor_key("memory:test", "p"))
     assert cursor.value == (T0 + timedelta(minutes=1)).isoformat()  # page 1 written, page 2 never came
     assert "TransientError" in cursor.last_error and "sk-abcdefgh12345678" not in cursor.last_error
     report = sync_collector(
@@ -117,7 +119,7 @@ def test_bugs_propagate_even_when_errors_are_reported(wh) -> None:
 
 def test_a_backfill_below_the_cursor_does_not_move_it_back(wh) -> None:
     sync_collector(ListCollector(records(6)), Pipeline(wh), wh, project_id="p")
-    newest = wh.get_cursor("memory:test").value
+    newest = wh.get_cursor(cursor_key("memory:test", "p")).value
 
     class Backfill(ListCollector):
         def fetch(self, cursor, *, since=None, until=None):
@@ -126,7 +128,7 @@ def test_a_backfill_below_the_cursor_does_not_move_it_back(wh) -> None:
     sync_collector(
         Backfill(records(6)), Pipeline(wh), wh, project_id="p", since=T0, until=T0 + timedelta(minutes=2)
     )
-    assert wh.get_cursor("memory:test").value == newest
+    assert wh.get_cursor(cursor_key("memory:test", "p")).value == newest
 
 
 def test_sync_all_runs_every_enabled_source_and_reports_failures(wh) -> None:
@@ -152,10 +154,29 @@ def test_sync_all_runs_every_enabled_source_and_reports_failures(wh) -> None:
     reports = sync_all(config, Pipeline(wh), wh, project_id="main", build=build)
     assert built == ["good", "no-keys", "down"]
     assert [(r.source_key, r.ok) for r in reports] == [
-        ("memory:good", True),
+        ("project:main memory:good", True),
         ("no-keys", False),
-        ("memory:down", False),
+        ("project:other memory:down", False),
     ]
     assert "LANGFUSE_PUBLIC_KEY" in reports[1].error and "503" in reports[2].error
     projects = wh.sql("SELECT project_id, count(*) AS n FROM calls GROUP BY 1 ORDER BY 1").to_dicts()
     assert projects == [{"project_id": "main", "n": 4}, {"project_id": "other", "n": 2}]
+
+
+def test_one_source_read_into_two_projects_keeps_a_cursor_for_each(wh) -> None:
+    first = ListCollector(records(4))
+    sync_collector(first, Pipeline(wh), wh, project_id="team-a")
+    second = ListCollector(records(4))
+    sync_collector(second, Pipeline(wh), wh, project_id="team-b")
+    assert first.seen_cursor is None and second.seen_cursor is None  # team-b reads its whole history too
+    default = ListCollector(records(4))
+    sync_collector(default, Pipeline(wh), wh, project_id="default")
+    assert default.seen_cursor is None
+    again = ListCollector(records(4))
+    sync_collector(again, Pipeline(wh), wh, project_id="team-b")
+    assert again.seen_cursor == (T0 + timedelta(minutes=3)).isoformat()
+    counts = wh.sql("SELECT project_id, count(*) AS n FROM calls GROUP BY 1 ORDER BY 1").rows()
+    assert counts == [("default", 4), ("team-a", 4), ("team-b", 4)]
+    assert list_sources(wh, "team-a")["source_key"].to_list() == ["project:team-a memory:test"]
+    assert list_sources(wh)["source_key"].to_list() == ["memory:test"]  # the default project's own key
+    assert list_sources(wh, "nobody").is_empty()

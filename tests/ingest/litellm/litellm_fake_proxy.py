@@ -10,6 +10,7 @@ SpendLogs payload.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from datetime import UTC, datetime
 from typing import Any
@@ -34,12 +35,20 @@ class FakeLiteLLMProxy(FakeApi):
     """``rows`` are SpendLogs rows; ``count_cap`` mimics SPEND_LOGS_PAGINATION_COUNT_CAP (10,000 in LiteLLM)."""
 
     def __init__(
-        self, rows: list[dict[str, Any]], api_key: str = "sk-test-master-key", count_cap: int = 10_000
+        self,
+        rows: list[dict[str, Any]],
+        api_key: str = "sk-test-master-key",
+        count_cap: int = 10_000,
+        *,
+        shuffle_ties: bool = False,
     ) -> None:
         super().__init__()
         self.rows = rows
         self.api_key = api_key
         self.count_cap = count_cap
+        # ORDER BY "startTime" LIMIT/OFFSET leaves the order of equal times to Postgres, which may differ
+        # from one query to the next: with this flag equal times come back in an order that depends on the page.
+        self.shuffle_ties = shuffle_ties
 
     def route(self, request: Request) -> Response:
         if request.path != PATH:
@@ -66,12 +75,14 @@ class FakeLiteLLMProxy(FakeApi):
         self, start: datetime, end: datetime, page: int, page_size: int, query: dict[str, str]
     ) -> dict[str, Any]:
         matching = [r for r in self.rows if start <= self._started(r) <= end]
+        offset = (page - 1) * page_size
+        if self.shuffle_ties:
+            matching.sort(key=lambda r: hashlib.sha256(f"{r['request_id']}/{offset}".encode()).digest())
         matching.sort(
             key=lambda r: r[query.get("sort_by", "startTime")],
             reverse=query.get("sort_order", "desc") == "desc",
         )
         total = min(len(matching), self.count_cap)
-        offset = (page - 1) * page_size
         data = [self._serialize(r) for r in matching[offset : offset + page_size]]
         return {
             "data": data,

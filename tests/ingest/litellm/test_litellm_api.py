@@ -65,12 +65,17 @@ def test_full_sync_pages_through_every_row(spend_log: dict[str, Any], ledger: Le
     assert all(c["source"] == "litellm" and c["model"] == "gpt-4o" for c in stored)
     assert stored[0]["cost_reported_usd"] == pytest.approx(rows[0]["spend"])
     assert stored[0]["cost_usd"] is not None  # priced by the real pipeline
-    # Three pages of 10, ascending by startTime, the required dates in the proxy's format.
+    # Three pages of 10, ascending by startTime, the required dates in the proxy's format; after a full page
+    # the next one starts at page 1 from the second of the last row read (rows are one second apart here).
     requests = api.requests_to(PATH)
-    assert [r.query["page"] for r in requests] == [["1"], ["2"], ["3"]]
+    assert [r.query["page"] for r in requests] == [["1"], ["1"], ["1"]]
+    assert [r.query["start_date"] for r in requests] == [
+        [api_date(NOW - timedelta(days=7))],
+        ["2025-01-24 09:00:09"],
+        ["2025-01-24 09:00:18"],
+    ]
     for request in requests:
         assert request.query["sort_by"] == ["startTime"] and request.query["sort_order"] == ["asc"]
-        assert request.query["start_date"] == [api_date(NOW - timedelta(days=7))]
         assert request.query["end_date"] == ["2025-01-25 00:00:00"]
         assert request.headers["Authorization"] == f"Bearer {KEY}"
     cursor = ledger.warehouse.get_cursor(collector.source_key)
@@ -78,6 +83,38 @@ def test_full_sync_pages_through_every_row(spend_log: dict[str, Any], ledger: Le
         datetime.fromisoformat(rows[-1]["startTime"]).replace(tzinfo=UTC)
     )
     assert collector.source_key == f"litellm:{server.url}"
+
+
+def test_rows_sharing_a_start_time_across_pages_are_all_read(
+    spend_log: dict[str, Any], ledger: Ledger
+) -> None:
+    """``startTime`` has millisecond precision, so a busy proxy logs several calls at the same time, and the
+    order of equal times under LIMIT/OFFSET may change from one page's query to the next."""
+    rows = [
+        row | {"startTime": row["startTime"][:-7] + ".123000"}  # 3 calls in each second, at the same ms
+        for row in spend_log_rows(spend_log, 40, step_ms=340)
+    ]
+    api = FakeLiteLLMProxy(rows, shuffle_ties=True)
+    with FakeServer(api) as server:
+        report = _sync(_collector(server, page_size=4), ledger)
+    assert report.ok and report.malformed == 0
+    assert sorted(c["span_id"] for c in ledger.calls()) == sorted(r["request_id"] for r in rows)
+
+
+def test_a_page_within_one_second_pages_on_by_number(spend_log: dict[str, Any], ledger: Ledger) -> None:
+    rows = spend_log_rows(spend_log, 12, step_ms=50)  # all in 09:00:00
+    api = FakeLiteLLMProxy(rows)
+    with FakeServer(api) as server:
+        assert _sync(_collector(server, page_size=5), ledger).records == 12
+    requests = api.requests_to(PATH)
+    # the first page moves the start to 09:00:00; the rest of that second is paged by number
+    assert [(r.query["start_date"][0][-8:], r.query["page"][0]) for r in requests] == [
+        ("00:00:00", "1"),
+        ("09:00:00", "1"),
+        ("09:00:00", "2"),
+        ("09:00:00", "3"),
+    ]
+    assert len(ledger.calls()) == 12
 
 
 def test_incremental_run_reads_from_the_cursor_minus_the_overlap(

@@ -78,6 +78,22 @@ def test_appended_lines_are_read_once(tmp_path: Path, payload: dict[str, Any], l
     assert len(ledger.calls()) == 5
 
 
+def test_a_line_still_being_written_is_read_whole_by_the_next_run(
+    tmp_path: Path, payload: dict[str, Any], ledger: Ledger
+) -> None:
+    """A logger appends a line in more than one write: a sync in between sees its first part only."""
+    path = tmp_path / "callbacks.jsonl"
+    first, second = (json.dumps(r) for r in _payloads(payload, 2))
+    path.write_text(first + "\n" + second[:40])
+    collector = LiteLLMFileCollector(path)
+    report = _sync(collector, ledger)
+    assert (report.records, report.malformed, collector.problems) == (1, 0, [])
+    with path.open("a") as handle:
+        handle.write(second[40:] + "\n")
+    assert _sync(LiteLLMFileCollector(path), ledger).records == 1
+    assert [c["span_id"] for c in ledger.calls()] == ["slp-0", "slp-1"]
+
+
 def test_a_replaced_shorter_file_is_read_again(
     tmp_path: Path, payload: dict[str, Any], ledger: Ledger
 ) -> None:

@@ -57,7 +57,7 @@ def test_spend_log_row_field_by_field(spend_log: dict[str, Any]) -> None:
     assert call.error_type is None
     assert call.response_cache_hit is None  # the string "None"
     assert call.prompt_hash is None and call.prefix_hash is None  # messages is "{}": prompts not stored
-    assert call.response_id == SPEND_LOG_ID  # no litellm_call_id in this row
+    assert call.response_id == SPEND_LOG_ID  # the provider response id
     assert call.cost_reported_usd == pytest.approx(0.000225)
     assert call.cost_usd is None and call.price_status == "unpriced"  # pricing is the pipeline's job
     assert call.tags == {"litellm.call_type": "acompletion"}
@@ -258,16 +258,17 @@ def test_retry_group_is_one_trace_and_matches_the_spend_log_of_the_same_call(
     calls = [to_call(r, project_id="p") for r in (first, retry)]
     assert {c.trace_id for c in calls} == {"group-7"}
     assert [c.span_id for c in calls] == ["attempt-1", "attempt-2"]
-    assert [c.response_id for c in calls] == ["call-1", "call-2"]
+    assert [c.response_id for c in calls] == ["attempt-1", "attempt-2"]
     # The proxy writes the same call as a SpendLogs row: request_id = id, session_id = trace_id.
     spend_log_copy |= {"request_id": "attempt-2", "session_id": "group-7", "litellm_call_id": "call-2"}
     assert to_call(spend_log_copy, project_id="p").key() == calls[1].key()
 
 
-def test_litellm_call_id_from_spend_log_metadata(spend_log_copy: dict[str, Any]) -> None:
+def test_response_id_is_the_provider_id_not_the_litellm_call_id(spend_log_copy: dict[str, Any]) -> None:
+    """LiteLLM's Langfuse logger and OTel callback record the provider's response id, never its call id."""
     metadata = json.loads(spend_log_copy["metadata"]) | {"litellm_call_id": "uuid-42"}
     spend_log_copy["metadata"] = json.dumps(metadata)
-    assert to_call(spend_log_copy, project_id="p").response_id == "uuid-42"
+    assert to_call(spend_log_copy, project_id="p").response_id == SPEND_LOG_ID
 
 
 def test_payload_cache_hits_of_one_response_stay_distinct(payload: dict[str, Any]) -> None:
@@ -275,6 +276,29 @@ def test_payload_cache_hits_of_one_response_stay_distinct(payload: dict[str, Any
     calls = [to_call(h, project_id="p") for h in hits]
     assert calls[0].span_id != calls[1].span_id
     assert all(c.span_id.startswith(PAYLOAD_ID) and c.response_cache_hit for c in calls)
+
+
+def test_cache_hit_is_one_call_whether_from_the_callback_or_the_spend_logs(
+    payload: dict[str, Any], spend_log_copy: dict[str, Any]
+) -> None:
+    """LiteLLM appends ``_cache_hit<time.time()>`` to a cache hit's id twice over, in the SLP
+    (litellm_logging.get_standard_logging_object_payload) and in the SpendLogs row
+    (spend_tracking_utils.get_logging_payload), each with its own clock reading."""
+    slp = dict(payload, id=f"{PAYLOAD_ID}_cache_hit1732441205.127341", cache_hit=True, trace_id="grp-1",
+               litellm_call_id="call-hit-1")  # fmt: skip
+    metadata = json.loads(spend_log_copy["metadata"]) | {"litellm_call_id": "call-hit-1"}
+    spend_log_copy |= {"request_id": f"{PAYLOAD_ID}_cache_hit1732441205.1281505", "cache_hit": "True",
+                       "session_id": "grp-1", "metadata": json.dumps(metadata)}  # fmt: skip
+    from_callback, from_spend_logs = to_call(slp, project_id="p"), to_call(spend_log_copy, project_id="p")
+    assert from_callback.key() == from_spend_logs.key()
+    assert from_callback.span_id == f"{PAYLOAD_ID}_cache_hit:call-hit-1"
+    assert from_callback.response_id == from_spend_logs.response_id == PAYLOAD_ID  # the cached response
+    assert from_callback.response_cache_hit is from_spend_logs.response_cache_hit is True
+    # another hit on the same cached response stays a call of its own
+    other = to_call(
+        dict(slp, id=f"{PAYLOAD_ID}_cache_hit1732441300.5", litellm_call_id="call-hit-2"), project_id="p"
+    )
+    assert other.key() != from_callback.key()
 
 
 def test_session_from_payload_session_id(payload_copy: dict[str, Any]) -> None:

@@ -77,7 +77,7 @@ def test_full_sync_with_ties_on_start_time(
     assert set(stored) == {r["request_id"] for r in rows}
     call = stored["req-00010"]
     assert (call["input_tokens"], call["cache_read_tokens"], call["output_tokens"]) == (20, 3, 20)
-    assert call["response_id"] == "call-req-00010" and call["latency_ms"] == 250.0
+    assert call["response_id"] == "req-00010" and call["latency_ms"] == 250.0
     assert call["trace_id"] == "trace-3" and call["model"] == "gpt-4o" and call["provider"] == "openai"
     assert call["cost_reported_usd"] == pytest.approx(rows[10]["spend"])
     cursor = ledger.warehouse.get_cursor(collector.source_key)

@@ -24,6 +24,7 @@ from .base import FakeApi, Request, Response
 
 OBSERVATIONS = "/api/public/v2/observations"
 TRACES = "/api/public/traces/"
+METADATA_LIMIT = 200  # characters of a metadata value the v2 API returns unless expandMetadata names its key
 PUBLIC_KEY = "pk-lf-test-0123456789"
 SECRET_KEY = "sk-lf-test-secret-abcdef"
 T0 = datetime(2025, 5, 22, tzinfo=UTC)  # startTimeUnixNano of the reference OTLP example
@@ -301,6 +302,12 @@ def _sort_key(row: dict[str, Any]) -> tuple[str, str, str]:
     return (row["startTime"], row["traceId"], row["id"])
 
 
+def _cut(value: Any) -> Any:
+    """A metadata value as the v2 API returns it without ``expandMetadata``: its first 200 characters."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text[:METADATA_LIMIT] if len(text) > METADATA_LIMIT else value
+
+
 def encode_cursor(row: dict[str, Any]) -> str:
     payload = {"lastStartTimeTo": row["startTime"], "lastTraceId": row["traceId"], "lastId": row["id"]}
     return base64.b64encode(json.dumps(payload).encode()).decode()
@@ -357,7 +364,8 @@ class LangfuseApi(FakeApi):
             rows = [r for r in rows if _sort_key(r) < last]
         page = rows[:limit]
         meta = {"cursor": encode_cursor(page[-1])} if len(rows) > limit else {}
-        return Response(200, {"data": [self._select(r, groups) for r in page], "meta": meta})
+        expand = set(q["expandMetadata"].split(",")) if q.get("expandMetadata") else set()
+        return Response(200, {"data": [self._select(r, groups, expand) for r in page], "meta": meta})
 
     @staticmethod
     def _matches(row: dict[str, Any], q: dict[str, str], environments: list[str] | None) -> bool:
@@ -369,9 +377,14 @@ class LangfuseApi(FakeApi):
         return not environments or row["environment"] in environments
 
     @staticmethod
-    def _select(row: dict[str, Any], groups: set[str]) -> dict[str, Any]:
+    def _select(row: dict[str, Any], groups: set[str], expand: set[str]) -> dict[str, Any]:
         keys = [k for g in groups for k in FIELD_GROUPS.get(g, ())]
-        return {k: copy.deepcopy(row[k]) for k in keys if k in row}
+        out = {k: copy.deepcopy(row[k]) for k in keys if k in row}
+        if isinstance(
+            out.get("metadata"), dict
+        ):  # values over 200 characters are cut unless expandMetadata names them
+            out["metadata"] = {k: v if k in expand else _cut(v) for k, v in out["metadata"].items()}
+        return out
 
     @staticmethod
     def _trace_fields(trace: dict[str, Any], request: Request) -> dict[str, Any]:
