@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Header, HTTPException, Request
 
@@ -20,7 +21,22 @@ from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
 from agentledger.warehouse.keys import KeyStore, keys_generation
 
-__all__ = ["build_authenticator", "project_for_request", "require_key_dependency"]
+__all__ = ["build_authenticator", "key_cache_seconds", "project_for_request", "require_key_dependency"]
+
+
+# Warehouses that one process opens at a time (a DuckDB file has one writing process, a chDB directory one
+# process): every key created or revoked while the server runs goes through this process's KeyStore, whose
+# generation drops the cache at once, so lookups may be cached for long.
+_ONE_PROCESS_SCHEMES = frozenset({"duckdb", "chdb"})
+ONE_PROCESS_CACHE_SECONDS = 60.0
+
+
+def key_cache_seconds(settings: Settings, warehouse: Warehouse) -> float:
+    """How long a stored key's lookup is trusted: ``settings.key_cache_seconds`` (0 by default: every request
+    is looked up, so a revocation made by another process applies at once) on a ClickHouse server, which
+    other processes share; :data:`ONE_PROCESS_CACHE_SECONDS` on a warehouse only this process can change."""
+    scheme = urlsplit(getattr(warehouse, "url", "") or "").scheme.lower()
+    return ONE_PROCESS_CACHE_SECONDS if scheme in _ONE_PROCESS_SCHEMES else settings.key_cache_seconds
 
 
 def build_authenticator(settings: Settings, warehouse: Warehouse) -> Authenticator:
@@ -31,7 +47,7 @@ def build_authenticator(settings: Settings, warehouse: Warehouse) -> Authenticat
         settings.project_id,
         lookup=store.project_for_hash,
         any_stored=store.any_keys,
-        cache_seconds=settings.key_cache_seconds,
+        cache_seconds=key_cache_seconds(settings, warehouse),
         generation=keys_generation,
     )
 

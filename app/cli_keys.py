@@ -106,7 +106,7 @@ def revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (from `agentledger keys list`)")],
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Revoke a key: it is refused from then on (a running server sees it within AGENTLEDGER_KEY_CACHE_SECONDS)."""
+    """Revoke a key: it is refused at once, by a running server too (see AGENTLEDGER_KEY_CACHE_SECONDS)."""
     with _store(warehouse) as store:
         row = store.revoke(key_id)
     console.print(

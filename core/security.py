@@ -128,16 +128,31 @@ def is_loopback(host: str) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its password (``scheme://user:password@host``) replaced by ``***``: safe to print or log."""
+    """``url`` with its password (``scheme://user:password@host``) and its query string (``?password=...``,
+    ``?token=...``) replaced by ``***``: safe to print or log."""
     try:
         parts = urlsplit(url)
         password = parts.password
     except ValueError:  # not parseable as a URL: show nothing of what might be in it
         return "<unparseable URL>"
-    if not password:
+    if not password and not parts.query and not parts.fragment:
         return url
-    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    if password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{password}@", ":***@", 1))
+    return parts._replace(query="***" if parts.query else "", fragment="").geturl()
+
+
+def url_origin(url: str) -> str:
+    """Only the scheme, host and port of ``url`` (``https://hooks.example.com/…``): for URLs whose path or
+    query is itself the credential (webhooks)."""
+    try:
+        parts = urlsplit(url)
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable URL>"
+    if not parts.scheme or not parts.hostname:
+        return "<URL>"
+    return f"{parts.scheme}://{parts.hostname}{port}/…"
 
 
 # ------------------------------------------------------------------------------------------ authenticator

@@ -11,6 +11,7 @@ import importlib
 from dataclasses import dataclass
 
 from agentledger.core.errors import ConfigError
+from agentledger.core.security import redact_url
 from agentledger.warehouse.base import Cursor, Warehouse
 
 __all__ = ["BackendSpec", "Cursor", "Warehouse", "backend_for", "connect", "register_backend"]
@@ -45,11 +46,17 @@ register_backend(
 register_backend("clickhouses", _REGISTRY["clickhouse"])  # the same server over TLS (HTTPS)
 
 
+def _shown(url: str) -> str:
+    """``url`` for an error message: no password, even in a URL too malformed to parse (``host:pass@...``)."""
+    text = redact_url(url)
+    return text if "@" not in text or ":***@" in text else "***@" + text.rpartition("@")[2]
+
+
 def _scheme(url: str) -> str:
     scheme, sep, _ = url.partition("://")
     if not sep or not scheme:
         raise ConfigError(
-            f"warehouse URL {url!r} has no scheme: use duckdb:///path/ledger.duckdb, chdb:///dir "
+            f"warehouse URL {_shown(url)!r} has no scheme: use duckdb:///path/ledger.duckdb, chdb:///dir "
             "or clickhouse://user:pass@host:8123/db (setting AGENTLEDGER_WAREHOUSE)"
         )
     return scheme.lower()
@@ -61,7 +68,7 @@ def backend_for(url: str) -> type:
     spec = _REGISTRY.get(scheme)
     if spec is None:
         known = ", ".join(sorted(_REGISTRY))
-        raise ConfigError(f"unknown warehouse scheme {scheme!r} in {url!r}; known: {known}")
+        raise ConfigError(f"unknown warehouse scheme {scheme!r} in {redact_url(url)!r}; known: {known}")
     try:
         module = importlib.import_module(spec.module)
     except ModuleNotFoundError as exc:
@@ -77,5 +84,9 @@ def backend_for(url: str) -> type:
 def connect(url: str) -> Warehouse:
     """Open the warehouse at ``url`` and bring its schema up to date."""
     backend = backend_for(url)(url)
-    backend.migrate()
+    try:
+        backend.migrate()
+    except BaseException:
+        backend.close()  # a schema it cannot use: release the file or chDB directory (held for the process)
+        raise
     return backend

@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol, runtime_checkable
@@ -26,6 +26,7 @@ from urllib.parse import unquote, urlsplit
 import pyarrow as pa
 
 from agentledger.core.errors import ConfigError, TransientError, WarehouseError
+from agentledger.core.security import redact_url as _redact_url
 from agentledger.warehouse.dialect import format_param, normalize_param
 
 # Applied to every session, so every read and every join behaves like DuckDB's:
@@ -142,13 +143,20 @@ class ServerAddress:
     host: str
     port: int
     username: str
-    password: str
+    password: str = field(repr=False)
     database: str
     secure: bool
 
 
 def parse_server_url(url: str) -> ServerAddress:
     """Parse ``clickhouse://`` (HTTP) or ``clickhouses://`` (HTTPS) URLs; user, password and db are optional."""
+    userinfo, at, _ = url.partition("://")[2].rpartition("@")
+    if at and any(c in userinfo for c in "/?#"):
+        # The URL would end its host part early and show the rest of the password as a path or query.
+        raise ConfigError(
+            "the user or password of the ClickHouse URL contains '/', '?' or '#': percent-encode them "
+            "(%2F, %3F, %23; '@' is %40 and ':' is %3A), e.g. with urllib.parse.quote(password, safe='')"
+        )
     parts = urlsplit(url)
     if parts.scheme not in ("clickhouse", "clickhouses"):
         raise ConfigError(f"not a ClickHouse URL (clickhouse:// or clickhouses://): {redact_url(url)}")
@@ -172,12 +180,8 @@ def parse_server_url(url: str) -> ServerAddress:
 
 
 def redact_url(url: str) -> str:
-    """The URL with its password replaced, safe for logs and error messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return parts._replace(netloc=netloc).geturl()
+    """The URL with its password and query string replaced, safe for logs and error messages."""
+    return _redact_url(url)
 
 
 class ClickHouseHttpClient:

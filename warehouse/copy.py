@@ -3,6 +3,11 @@
 Rows are read in keyset order of their identity and written with the target's idempotent upsert; after each
 batch the position is stored in the target's ``cursors`` table, so a copy that stops resumes after the last
 batch it wrote. Counts of both sides are compared at the end.
+
+The state kept beside the ledger travels too (:data:`STATE_TABLES`: API keys, alert states, events and
+deliveries, the scheduler's claimed runs, the re-price log), so keys keep working and nothing already sent is
+sent again: the rows whose key the target lacks are inserted, and rows the target already has stay as they are.
+Stored reports, ledger versions and scheduler leases are not copied (they are recomputed or re-acquired).
 """
 
 from __future__ import annotations
@@ -19,6 +24,17 @@ from agentledger.warehouse.base import Cursor, Warehouse
 
 KEY = ("project_id", "source", "trace_id", "span_id")
 TABLES: dict[str, pa.Schema] = {"calls": CALL_SCHEMA, "spans": SPAN_SCHEMA}
+# Small tables of state, with their keys (the primary keys of sql/ddl/duckdb, the ORDER BY of ClickHouse's).
+STATE_TABLES: dict[str, tuple[str, ...]] = {
+    "api_keys": ("key_id",),
+    "alert_state": ("project_id", "alert_key"),
+    "alert_events": ("event_id",),
+    "alert_deliveries": ("delivery_id",),
+    "alert_delivery_attempts": ("delivery_id", "attempt"),
+    "scheduler_runs": ("project_id", "job", "run_key"),
+    "reprices": ("run_id",),
+}
+_STATE_BATCH = 100  # rows per INSERT statement (each value is a bound parameter)
 
 _FIRST = "SELECT * FROM {table} ORDER BY project_id, source, trace_id, span_id LIMIT {limit}"
 _NEXT = (
@@ -43,6 +59,7 @@ class TableCopy:
 class CopyReport:
     tables: list[TableCopy] = field(default_factory=list)
     cursors: int = 0
+    state: dict[str, int] = field(default_factory=dict)  # state table -> rows inserted into the target
 
     @property
     def ok(self) -> bool:
@@ -65,6 +82,7 @@ def copy_ledger(
     for table, schema in TABLES.items():
         report.tables.append(_copy_table(source, target, table, schema, source_label, batch_rows, progress))
     report.cursors = _copy_cursors(source, target)
+    report.state = {table: _copy_state(source, target, table, key) for table, key in STATE_TABLES.items()}
     return report
 
 
@@ -130,3 +148,19 @@ def _copy_cursors(source: Warehouse, target: Warehouse) -> int:
             target.set_cursor(cursor)
             copied += 1
     return copied
+
+
+def _copy_state(source: Warehouse, target: Warehouse, table: str, key: tuple[str, ...]) -> int:
+    """Insert the rows of ``table`` whose key the target lacks; returns how many (table and key are ours)."""
+    rows = source.sql(f"SELECT * FROM {table}")
+    if rows.is_empty():
+        return 0
+    stored = set(target.sql(f"SELECT {', '.join(key)} FROM {table}").rows())
+    missing = [row for row in rows.iter_rows(named=True) if tuple(row[k] for k in key) not in stored]
+    columns = rows.columns
+    for start in range(0, len(missing), _STATE_BATCH):
+        batch = missing[start : start + _STATE_BATCH]
+        params = {f"{c}_{i}": row[c] for i, row in enumerate(batch) for c in columns}
+        values = ", ".join("(" + ", ".join(f"${c}_{i}" for c in columns) + ")" for i in range(len(batch)))
+        target.sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES {values}", params)
+    return len(missing)

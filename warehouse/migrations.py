@@ -2,11 +2,14 @@
 
 Backends differ only in how they execute a statement and record a version; the runner owns the order,
 the bookkeeping and the error messages. Applied versions live in the warehouse's ``schema_migrations``
-table, so migrating twice is a no-op and a newer release applies only its new files.
+table, so migrating twice is a no-op and a newer release applies only its new files. A warehouse already
+migrated by a newer release (a version this one does not know) is refused: its tables may not be the ones
+this release reads and writes.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,10 +77,27 @@ def load_migrations(dialect: str, root: Path | None = None) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
+def agentledger_version() -> str:
+    """The installed release, for messages (``(unknown version)`` in a checkout that was never installed)."""
+    try:
+        return importlib.metadata.version("agentledger")
+    except importlib.metadata.PackageNotFoundError:
+        return "(unknown version)"
+
+
 def migrate(target: MigrationTarget, dialect: str, root: Path | None = None) -> list[Migration]:
     """Apply the pending migrations of ``dialect`` to ``target``; returns those applied now."""
     applied = target.applied_migrations()
-    pending = [m for m in load_migrations(dialect, root) if m.version not in applied]
+    known = load_migrations(dialect, root)
+    latest = max((m.version for m in known), default=0)
+    newer = sorted(v for v in applied if v > latest)
+    if newer:
+        raise WarehouseError(
+            f"this warehouse's schema is at version {newer[-1]:03d}, newer than this release of agentledger "
+            f"{agentledger_version()} knows (up to {latest:03d}): it was migrated by a newer release. "
+            "Upgrade agentledger to use it; nothing was changed"
+        )
+    pending = [m for m in known if m.version not in applied]
     for migration in pending:
         try:
             target.apply_migration(migration)

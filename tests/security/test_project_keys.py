@@ -257,3 +257,178 @@ def test_the_focus_export_holds_the_key_s_project_only(world: World, project: st
     metrics = client.get("/api/metrics", params={"since": "2025-01-01"}, headers=bearer(key)).json()
     assert sum(float(row["BilledCost"]) for row in rows) == pytest.approx(metrics["total_cost_usd"], rel=1e-9)
     assert client.get("/api/export/focus").status_code == 401
+
+
+def test_a_key_revoked_by_another_process_is_refused_at_once_on_a_shared_clickhouse(tmp_path: Path) -> None:
+    """On a ClickHouse server the API and `agentledger keys revoke` run in different processes: the server
+    never hears of the revocation, and must still refuse the key at the very next request."""
+    from dataclasses import replace
+    from datetime import UTC, datetime
+
+    from agentledger.app.auth import build_authenticator, key_cache_seconds
+    from agentledger.core.security import Unauthorized
+    from agentledger.core.settings import Settings
+
+    wh = connect(f"chdb:///{tmp_path / 'ch'}")  # the ClickHouse engine and SQL, in this process
+    try:
+        row, key = KeyStore(wh).create("team-a")
+        settings = Settings(_env_file=None)
+        assert key_cache_seconds(settings, wh) > 0  # chDB: one process, whose own changes drop the cache
+        wh.url = "clickhouse://agentledger:***@ledger.internal:8123/agentledger"  # a server others share
+        auth = build_authenticator(settings, wh)
+        assert [auth.project_for(key) for _ in range(3)] == ["team-a"] * 3
+        other_process = KeyStore(wh)
+        other_process._put(replace(row, revoked_at=datetime.now(UTC)))  # its write, not this process's
+        with pytest.raises(Unauthorized, match="revoked"):
+            auth.project_for(key)
+    finally:
+        wh.close()
+
+
+def test_duckdb_lookups_are_cached_and_this_process_s_revocation_still_applies_at_once(
+    tmp_path: Path,
+) -> None:
+    from agentledger.app.auth import build_authenticator
+    from agentledger.core.security import Unauthorized
+    from agentledger.core.settings import Settings
+
+    wh = connect(f"duckdb:///{tmp_path / 'k.duckdb'}")
+    try:
+        store = KeyStore(wh)
+        row, key = store.create("team-a")
+        auth = build_authenticator(Settings(_env_file=None), wh)
+        lookups = []
+        real = auth._lookup
+        auth._lookup = lambda h: lookups.append(h) or real(h)
+        assert [auth.project_for(key) for _ in range(5)] == ["team-a"] * 5 and len(lookups) == 1
+        store.revoke(row.key_id)
+        with pytest.raises(Unauthorized):
+            auth.project_for(key)
+    finally:
+        wh.close()
+
+
+def test_every_route_needs_a_key_and_answers_for_the_key_s_project_only(world: World) -> None:
+    """Every operation of the app's OpenAPI schema (so a route added later is covered too): without a key it
+    is refused; with project A's key, nothing of another project's traces appears in any answer."""
+    client = world.client
+    operations = [
+        (method, path)
+        for path, ops in client.app.openapi()["paths"].items()
+        for method in ops
+        if path != "/healthz"
+    ]
+    # The ingest, query, recommendation and alert routers are all there.
+    assert len(operations) >= 20, operations
+    for method, path in operations:
+        response = client.request(
+            method, path.replace("{trace_id}", world.traces["team-a"][0]), content=b"{}"
+        )
+        assert response.status_code == 401, (method, path, response.status_code)
+    params = {"since": "2025-01-01", "week": "2025-W46", "limit": 1000}
+    for project, key in world.keys.items():
+        others = [t for p, traces in world.traces.items() if p != project for t in traces]
+        for method, path in operations:
+            if method != "get":
+                continue
+            if "{trace_id}" in path:
+                for trace in others:
+                    refused = client.get(path.replace("{trace_id}", trace), headers=bearer(key))
+                    assert refused.status_code == 404, (project, path, refused.status_code)
+                continue
+            response = client.get(path, params=params, headers=bearer(key))
+            assert response.status_code in (200, 403), (
+                project,
+                path,
+                response.status_code,
+                response.text[:300],
+            )
+            leaked = [trace for trace in others if trace in response.text]
+            assert not leaked, (project, path, leaked)
+        # The counts each analytics route reports are its own project's three calls.
+        sessions = client.get("/api/sessions/top", params=params, headers=bearer(key)).json()
+        series = client.get("/api/timeseries", params=params, headers=bearer(key)).json()["rows"]
+        audit = client.get("/api/audit", params=params, headers=bearer(key)).json()["by_model"]
+        assert sum(row["calls"] for row in series) == 3 and sum(row["calls"] for row in audit) == 3
+        assert sum(row["calls"] for row in sessions) <= 3
+
+
+def test_up_warns_too_when_its_api_listens_beyond_loopback_without_any_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    ran: list[str] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, *a, **kw: ran.append(self.config.host))
+    monkeypatch.delenv("AGENTLEDGER_API_KEYS", raising=False)
+    monkeypatch.setenv("AGENTLEDGER_HOST", "0.0.0.0")
+    url = f"duckdb:///{tmp_path / 'up.duckdb'}"
+    result = CliRunner().invoke(
+        cli_app, ["up", "--no-ui", "--no-demo", "--warehouse", url], env={"COLUMNS": "300"}
+    )
+    assert result.exit_code == 0, result.output
+    assert "no API key exists" in result.output and ran == ["0.0.0.0"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Authorization=Bearer%20{key}", "Authorization=Bearer {key}", "x-api-key={key}"],
+)
+def test_the_otel_sdk_sends_the_key_from_otel_exporter_otlp_headers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, header: str
+) -> None:
+    """The standard way to configure an OTLP exporter (OTEL_EXPORTER_OTLP_HEADERS, read by the real OTel SDK
+    exporter over real HTTP) authenticates, and the spans land in the key's project."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentledger.app.api import create_app
+    from agentledger.core.settings import Settings
+
+    settings = Settings(
+        _env_file=None, warehouse=f"duckdb:///{tmp_path / 'otel.duckdb'}", config_file=tmp_path / "a.yaml"
+    )
+    wh = connect(settings.warehouse)
+    _, key = KeyStore(wh).create("team.otel-1")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, wh), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        memory = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.usage.input_tokens": 10,
+            "gen_ai.usage.output_tokens": 2,
+        }
+        with provider.get_tracer("t").start_as_current_span("chat gpt-4o", attributes=attributes):
+            pass
+        spans = memory.get_finished_spans()
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"http://127.0.0.1:{port}/v1/traces")
+        assert OTLPSpanExporter(timeout=10).export(spans).name == "FAILURE"  # no key: 401
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", header.format(key=key))
+        assert OTLPSpanExporter(timeout=10).export(spans).name == "SUCCESS"
+        stored = wh.sql("SELECT project_id, count(*) AS n FROM calls GROUP BY project_id").to_dicts()
+        assert stored == [{"project_id": "team.otel-1", "n": 1}]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        wh.close()

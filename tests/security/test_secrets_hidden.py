@@ -234,3 +234,66 @@ def test_secrets_can_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
             {"LANGFUSE_PUBLIC_KEY": "pk", "LANGFUSE_SECRET_KEY_FILE": "/nope"}
         )
     assert LANGFUSE_SECRET not in str(caught.value)
+
+
+def test_settings_and_addresses_never_show_secrets_in_their_repr() -> None:
+    """A Settings object (or a ClickHouse address) printed in a log line, a traceback's locals or a debugger
+    shows no password, key, webhook token or URL credential."""
+    from agentledger.core.settings import Settings
+    from agentledger.warehouse.chclient import parse_server_url
+
+    webhook_token = "hook-Secret-77aa01"
+    api_key = "al_default_apiKeySecret0123456789abcdefghij"
+    settings = Settings(
+        _env_file=None,
+        warehouse=f"clickhouse://agentledger:{CLICKHOUSE_PASSWORD}@db.internal:8123/agentledger",
+        api_keys=api_key,
+        ui_password="ui-Secret-31f0",
+        smtp_password=SMTP_PASSWORD,
+        slack_webhook_url=f"https://hooks.slack.com/services/T0/B0/{webhook_token}",
+        webhook_url=f"https://hooks.example.com/in/{webhook_token}?token={webhook_token}",
+        webhook_secret="whsec-Secret-5a5a",
+    )
+    shown = [repr(settings), str(settings)]
+    for text in shown:
+        for secret in (
+            CLICKHOUSE_PASSWORD,
+            api_key,
+            "ui-Secret-31f0",
+            SMTP_PASSWORD,
+            webhook_token,
+            "whsec-Secret",
+        ):
+            assert secret not in text, f"{secret!r} in {text}"
+        assert "agentledger:***@db.internal:8123" in text  # still tells which warehouse
+        assert "hooks.example.com" in text  # and which webhook host
+    # The settings themselves are unchanged: only their printed form hides the secrets.
+    assert CLICKHOUSE_PASSWORD in settings.warehouse and webhook_token in (settings.webhook_url or "")
+    address = parse_server_url(f"clickhouse://agentledger:{CLICKHOUSE_PASSWORD}@db.internal:8123/agentledger")
+    assert CLICKHOUSE_PASSWORD not in repr(address) and address.password == CLICKHOUSE_PASSWORD
+
+
+def test_a_warehouse_url_with_options_is_refused_without_echoing_them() -> None:
+    from agentledger.core.errors import ConfigError
+    from agentledger.warehouse.chclient import parse_server_url
+
+    with pytest.raises(ConfigError, match="options are not supported") as caught:
+        parse_server_url(f"clickhouse://db.internal:8123/agentledger?password={CLICKHOUSE_PASSWORD}")
+    assert CLICKHOUSE_PASSWORD not in str(caught.value) and "db.internal" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"clickhous://agentledger:{CLICKHOUSE_PASSWORD}@db.internal:8123/agentledger",  # a mistyped scheme
+        f"agentledger:{CLICKHOUSE_PASSWORD}@db.internal:8123/agentledger",  # no scheme at all
+        f"postgresql://litellm:{CLICKHOUSE_PASSWORD}@db.internal/litellm",  # LiteLLM's DATABASE_URL by mistake
+    ],
+)
+def test_a_wrong_warehouse_url_is_named_without_its_password(url: str) -> None:
+    from agentledger.core.errors import ConfigError
+    from agentledger.warehouse import connect as open_warehouse
+
+    with pytest.raises(ConfigError, match="scheme") as caught:
+        open_warehouse(url)
+    assert CLICKHOUSE_PASSWORD not in str(caught.value) and "db.internal" in str(caught.value)

@@ -721,3 +721,51 @@ def test_a_canonical_insert_writes_one_row(warehouse: Warehouse) -> None:
     assert warehouse.query("record_reprice", params).to_dicts() == [{"Count": 1}]
     rows = warehouse.sql("SELECT * FROM reprices").to_dicts()
     assert rows == [params]
+
+
+def test_every_canonical_query_is_right_before_any_merge(tmp_path: Path) -> None:
+    # ClickHouse replaces superseded versions only when it merges parts: with merges stopped, every version of
+    # every row stays stored, and the reads alone (FINAL) must still see one row per call, the newest.
+    with every_backend(tmp_path) as warehouses:
+        for wh in warehouses:
+            if "versioned_upsert" in getattr(wh, "capabilities", frozenset()):
+                for table in ("calls", "spans", "ledger_versions"):
+                    wh.sql(f"SYSTEM STOP MERGES {table}")
+            load_demo(Pipeline(wh, Pricer()), project_id="demo", sessions=12, seed=11, end=T0)
+            calls = pl.from_arrow(
+                wh.sql("SELECT * FROM calls ORDER BY span_id").to_arrow().select(CALL_SCHEMA.names)
+            )
+            assert isinstance(calls, pl.DataFrame)
+            stored = calls.to_arrow().cast(CALL_SCHEMA)
+            wh.write_calls(stored)  # the same calls twice more
+            wh.write_calls(stored)
+            wh.write_spans(
+                wh.sql("SELECT * FROM spans").to_arrow().select(SPAN_SCHEMA.names).cast(SPAN_SCHEMA)
+            )
+            repriced = calls.gather_every(3).with_columns(
+                pl.col("cost_usd") * 2, cost_source=pl.lit("reported")
+            )
+            wh.write_calls(repriced.to_arrow().cast(CALL_SCHEMA))  # a later version of a third of them
+            context = calls.gather_every(5).select("project_id", "source", "trace_id", "span_id")
+            context = context.with_columns(
+                agent_name=pl.lit("late-parent"),
+                task_type=pl.lit(None, pl.String),
+                session_id=pl.lit("s-late"),
+                user_id=pl.lit("u-late"),
+            )
+            assert wh.update_call_context(context.to_arrow()) > 0
+        counts = [int(wh.sql("SELECT count(*) AS n FROM calls")["n"][0]) for wh in warehouses]
+        assert len(set(counts)) == 1  # one row per call, whatever is stored underneath
+        for wh in warehouses:
+            if "versioned_upsert" in getattr(wh, "capabilities", frozenset()):
+                stored = wh.sql("SELECT count(*) AS n FROM calls SETTINGS final = 0")["n"][0]
+                assert stored > 3 * counts[0]  # every version is still there: nothing was merged away
+        trace_id = warehouses[0].sql("SELECT min(trace_id) AS t FROM calls")["t"][0]
+        for name in canonical_queries():
+            text = warehouses[0].render(name, group="agent")  # type: ignore[attr-defined]
+            if text.lstrip("-/* \n").upper().startswith("INSERT") or "\nINSERT INTO" in text:
+                continue
+            params = sample_params(text, trace_id)
+            reference, *others = [comparable(wh.query(name, params, group="agent")) for wh in warehouses]
+            for frame in others:
+                assert_frame_equal(frame, reference, rel_tol=1e-9, abs_tol=1e-12)

@@ -132,3 +132,28 @@ def test_the_image_installs_from_the_lock_file_and_carries_every_package_folder(
     folders = pyproject["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
     copied = set(re.findall(r"^COPY (\w+) ", dockerfile, flags=re.MULTILINE))
     assert set(folders) | {"agentledger"} <= copied
+
+
+@pytest.mark.parametrize("name", ["clickhouse", *APP_SERVICES])
+def test_published_ports_are_bound_to_loopback(compose: dict[str, Any], name: str) -> None:
+    for mapping in compose["services"][name].get("ports", []):
+        # "HOST_IP:HOST_PORT:CONTAINER_PORT"; without the address, Docker publishes on every interface
+        assert str(mapping).startswith("127.0.0.1:"), f"service {name} publishes {mapping} beyond this host"
+
+
+@pytest.mark.parametrize("name", APP_SERVICES)
+def test_the_warehouse_url_signs_in_as_the_clickhouse_service_user(
+    compose: dict[str, Any], name: str
+) -> None:
+    server = compose["services"]["clickhouse"]["environment"]
+    url = compose["services"][name]["environment"]["AGENTLEDGER_WAREHOUSE"]
+    # The same variables, with the same defaults, on both sides.
+    for variable in ("CLICKHOUSE_USER", "CLICKHOUSE_PASSWORD", "CLICKHOUSE_DB"):
+        assert f"${{{variable}:-" in url
+        assert _DEFAULTED.search(server[variable]).group(1) == variable  # type: ignore[union-attr]
+    address = parse_server_url(interpolate(url))
+    assert (address.username, address.password, address.database) == (
+        interpolate(server["CLICKHOUSE_USER"]),
+        interpolate(server["CLICKHOUSE_PASSWORD"]),
+        interpolate(server["CLICKHOUSE_DB"]),
+    )
