@@ -17,7 +17,8 @@ Money (all USD, ``PricingUnit`` "1000000 Tokens", ``PricingQuantity`` = tokens /
   so that Σ BilledCost over all rows = ``total_cost_usd`` of :func:`compute_metrics` for the same filters.
   ``ContractedUnitPrice`` = ContractedCost / PricingQuantity (overrides, discounts, reported costs and
   long-context price bands all show up there, against the list price);
-- gateway cache hits (``x_ResponseCacheHit``) are billed 0: the provider was not called.
+- gateway cache hits (``x_ResponseCacheHit``) are billed what the ledger says they cost: 0 when computed
+  (the provider was not called), the gateway's reported cost when that is the policy.
 
 Unpriced calls (NULL cost) are left out: FOCUS requires a cost on every usage row, and a $0 would hide them.
 The result says how many were left out; ``include_unpriced=True`` keeps them with null costs and
@@ -272,11 +273,7 @@ def usage_rows(
     weights = {k: rates[k] * q for k, q in quantities.items()} if prices else {}
     if not weights or sum(weights.values()) <= 0:
         weights = {k: float(q) for k, q in quantities.items()}
-    billed = (
-        {k: None for k in quantities}
-        if cost is None
-        else split_cost(weights, 0.0 if usage["response_cache_hit"] else cost)
-    )
+    billed = {k: None for k in quantities} if cost is None else split_cost(weights, cost)
     common = _common_columns(usage, project_id)
     provider, model = common["ProviderName"], common["ResourceName"]
     rows = []

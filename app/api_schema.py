@@ -11,10 +11,14 @@ FastAPI documents 200 and its own 422 (a list of validation errors). The endpoin
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
 
 _MESSAGE = {
     "type": "object",
@@ -48,7 +52,10 @@ def complete_schema(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def install(app: FastAPI) -> None:
-    """Make ``app.openapi()`` return the completed document (built once, then cached like FastAPI's)."""
+    """Make ``app.openapi()`` return the completed document (built once, then cached like FastAPI's), and
+    answer validation errors as FastAPI does even when the refused input holds a NaN or an infinity (a JSON
+    body may carry ``NaN``; FastAPI echoes the input, and JSON cannot encode it: that was a 500)."""
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -63,3 +70,18 @@ def install(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": _finite(jsonable_encoder(exc.errors()))})
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float as its text ("nan", "inf"), which JSON can carry."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

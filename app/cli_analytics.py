@@ -92,7 +92,13 @@ def _print(frame: pl.DataFrame, as_json: bool, title: str) -> None:
 
 @export_app.command("focus")
 def export_focus_command(
-    out_path: Annotated[Path, typer.Argument(help="File to write (.csv or .parquet)")],
+    out_path: Annotated[
+        Path | None,
+        typer.Argument(help="File to write (.csv or .parquet); or give it as --out", show_default=False),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="File to write (.csv or .parquet)", show_default=False)
+    ] = None,
     fmt: Annotated[
         str | None, typer.Option("--format", help="csv or parquet (default: from the file name)")
     ] = None,
@@ -112,6 +118,10 @@ def export_focus_command(
     from agentledger.analytics.focus import export_focus
     from agentledger.core.pricing import Pricer
 
+    if (out_path is None) == (out is None):
+        raise typer.BadParameter("give the file to write once: --out FILE", param_hint="--out")
+    out_path = out or out_path
+    assert out_path is not None
     settings = _settings(warehouse)
     chosen = fmt or ("parquet" if out_path.suffix.lower() == ".parquet" else "csv")
     with _warehouse(settings) as wh:

@@ -1,6 +1,7 @@
 -- Token volumes and cost per UTC hour, provider, model, pricing and context (the rows of a FOCUS export);
--- with $per_call one row per call instead (trace and span ids kept). Gateway cache hits are kept apart:
--- the provider billed nothing for them. Unpriced calls come back with a NULL cost for the caller to report.
+-- with $per_call one row per call instead (trace and span ids kept). Gateway cache hits are kept apart (the
+-- provider was not called; their cost is the ledger's). Unpriced calls come back with a NULL cost for the
+-- caller to report.
 WITH scoped AS (
     -- the calls in the window [since, until) that pass the filters; group_key comes from an allow-listed expression
     SELECT c.*, {group} AS group_key

@@ -114,7 +114,8 @@ def test_slack_log_lines_never_show_the_webhook_url(
     # httpx logs every request with its URL at INFO, the level `agentledger scheduler` logs at.
     secret_url = http_sink.url + "/services/T0/B0/secret-token"
     channel = SlackChannel("slack", SecretStr(secret_url))
-    with caplog.at_level(logging.INFO):
+    # httpx's own level too: importing litellm (other tests do, in this process) sets it to WARNING.
+    with caplog.at_level(logging.INFO), caplog.at_level(logging.INFO, logger="httpx"):
         channel.send({"text": "x"}, delivery_id="d", now=AT)
         http_sink.status = 503
         with pytest.raises(TransientError):

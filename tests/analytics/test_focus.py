@@ -13,6 +13,8 @@ from agentledger.analytics.filters import Filters
 from agentledger.analytics.focus import FOCUS_COLUMNS, export_focus, focus_frame, split_cost
 from agentledger.analytics.metrics import compute_metrics
 from agentledger.core.errors import InputError
+from agentledger.core.pricing import Pricer
+from agentledger.core.records import Call
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.warehouse import connect
 
@@ -73,6 +75,31 @@ def test_billed_cost_adds_up_to_total_cost(wh):
     only_large = Filters(model="acme-large")
     frame, _ = focus_frame(wh, only_large, "hour", PRICER)
     assert frame["BilledCost"].sum() == pytest.approx(compute_metrics(wh, only_large)["total_cost_usd"])
+
+
+def test_billed_cost_adds_up_when_the_reported_cost_of_a_cache_hit_counts():
+    # With cost_policy "reported" a gateway's reported cost is the call's cost, cache hit or not: the
+    # export bills the ledger's cost_usd, so Σ BilledCost still equals total_cost_usd.
+    warehouse = connect("duckdb:///:memory:")
+    hit = Call(
+        source="litellm",
+        trace_id="RT",
+        span_id="R1",
+        started_at=datetime(2025, 1, 6, 10, tzinfo=UTC),
+        provider="openai",
+        model="gpt-4o",
+        input_tokens=1000,
+        output_tokens=100,
+        response_cache_hit=True,
+        cost_reported_usd=0.0035,
+    )
+    Pipeline(warehouse, Pricer(cost_policy="reported")).ingest([hit], [])
+    total = compute_metrics(warehouse, Filters())["total_cost_usd"]
+    assert total == pytest.approx(0.0035)
+    for granularity in ("hour", "call"):
+        frame, _ = focus_frame(warehouse, Filters(), granularity)
+        assert frame["BilledCost"].sum() == pytest.approx(total, abs=1e-12)
+    warehouse.close()
 
 
 def test_the_fixed_focus_columns(wh):

@@ -40,6 +40,24 @@ def test_export_focus_writes_the_file(cli, tmp_path):
     assert frame["BilledCost"].sum() == pytest.approx(WEEK1_TOTAL)
 
 
+def test_export_focus_takes_the_file_as_out_option(cli, tmp_path):
+    # The documented form: agentledger export focus --out FILE [--format csv|parquet]
+    target = tmp_path / "focus.data"
+    cli("export", "focus", "--out", str(target), "--format", "csv", "--until", "2025-01-13")
+    assert pl.read_csv(target)["BilledCost"].sum() == pytest.approx(WEEK1_TOTAL)
+
+
+def test_export_focus_needs_exactly_one_file(tmp_path):
+    app = typer.Typer()
+    register(app)
+    url = f"duckdb:///{tmp_path / 'empty.duckdb'}"
+    runner = CliRunner()
+    missing = runner.invoke(app, ["export", "focus", "--warehouse", url])
+    assert missing.exit_code != 0 and "--out" in missing.output
+    both = runner.invoke(app, ["export", "focus", str(tmp_path / "a.csv"), "--out", str(tmp_path / "b.csv")])
+    assert both.exit_code != 0 and "--out" in both.output
+
+
 def test_waste_and_reprice_as_json(cli):
     rows = json.loads(cli("waste", "--since", "2025-01-06", "--until", "2025-01-13", "--json"))
     assert {r["reason"]: r["cost_usd"] for r in rows}["failed_task"] == pytest.approx(1.00)

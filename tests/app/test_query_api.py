@@ -145,3 +145,23 @@ def test_records_turn_nan_and_infinity_into_null():
 
     frame = pl.DataFrame({"a": [1.0, math.nan, math.inf], "b": [[1.0, math.nan], [], [math.inf]]})
     assert records(frame) == [{"a": 1.0, "b": [1.0, None]}, {"a": None, "b": []}, {"a": None, "b": [None]}]
+
+
+def test_metrics_endpoint_answers_a_bad_window_with_422():
+    # /api/metrics lives on the main app (agentledger.app.api), beside the query router.
+    from agentledger.app.api import create_app
+    from agentledger.warehouse import connect
+
+    wh = connect("duckdb:///:memory:")
+    wh.migrate()
+    app = create_app(Settings(warehouse="duckdb:///:memory:", _env_file=None), wh)
+    with TestClient(app, raise_server_exceptions=False) as metrics_client:
+        for window in (
+            {"since": "2025-01-13", "until": "2025-01-06"},
+            {"since": "2025-01-06", "until": "2025-01-06"},
+        ):
+            answer = metrics_client.get("/api/metrics", params=window)
+            assert answer.status_code == 422, answer.text
+            assert "empty window" in answer.json()["detail"]
+        assert metrics_client.get("/api/metrics", params=WEEK1).json()["calls"] == 0
+    wh.close()

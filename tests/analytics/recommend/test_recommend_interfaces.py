@@ -20,6 +20,7 @@ from recommend_histories import (
 )
 from typer.testing import CliRunner
 
+from agentledger.app.api import create_app
 from agentledger.app.cli_recommend import recommend, whatif
 from agentledger.app.recommend_api import build_recommend_router
 from agentledger.core.security import key_from_headers, key_is_valid
@@ -175,3 +176,19 @@ def test_http_rejects_bad_input_with_422(ledger_url: str) -> None:
     assert unpriced.status_code == 422 and "substitutions[0].model" in unpriced.json()["detail"]
     assert client.get("/api/recommendations", params={"since": "yesterday"}).status_code == 422
     assert client.get("/api/recommendations", params={"since": UNTIL, "until": SINCE}).status_code == 422
+
+
+def test_the_app_refuses_nan_in_a_json_body_by_name(ledger_url: str) -> None:
+    """JSON bodies may carry NaN (Python's json and requests send it): a 422 naming the field, not a 500."""
+    settings = Settings(_env_file=None, warehouse=ledger_url, api_keys=[], prices_file=None)
+    with TestClient(create_app(settings)) as client:
+        for number in ("NaN", "Infinity", "-Infinity"):
+            body = '{"policy": {"prompt_caching": {"ttl_seconds": NUMBER}}}'.replace("NUMBER", number)
+            refused = client.post("/api/whatif", content=body, headers={"content-type": "application/json"})
+            assert refused.status_code == 422, refused.text
+            assert "prompt_caching.ttl_seconds" in refused.text
+            assert refused.json()["detail"][0]["input"]["prompt_caching"]["ttl_seconds"] in (
+                "nan",
+                "inf",
+                "-inf",
+            )
