@@ -41,10 +41,23 @@ def _page(name: str, title: str, icon: str, **kwargs: object) -> st.Page:
 
 
 SOURCES = _page("sources", "Sources and prices", ":material/database:")
+# The Overview is served at the root URL; Streamlit ignores a default page's own path, so `/overview` (the
+# links of alert notifications and of the weekly report) needs a page of its own: it opens the Overview with
+# the same view. The default page keeps a path nobody links to, as two pages cannot share one.
+OVERVIEW = st.Page(
+    VIEWS / "overview.py", title="Overview", icon=":material/dashboard:", url_path="home", default=True
+)
+
+
+def _overview_link() -> None:
+    st.switch_page(OVERVIEW, query_params=st.query_params.to_dict())
+
+
+OVERVIEW_LINK = st.Page(_overview_link, title="Overview", url_path="overview", visibility="hidden")
 navigation = st.navigation(
     {
         "Spend": [
-            _page("overview", "Overview", ":material/dashboard:", default=True),
+            OVERVIEW,
             _page("breakdown", "Breakdown", ":material/bar_chart:"),
             _page("sessions", "Sessions and traces", ":material/timeline:"),
             _page("waste", "Waste", ":material/delete_sweep:"),
@@ -53,7 +66,7 @@ navigation = st.navigation(
             _page("recommendations", "Recommendations", ":material/lightbulb:"),
             _page("alerts", "Alerts and reports", ":material/notifications:"),
         ],
-        "Data": [SOURCES],
+        "Data": [SOURCES, OVERVIEW_LINK],
     }
 )
 

@@ -8,6 +8,7 @@ zero, and the pages say how many calls that leaves out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import plotly.graph_objects as go
@@ -31,6 +32,7 @@ OTHER = "other models"
 OTHER_COLOR = "#BBBBBB"
 STATUS_COLORS = {"ok": "#44AA99", "unset": "#88CCEE", "error": "#CC6677"}
 MAX_SERIES = len(PALETTE)
+DAY_MS = 86_400_000  # a day on a Plotly date axis
 
 Row = Mapping[str, Any]
 
@@ -90,8 +92,14 @@ def day_model_frame(groups: Mapping[str | None, Iterable[Row]]) -> pl.DataFrame:
     )
 
 
-def spend_over_time(frame: pl.DataFrame, colors: Mapping[str, str]) -> go.Figure:
-    """Daily spend as bars stacked by model; models without a colour of their own are "other models"."""
+def spend_over_time(
+    frame: pl.DataFrame, colors: Mapping[str, str], window: tuple[date, date] | None = None
+) -> go.Figure:
+    """Daily spend as bars stacked by model; models without a colour of their own are "other models".
+
+    ``window`` (first and last day) spans the time axis over the whole period shown, so days without spend
+    read as such and a single day is one bar of a day's width, not a bar filling the chart.
+    """
     priced = frame.filter(pl.col("cost_usd").is_not_null() & (pl.col("cost_usd") > 0))
     if priced.is_empty():
         return empty("No priced calls in this window")
@@ -112,11 +120,19 @@ def spend_over_time(frame: pl.DataFrame, colors: Mapping[str, str]) -> go.Figure
             y=part["cost_usd"].to_list(),
             name=model,
             marker_color=colors.get(model, OTHER_COLOR),
+            # A bar is 80 % of a day wide (in ms on the date axis): with one day alone Plotly would draw a hairline.
+            width=[0.8 * DAY_MS] * part.height,
             hovertemplate="%{x}<br>" + model + ": $%{y:,.2f}<extra></extra>",
         )
     fig.update_layout(barmode="stack")
     fig.update_yaxes(title_text="spend (USD)", tickprefix="$", separatethousands=True)
     fig.update_xaxes(type="date", tickformat="%b %d")
+    if window is not None:
+        # Half a day beyond each end: the bars of the first and last day are centred on their date.
+        first, last = (datetime.combine(d, time()) for d in window)
+        fig.update_xaxes(range=[first - timedelta(hours=12), last + timedelta(hours=12)])
+        if (last - first).days < 14:
+            fig.update_xaxes(dtick=DAY_MS)  # one tick a day: never two ticks reading the same date
     return _layout(fig, height=380)
 
 
@@ -204,14 +220,22 @@ def ranked_bars(
     return _layout(fig, height=max(260, 60 + 30 * len(labels)), showlegend=False)
 
 
-def stacked_bars(frame: pl.DataFrame, *, key: str, parts: Mapping[str, str], title: str) -> go.Figure:
-    """Horizontal bars per ``key`` stacked by the dollar columns ``parts`` (column -> legend name)."""
+def stacked_bars(
+    frame: pl.DataFrame, *, key: str, parts: Mapping[str, str], title: str, nothing: str = "Nothing"
+) -> go.Figure:
+    """Horizontal bars per ``key`` stacked by the dollar columns ``parts`` (column -> legend name).
+
+    ``nothing`` names what is absent when every known value is 0 ("No waste in this window"); when no value
+    is known at all (every call unpriced) the chart says there is no priced call rather than no cost.
+    """
     if frame.is_empty():
         return empty("Nothing to show in this window")
+    if all(frame[c].null_count() == frame.height for c in parts):
+        return empty("No priced calls in this window")
     totals = frame.with_columns(pl.sum_horizontal([pl.col(c).fill_null(0) for c in parts]).alias("_total"))
     totals = totals.filter(pl.col("_total") > 0).sort("_total", descending=True).head(20)
     if totals.is_empty():
-        return empty(f"No {title.lower()} in this window")
+        return empty(f"{nothing} in this window")
     labels = [fmt.label(k) for k in totals[key].to_list()]
     fig = go.Figure()
     for i, (column, name) in enumerate(parts.items()):

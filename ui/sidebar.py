@@ -1,4 +1,5 @@
-"""The global filters in the sidebar: date range, agent, task type, model, environment.
+"""The global filters in the sidebar: date range, agent, task type, model, environment (and user, feature,
+provider or source while a link has set one).
 
 Their values start from the URL (a shared link opens the same view) and are written back to it on every run.
 """
@@ -12,7 +13,14 @@ import streamlit as st
 from agentledger.analytics.sources import DataExtent
 from agentledger.ui import format as fmt
 from agentledger.ui import state
-from agentledger.ui.state import ALL, DIMENSION_LABELS, FILTER_DIMENSIONS, View
+from agentledger.ui.state import (
+    ALL,
+    DIMENSION_LABELS,
+    FILTER_DIMENSIONS,
+    LINK_DIMENSIONS,
+    VIEW_DIMENSIONS,
+    View,
+)
 
 _DATES = "f_dates"
 _LAST = "_agentledger_last_view"
@@ -29,7 +37,7 @@ def _default(extent: DataExtent) -> View:
 
 def _load(view: View) -> None:
     st.session_state[_DATES] = (view.start, view.end)
-    for dim in FILTER_DIMENSIONS:
+    for dim in VIEW_DIMENSIONS:
         st.session_state[_key(dim)] = getattr(view, dim) or ALL
     st.session_state[_LAST] = view
 
@@ -39,14 +47,16 @@ def _restore() -> None:
     last: View = st.session_state[_LAST]
     if not isinstance(st.session_state.get(_DATES), tuple | list):
         st.session_state[_DATES] = (last.start, last.end)
-    for dim in FILTER_DIMENSIONS:
+    for dim in VIEW_DIMENSIONS:
         if _key(dim) not in st.session_state:
             st.session_state[_key(dim)] = getattr(last, dim) or ALL
 
 
 def _options(dimension: str, project_id: str) -> list[str]:
-    """The values a filter can take: every non-empty value seen in the ledger, most expensive first."""
-    ranked = list(state.fetch_stable("sources", "dimension_values", project_id)[dimension])
+    """The values a filter can take: every non-empty value seen in the ledger, most expensive first (for a
+    filter only a link sets, the value of the link)."""
+    values = state.fetch_stable("sources", "dimension_values", project_id)
+    ranked = list(values.get(dimension, ()))
     chosen = st.session_state.get(_key(dimension))
     if chosen and chosen != ALL and chosen not in ranked:
         ranked.append(chosen)  # a value from a shared link that this ledger lacks still filters (to nothing)
@@ -63,7 +73,7 @@ def _view_from_widgets() -> View:
         start, end = last.start, last.end
     chosen = {
         dim: (v if (v := st.session_state.get(_key(dim))) not in (None, ALL) else None)
-        for dim in FILTER_DIMENSIONS
+        for dim in VIEW_DIMENSIONS
     }
     return View(start=start, end=end, **chosen)
 
@@ -84,6 +94,11 @@ def render(extent: DataExtent) -> View:
         st.date_input("Dates (UTC)", key=_DATES, format="YYYY-MM-DD", help="Both days included")
         for dim in FILTER_DIMENSIONS:
             st.selectbox(DIMENSION_LABELS[dim], _options(dim, project_id), key=_key(dim))
+        for dim in LINK_DIMENSIONS:
+            if st.session_state.get(_key(dim)) not in (None, ALL):
+                st.selectbox(
+                    DIMENSION_LABELS[dim], _options(dim, project_id), key=_key(dim), help="Set by the link"
+                )
         left, right = st.columns(2)
         left.button(
             "Reset", on_click=_reset, args=(default,), width="stretch", help="Last 30 days, no filters"

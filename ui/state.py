@@ -30,6 +30,10 @@ STABLE_TTL_SECONDS = 600
 DEFAULT_DAYS = DASHBOARD_DAYS
 # The filters of the sidebar, in order; each is a query parameter of the same name.
 FILTER_DIMENSIONS = ("agent", "task_type", "model", "environment")
+# Filters only a link sets (an alert's scope or group, e.g. ``?user=alice``): the sidebar shows one only while it
+# is set, so that the pages never show a whole-project figure for a link that named a narrower scope.
+LINK_DIMENSIONS = ("user", "feature", "provider", "source")
+VIEW_DIMENSIONS = FILTER_DIMENSIONS + LINK_DIMENSIONS
 DIMENSION_LABELS = {
     "agent": "Agent",
     "task_type": "Task type",
@@ -82,6 +86,10 @@ class View:
     task_type: str | None = None
     model: str | None = None
     environment: str | None = None
+    user: str | None = None
+    feature: str | None = None
+    provider: str | None = None
+    source: str | None = None
 
     @property
     def days(self) -> int:
@@ -98,6 +106,10 @@ class View:
             task_type=self.task_type,
             model=self.model,
             environment=self.environment,
+            user=self.user,
+            feature=self.feature,
+            provider=self.provider,
+            source=self.source,
             project_id=project_id,
         )
 
@@ -112,7 +124,7 @@ class View:
     def to_query(self) -> dict[str, str]:
         """Query parameters for the URL (unset filters are left out)."""
         params = {"from": self.start.isoformat(), "to": self.end.isoformat()}
-        params.update({k: v for k in FILTER_DIMENSIONS if (v := getattr(self, k))})
+        params.update({k: v for k in VIEW_DIMENSIONS if (v := getattr(self, k))})
         return params
 
     @classmethod
@@ -122,7 +134,7 @@ class View:
         end = _parse_day(params.get("to")) or default.end
         if end < start:
             start, end = end, start
-        chosen = {k: params.get(k) or getattr(default, k) for k in FILTER_DIMENSIONS}
+        chosen = {k: params.get(k) or getattr(default, k) for k in VIEW_DIMENSIONS}
         return cls(start=start, end=end, **chosen)
 
 
@@ -230,7 +242,7 @@ def refresh() -> None:
 _VIEW_KEY = "_agentledger_view"
 
 
-VIEW_PARAMS = ("from", "to", *FILTER_DIMENSIONS)
+VIEW_PARAMS = ("from", "to", *VIEW_DIMENSIONS)
 
 
 def sync_url(view: View) -> None:

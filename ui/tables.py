@@ -6,13 +6,16 @@ tables of the Breakdown page.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
 from agentledger.ui import format as fmt
+
+if TYPE_CHECKING:
+    from pandas.io.formats.style import Styler
 
 Row = Mapping[str, Any]
 NO_DELTA = "no earlier data"
@@ -195,3 +198,13 @@ def metrics_table(groups: Sequence[Row], dimension_label: str) -> pl.DataFrame:
 def csv_table(frame: pl.DataFrame) -> bytes:
     """The table as CSV, with the column names of the metrics JSON (units in the names: _usd, _rate)."""
     return frame.write_csv().encode("utf-8")
+
+
+def dollars(frame: pl.DataFrame, columns: Iterable[str]) -> Styler:
+    """``frame`` for ``st.dataframe`` with its dollar ``columns`` written as :func:`format.usd` does ($1,234.56,
+    $0.0042). A column's "dollar" format would round a known $0.004 to "$0.00", which reads as free; the cells
+    keep their numbers, so sorting a column still sorts by value. (Streamlit shows an unknown cell as "None".)
+    """
+    data = frame.to_pandas()
+    shown = [c for c in columns if c in data.columns]
+    return data.style.format(fmt.usd, subset=shown, na_rep=fmt.UNKNOWN)

@@ -140,6 +140,40 @@ def test_filters_come_from_the_url(ledger_env: Ledger) -> None:
     assert {label: value for label, (value, _) in tiles(at).items()} == expected_values(expected)
 
 
+def test_a_link_scoped_to_a_user_filters_every_figure(ledger_env: Ledger) -> None:
+    """An alert grouped or scoped by user, feature, provider or source links with that filter (``?user=..``): the
+    pages apply it and the sidebar shows it, rather than showing the whole project's figures."""
+    end = last_call_day(ledger_env)
+    groups = metrics(ledger_env, window(end, 30), "user")["groups"]
+    user = max((g for g in groups if g["key"]), key=lambda g: g["total_cost_usd"] or 0)["key"]
+    at = run_app(user=user)
+    expected = metrics(ledger_env, window(end, 30, user=user))
+    assert {label: value for label, (value, _) in tiles(at).items()} == expected_values(expected)
+    assert at.selectbox(key="f_user").value == user
+    assert at.query_params["user"] == user
+    # Cleared in the sidebar, the filter is gone from the figures, the URL and the sidebar.
+    at.selectbox(key="f_user").set_value("(all)").run()
+    at.run()
+    assert not at.exception
+    assert {label: value for label, (value, _) in tiles(at).items()} == expected_values(
+        metrics(ledger_env, window(end, 30))
+    )
+    assert "user" not in at.query_params
+    assert not [s for s in at.selectbox if s.key == "f_user"]
+
+
+def test_a_one_day_window_compares_its_drivers_with_the_day_before(ledger_env: Ledger) -> None:
+    end = last_call_day(ledger_env) - timedelta(days=3)
+    at = run_app(**{"from": end.isoformat(), "to": end.isoformat()})
+    assert [h.value for h in at.subheader][-1] == "Top cost drivers"  # not "of the week": one day here
+    assert any(c.value == f"{end:%b %d} against the day before" for c in at.caption)
+    spend = chart(at, "spend_over_time")
+    low, high = (datetime.fromisoformat(v) for v in spend["layout"]["xaxis"]["range"])
+    # The axis is the window, half a day beyond each end: the day is one centred bar.
+    assert low == datetime.combine(end, datetime.min.time()) - timedelta(hours=12)
+    assert (high - low) == timedelta(days=1)
+
+
 def test_overview_charts_add_up_to_the_spend(ledger_env: Ledger) -> None:
     at = run_app()
     expected = metrics(ledger_env, window(last_call_day(ledger_env), 30))
@@ -416,6 +450,27 @@ def test_a_trace_opens_by_typing_its_id(ledger_env: Ledger) -> None:
     at.text_input(key="trace_id_input").input(trace_id).run()
     assert not at.exception
     _drill_down_matches(at, ledger_env, trace_id)
+
+
+@pytest.mark.parametrize("rank", [0, 39])  # among the costliest 25 listed, and beyond them
+def test_a_session_opens_from_the_url(ledger_env: Ledger, rank: int) -> None:
+    """Alert notifications link their offending sessions as ``/sessions?...&session=<key>``: the page lists
+    that session's traces and opens its costliest one."""
+    filters = window(last_call_day(ledger_env), 30)
+    sessions = _analytics(ledger_env, "breakdowns", "top_sessions", filters, limit=rank + 1)
+    key = sessions["session_key"][rank]
+    traces = _analytics(ledger_env, "breakdowns", "top_traces", filters, limit=1000)
+    own = traces.filter(traces["session_key"] == key)
+    at = run_app("sessions", session=key)
+    assert any(f"Traces of session `{key}`" in m.value for m in at.markdown)
+    assert at.dataframe[1].value["trace_id"].tolist() == own["trace_id"].to_list()
+    _drill_down_matches(at, ledger_env, own["trace_id"][0])
+    assert at.query_params["session"] == key
+
+
+def test_a_session_link_outside_the_window_says_so() -> None:
+    at = run_app("sessions", session="no-such-session")
+    assert "Session `no-such-session` has no calls" in at.warning[0].value
 
 
 def test_an_unknown_trace_says_so() -> None:

@@ -21,6 +21,7 @@ import pytest
 from ui_helpers import REPO, Ledger, make_demo_ledger, write_alert_rounds
 
 from agentledger.analytics.metrics import Filters, compute_metrics
+from agentledger.analytics.report_render import dashboard_link
 from agentledger.analytics.whatif import parse_policy, run_whatif
 from agentledger.core.pricing import Pricer
 from agentledger.core.settings import Settings
@@ -89,6 +90,17 @@ def _expected_tiles(ledger: Ledger, **filters: str) -> dict[str, str]:
     )
 
 
+def _default_window(ledger: Ledger) -> dict[str, str]:
+    """The dashboard's default window (the 30 days up to the last call) as ISO since/until."""
+    wh = connect(ledger.url)
+    try:
+        last = wh.sql("SELECT max(started_at) AS t FROM calls")["t"][0].astimezone(UTC).date()
+    finally:
+        wh.close()
+    since = datetime.combine(last - timedelta(days=29), datetime.min.time(), tzinfo=UTC)
+    return {"since": since.isoformat(), "until": (since + timedelta(days=30)).isoformat()}
+
+
 def _expected_whatif(ledger: Ledger) -> dict[str, str]:
     """The what-if tiles of :data:`WHATIF_POLICY` over the default view, replayed directly."""
     wh = connect(ledger.url)
@@ -121,6 +133,7 @@ def expected(ledger: Ledger) -> dict[str, dict[str, str]]:
         "all": _expected_tiles(ledger),
         "support-bot": _expected_tiles(ledger, agent="support-bot"),
         "whatif": _expected_whatif(ledger),
+        "window": _default_window(ledger),
     }
 
 
@@ -313,3 +326,33 @@ def test_the_alerts_page_shows_states_history_and_the_report(page) -> None:  # n
 def test_no_console_errors(page) -> None:  # noqa: ANN001
     go(page, "Overview")
     assert page.console_errors == []
+
+
+def test_the_overview_link_of_alerts_and_reports_opens_the_overview(
+    page,  # noqa: ANN001
+    dashboard: str,
+    expected: dict[str, dict[str, str]],
+) -> None:
+    """Alert notifications and the weekly report link to ``<dashboard>/overview?from=..&to=..&agent=..``: that
+    opens the Overview with the link's window and filters, not Streamlit's "page not found"."""
+    window = expected["window"]
+    link = dashboard_link(
+        dashboard,
+        "overview",
+        datetime.fromisoformat(window["since"]),
+        datetime.fromisoformat(window["until"]),
+        {"agent": "support-bot"},
+    )
+    assert link is not None and "/overview?" in link
+    context = page.context.browser.new_context(viewport={"width": 1280, "height": 1200})
+    tab = context.new_page()  # a fresh session, as from a chat message or an e-mail
+    try:
+        tab.goto(link)
+        tab.wait_for_selector('[data-testid="stMetric"]', timeout=60_000)
+        settle(tab)
+        assert wait_tiles(tab, expected["support-bot"]) == expected["support-bot"]
+        assert tab.get_by_text("Page not found").count() == 0
+        assert "agent=support-bot" in tab.url
+        assert tab.get_by_role("heading", name="Overview").count() == 1
+    finally:
+        context.close()

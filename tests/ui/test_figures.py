@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -167,3 +167,35 @@ def test_empty_inputs_give_an_explaining_figure() -> None:
     )
     assert figures.model_mix([], {}).layout.annotations
     assert figures.ranked_bars([], [], title="Spend", kind="usd").layout.annotations
+
+
+def test_spend_over_time_spans_the_window_and_draws_a_lone_day_as_a_bar() -> None:
+    """One day of data in a 30-day window: the axis covers the 30 days (empty days read as empty) and the day
+    is a bar of most of a day's width, not a hairline Plotly draws for a lone date."""
+    frame = pl.DataFrame({"day": ["2026-11-24"], "model": ["gpt-4o"], "calls": [3], "cost_usd": [0.5]})
+    fig = figures.spend_over_time(
+        frame, figures.model_colors(["gpt-4o"]), (date(2026, 10, 26), date(2026, 11, 24))
+    )
+    low, high = (datetime.fromisoformat(str(v)) for v in fig.layout.xaxis.range)
+    assert low < datetime(2026, 10, 26) < datetime(2026, 11, 24) < high
+    assert list(fig.data[0].width) == [pytest.approx(0.8 * 86_400_000)]
+    short = figures.spend_over_time(
+        frame, figures.model_colors(["gpt-4o"]), (date(2026, 11, 24), date(2026, 11, 24))
+    )
+    assert short.layout.xaxis.dtick == 86_400_000  # one tick a day, never "Nov 24, Nov 24"
+
+
+def test_stacked_bars_of_unpriced_calls_say_so_rather_than_no_cost() -> None:
+    frame = pl.DataFrame(
+        {"key": ["x", "y"], "a": [None, None], "b": [None, None]},
+        schema={"key": pl.String, "a": pl.Float64, "b": pl.Float64},
+    )
+    fig = figures.stacked_bars(
+        frame, key="key", parts={"a": "part a", "b": "part b"}, title="Waste", nothing="No waste"
+    )
+    assert fig.layout.annotations[0].text == "No priced calls in this window"
+    zeros = frame.with_columns(pl.lit(0.0).alias("a"))
+    fig = figures.stacked_bars(
+        zeros, key="key", parts={"a": "part a", "b": "part b"}, title="Waste", nothing="No waste"
+    )
+    assert fig.layout.annotations[0].text == "No waste in this window"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
+from agentledger.ui import format as fmt
 from agentledger.ui import tables
 
 CURRENT = {
@@ -96,3 +97,15 @@ def test_sum_groups_keeps_unknown_apart_from_zero() -> None:
     assert tables.sum_groups(groups, ("usd", "calls")) == {"usd": 3.5, "calls": 5}
     assert tables.sum_groups([{"usd": None}], ("usd",)) == {"usd": None}
     assert tables.sum_groups([], ("usd",)) == {"usd": 0}
+
+
+def test_dollar_columns_keep_their_numbers_and_show_cents_of_a_cent() -> None:
+    """A known $0.004 must not read "$0.00" (free) as a column's "dollar" format shows it; the cells keep their
+    numbers so a sort is by value."""
+    frame = pl.DataFrame({"key": ["a", "b", "c"], "cost_usd": [21.7558, 0.0042, None], "calls": [3, 1, 2]})
+    styled = tables.dollars(frame, ["cost_usd", "missing"])
+    shown = styled._translate(False, False)["body"]  # the cells as pandas renders them
+    costs = [row[2]["display_value"] for row in shown]
+    assert costs == [fmt.usd(21.7558), fmt.usd(0.0042), fmt.UNKNOWN] == ["$21.76", "$0.0042", "—"]
+    assert [row[3]["display_value"] for row in shown] == ["3", "1", "2"]  # other columns untouched
+    assert styled.data["cost_usd"].iloc[1] == 0.0042

@@ -40,6 +40,19 @@ def test_url_round_trip() -> None:
     assert View.from_query(params, DEFAULT) == view
 
 
+def test_link_filters_round_trip_into_the_analytics_filters() -> None:
+    params = {"from": "2026-11-01", "to": "2026-11-07", "user": "alice", "source": "litellm"}
+    view = View.from_query(params, DEFAULT)
+    assert view.to_query() == params
+    filters = view.filters()
+    assert (filters.user, filters.source, filters.feature, filters.provider) == (
+        "alice",
+        "litellm",
+        None,
+        None,
+    )
+
+
 def test_bad_or_missing_url_parts_fall_back_to_the_default() -> None:
     assert View.from_query({}, DEFAULT) == DEFAULT
     assert View.from_query({"from": "yesterday", "to": "2026-11-30"}, DEFAULT) == View(

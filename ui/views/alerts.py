@@ -33,14 +33,16 @@ def _shown(table: pl.DataFrame) -> list[str]:
 
 
 def _tiles(states: pl.DataFrame, history: pl.DataFrame) -> None:
-    cells = st.columns(3)
-    cells[0].metric("Firing now", fmt.count(states.filter(pl.col("status") == "firing").height), border=True)
-    cells[1].metric("Alert instances", fmt.count(states.height), border=True)
-    cells[2].metric(
+    row = st.container(horizontal=True, key="alert_tiles")  # wraps rather than cutting labels when narrow
+    firing = fmt.count(states.filter(pl.col("status") == "firing").height)
+    row.metric("Firing now", firing, border=True, width="stretch")
+    row.metric("Alert instances", fmt.count(states.height), border=True, width="stretch")
+    row.metric(
         "Undelivered notifications",
         fmt.count(int(history["undelivered"].sum()) if not history.is_empty() else 0),
         help=f"Among the last {HISTORY_LIMIT} events: deliveries pending, failed or abandoned",
         border=True,
+        width="stretch",
     )
 
 

@@ -46,13 +46,17 @@ st.plotly_chart(
 if frame.height > 20:
     st.caption(f"The chart shows the top 20 of {frame.height} groups; the table has them all.")
 
-_FORMATS = {"usd": "dollar", "pct": "percent", "count": "localized", "tokens": "compact"}
+# Dollars are written by tables.dollars (a column format would show a known $0.004 as "$0.00").
+_FORMATS = {"usd": None, "pct": "percent", "count": "localized", "tokens": "compact"}
+_UNKNOWN_HELP = "None: no call of the group has a known price (never counted as $0)"
 st.dataframe(
-    frame,
+    tables.dollars(frame, [k for k, (_, knd) in tables.METRICS.items() if knd == "usd"]),
     hide_index=True,
     width="stretch",
     column_config={
-        k: st.column_config.NumberColumn(lbl, format=_FORMATS[knd])
+        k: st.column_config.NumberColumn(
+            lbl, format=_FORMATS[knd], help=_UNKNOWN_HELP if knd in ("usd", "pct") else None
+        )
         for k, (lbl, knd) in tables.METRICS.items()
     },
     key="breakdown_table",

@@ -21,16 +21,19 @@ st.title("Overview")
 compared = f"vs {before.start:%b %d} – {before.end:%b %d}"
 st.caption(f"{view.start:%b %d, %Y} – {view.end:%b %d, %Y} ({view.days} days), {compared}")
 
-for column, tile in zip(st.columns(len(tables.TILE_KEYS)), tables.overview_tiles(now, prev), strict=True):
-    column.metric(
-        tile.label,
-        tile.value,
-        tile.delta,
-        delta_color=tile.delta_color,
-        help=tile.help,
-        border=True,
-        delta_arrow="auto" if tile.delta_known else "off",
-    )
+# A row that wraps: each tile as wide as its text needs, so no value or change is cut on a narrow screen.
+with st.container(horizontal=True, key="overview_tiles"):
+    for tile in tables.overview_tiles(now, prev):
+        st.metric(
+            tile.label,
+            tile.value,
+            tile.delta,
+            delta_color=tile.delta_color,
+            help=tile.help,
+            border=True,
+            width="stretch",
+            delta_arrow="auto" if tile.delta_known else "off",
+        )
 
 if now["calls"] == 0:
     st.info("No calls in this window with these filters: widen the dates or clear a filter in the sidebar.")
@@ -43,7 +46,8 @@ st.caption(
 )
 if now["unpriced_calls"]:
     st.warning(
-        f"{fmt.count(now['unpriced_calls'])} calls have no known price and are left out of every dollar figure "
+        f"{fmt.plural(now['unpriced_calls'], 'call')} without a known price {'is' if now['unpriced_calls'] == 1 else 'are'} "
+        "left out of every dollar figure "
         "(never counted as $0). See **Sources and prices** for the models concerned.",
         icon=":material/warning:",
     )
@@ -59,17 +63,22 @@ series = state.fetch(
 )
 
 colors = figures.model_colors([m["model"] for m in now["model_mix"]])
-left, right = st.columns([3, 2], gap="large")
-with left:
-    st.subheader("Spend per day by model")
-    per_day = series["model_mix"]
-    st.plotly_chart(figures.spend_over_time(figures.day_model_frame(per_day), colors), key="spend_over_time")
-with right:
-    st.subheader("Model mix")
-    st.plotly_chart(figures.model_mix(now["model_mix"], colors), key="model_mix")
+# One above the other: side by side, long model names and share labels were cut on laptop screens.
+st.subheader("Spend per day by model")
+per_day = series["model_mix"]
+st.plotly_chart(
+    figures.spend_over_time(figures.day_model_frame(per_day), colors, (view.start, view.end)),
+    key="spend_over_time",
+)
+st.subheader("Model mix")
+st.plotly_chart(figures.model_mix(now["model_mix"], colors), key="model_mix")
 
-st.subheader("Top cost drivers of the week")
-st.caption(f"{week.start:%b %d} – {week.end:%b %d} against the seven days before")
+st.subheader("Top cost drivers of the week" if week.days == 7 else "Top cost drivers")
+st.caption(
+    f"{week.start:%b %d} – {week.end:%b %d} against the {fmt.plural(week.days, 'day')} before"
+    if week.days > 1
+    else f"{week.start:%b %d} against the day before"
+)
 by = st.segmented_control(
     "Drivers by",
     ["task_type", "agent", "model"],
@@ -81,14 +90,17 @@ by = st.segmented_control(
 )
 weeks = series["drivers"][by]
 drivers = tables.top_drivers(weeks["current"], weeks["previous"]).rename({"key": DIMENSION_LABELS[by]})
+if drivers.is_empty():
+    st.info("No priced calls in these days.", icon=":material/info:")
+    st.stop()
 st.dataframe(
-    drivers,
+    tables.dollars(drivers, ("cost_usd", "previous_cost_usd", "change_usd")),
     hide_index=True,
     width="stretch",
     column_config={
-        "cost_usd": st.column_config.NumberColumn("Cost this week", format="dollar"),
-        "previous_cost_usd": st.column_config.NumberColumn("Week before", format="dollar"),
-        "change_usd": st.column_config.NumberColumn("Change", format="dollar"),
+        "cost_usd": st.column_config.NumberColumn("Cost this week" if week.days == 7 else "Cost"),
+        "previous_cost_usd": st.column_config.NumberColumn("Week before" if week.days == 7 else "Before"),
+        "change_usd": st.column_config.NumberColumn("Change"),
         "change": st.column_config.NumberColumn("Change %", format="percent"),
     },
     key="top_drivers",

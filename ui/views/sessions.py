@@ -1,5 +1,7 @@
 """Sessions and traces: the costliest sessions and traces, and a trace's drill-down (a waterfall of its calls
-and its context growth per step). A trace opens from a session row, a trace row, or ``?trace=<id>``."""
+and its context growth per step). A trace opens from a session row, a trace row, or ``?trace=<id>``; a
+session (its traces, and its costliest trace opened) from a session row or ``?session=<key>``, as the
+offending sessions of an alert link."""
 
 from __future__ import annotations
 
@@ -10,16 +12,22 @@ import polars as pl
 import streamlit as st
 
 from agentledger.analytics.filters import Filters
-from agentledger.ui import figures, state
+from agentledger.ui import figures, state, tables
 from agentledger.ui import format as fmt
 
 LIMIT = 25
+# A session from a link (an alert's offending session) that is not among the costliest LIMIT is looked up
+# among this many of the window's sessions.
+SESSION_LOOKUP_LIMIT = 10_000
 _TRACE = state.TRACE_KEY  # the open trace id (or None)
 _SESSION = "_agentledger_session"  # the selected session key (or None)
 _OPEN_FIRST = "_agentledger_open_first_trace"  # a session was just picked: open its costliest trace
 _ROWS = "_agentledger_rows_{}"  # the ids behind the rows of each selectable table
 
-MONEY = st.column_config.NumberColumn("Cost", format="$%.4f")
+# Written by tables.dollars: a fixed format shows a known $0.00002 as "$0.0000", which reads as free.
+MONEY = st.column_config.NumberColumn(
+    "Cost", help="None: no call has a known price (never counted as $0); unpriced calls left out"
+)
 COUNT = {"format": "localized"}
 TIME = st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm")
 
@@ -55,7 +63,7 @@ def _on_typed() -> None:
 def _selectable(frame: pl.DataFrame, key: str, id_column: str, columns: dict, on_select: object) -> None:
     st.session_state[_ROWS.format(key)] = frame[id_column].to_list()
     st.dataframe(
-        frame,
+        tables.dollars(frame, ["cost_usd"]),
         key=key,
         on_select=on_select,
         selection_mode="single-row",
@@ -119,8 +127,17 @@ def _sessions_section(filters: Filters) -> None:
     )
     chosen = st.session_state.get(_SESSION)
     match = sessions.filter(pl.col("session_key") == chosen) if chosen else sessions.clear()
+    if chosen and match.is_empty():  # from a link: not among the costliest of the window
+        more = state.fetch("breakdowns", "top_sessions", filters, limit=SESSION_LOOKUP_LIMIT)
+        match = more.filter(pl.col("session_key") == chosen)
+        if match.is_empty():
+            st.warning(f"Session `{chosen}` has no calls in this window with these filters.")
+            st.query_params.pop("session", None)
+            return
     if match.is_empty():
+        st.query_params.pop("session", None)
         return
+    st.query_params["session"] = chosen
     traces = _session_traces(filters, match.row(0, named=True))
     if st.session_state.pop(_OPEN_FIRST, False) and not traces.is_empty():
         st.session_state[_TRACE] = traces["trace_id"][0]
@@ -134,33 +151,45 @@ def _trace_tiles(calls: pl.DataFrame) -> None:
     cost = calls["cost_usd"].drop_nulls()
     start, end = calls["started_at"].min(), calls["ended_at"].drop_nulls().max()
     errors = calls.filter(pl.col("status") == "error").height
-    cells = st.columns(5)
-    cells[0].metric("Cost", fmt.usd(float(cost.sum()) if len(cost) else None), border=True)
-    cells[1].metric(
+    row = st.container(horizontal=True, key="trace_tiles")  # wraps rather than cutting values when narrow
+    unpriced = calls.height - len(cost)
+    row.metric(
+        "Cost",
+        fmt.usd(float(cost.sum()) if len(cost) else None),
+        f"{fmt.plural(unpriced, 'call')} without a price left out" if unpriced else None,
+        delta_color="off",
+        delta_arrow="off",
+        border=True,
+        width="stretch",
+    )
+    row.metric(
         "Calls",
         fmt.count(calls.height),
         f"{errors} failed" if errors else None,
         delta_color="inverse",
         delta_arrow="off",
         border=True,
+        width="stretch",
     )
-    cells[2].metric(
+    row.metric(
         "Input tokens",
         fmt.tokens(calls["input_tokens"].sum()),
         f"{fmt.tokens(calls['cache_read_tokens'].sum())} from cache",
         delta_color="off",
         delta_arrow="off",
         border=True,
+        width="stretch",
     )
-    cells[3].metric("Output tokens", fmt.tokens(calls["output_tokens"].sum()), border=True)
+    row.metric("Output tokens", fmt.tokens(calls["output_tokens"].sum()), border=True, width="stretch")
     duration = (end - start).total_seconds() * 1000 if end is not None else None
-    cells[4].metric(
+    row.metric(
         "Duration",
         fmt.duration_ms(duration),
         f"outcome: {calls['outcome'][0]}",
         delta_color="normal" if calls["outcome"][0] == "success" else "inverse",
         delta_arrow="off",
         border=True,
+        width="stretch",
     )
 
 
@@ -188,7 +217,7 @@ def _drill_down(filters: Filters, trace: str) -> None:
     label = f"median of {fmt.label(first['task_type'])} tasks"
     st.plotly_chart(figures.context_growth(calls, typical, label), key="trace_context_growth")
     st.dataframe(
-        calls,
+        tables.dollars(calls, ["cost_usd"]),
         hide_index=True,
         width="stretch",
         column_order=[
@@ -225,6 +254,10 @@ st.title("Sessions and traces")
 filters = state.current_filters()
 if _TRACE not in st.session_state:
     st.session_state[_TRACE] = st.query_params.get("trace")  # a shared link opens its trace
+if _SESSION not in st.session_state and st.query_params.get("session"):
+    # A link to a session (an alert's offender) lists its traces and opens the costliest, unless it names one.
+    st.session_state[_SESSION] = st.query_params["session"]
+    st.session_state[_OPEN_FIRST] = not st.session_state[_TRACE]
 
 # One list at a time: each is a scan of the whole window, so the hidden one is not computed.
 shown = st.segmented_control(

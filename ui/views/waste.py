@@ -32,7 +32,8 @@ with st.spinner("Attributing waste to its reasons…"):
     summary = state.fetch(
         "waste", "waste_summary", filters, runaway_threshold=state.settings().runaway_call_threshold
     )
-tiles = st.container()
+# A row that wraps: each tile as wide as its text needs, so no label is cut on a narrow screen.
+tiles = st.container(horizontal=True, key="waste_tiles")
 
 st.subheader("Where the waste goes")
 by = st.segmented_control(
@@ -49,22 +50,34 @@ groups = summary["groups"][by]
 split = tables.sum_groups(
     groups, ("failed_task_usd", "failed_task_calls", "failed_call_usd", "failed_call_calls")
 )
-total, failed_task, failed_call = tiles.columns(3)
-total.metric("Waste", fmt.usd(summary["waste_usd"]), border=True)
-total.caption(f"{fmt.pct(summary['waste_ratio'])} of {fmt.usd(summary['total_cost_usd'])} spent")
-failed_task.metric("Failed tasks", fmt.usd(split["failed_task_usd"]), border=True)
-failed_task.caption(
-    f"{fmt.plural(summary['failed_tasks'], 'task')}, {fmt.plural(split['failed_task_calls'], 'call')}"
-)
-failed_call.metric("Failed calls and retries", fmt.usd(split["failed_call_usd"]), border=True)
-failed_call.caption(f"{fmt.plural(split['failed_call_calls'], 'call')} inside tasks that succeeded")
+# The detail under each number is its (grey) delta line: in a row that wraps, a tile keeps its text whole.
+for label, value, detail in (
+    (
+        "Waste",
+        summary["waste_usd"],
+        f"{fmt.pct(summary['waste_ratio'])} of {fmt.usd(summary['total_cost_usd'])} spent",
+    ),
+    (
+        "Failed tasks",
+        split["failed_task_usd"],
+        f"{fmt.plural(summary['failed_tasks'], 'task')}, {fmt.plural(split['failed_task_calls'], 'call')}",
+    ),
+    (
+        "Failed calls and retries",
+        split["failed_call_usd"],
+        f"{fmt.plural(split['failed_call_calls'], 'call')} inside tasks that succeeded",
+    ),
+):
+    tiles.metric(
+        label, fmt.usd(value), detail, delta_color="off", delta_arrow="off", border=True, width="stretch"
+    )
 
 frame = pl.DataFrame(
     [{"key": fmt.label(g["key"]), **{k: g[k] for k in REASONS}} for g in groups],
     schema={"key": pl.String, **dict.fromkeys(REASONS, pl.Float64)},
 )
 st.plotly_chart(
-    figures.stacked_bars(frame, key="key", parts=REASONS, title="Waste (USD)"),
+    figures.stacked_bars(frame, key="key", parts=REASONS, title="Waste (USD)", nothing="No waste"),
     key="waste_by_group",
 )
 
