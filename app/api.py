@@ -21,9 +21,10 @@ from agentledger.app.auth import build_authenticator, project_for_request, requi
 from agentledger.app.query_api import build_query_router
 from agentledger.app.recommend_api import build_recommend_router
 from agentledger.app.services import build_pipeline, open_warehouse, scope
-from agentledger.core.errors import ConfigError
+from agentledger.core.errors import ConfigError, InputError
 from agentledger.core.settings import Settings
-from agentledger.ingest.otlp.receiver import build_otlp_router
+from agentledger.ingest.otlp.receiver import build_otlp_router, map_in_process
+from agentledger.ingest.otlp.workers import MappingPool
 from agentledger.ingest.writer import BatchingWriter, IngestFn
 from agentledger.warehouse.base import Warehouse
 
@@ -36,6 +37,8 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
     # The receivers write through one batching writer: concurrent requests share a transaction, a 200 is
     # sent once the batch is durable, and a full queue answers 503 + Retry-After.
     writer = BatchingWriter(pipeline, capacity_spans=settings.ingest_queue_spans)
+    # Decoding and mapping OTLP in worker processes, when configured (see ingest/otlp/workers.py).
+    mappers = MappingPool(settings.ingest_workers) if settings.ingest_workers else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -43,6 +46,8 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
         tune_for_ingest()
         yield
         writer.close()
+        if mappers is not None:
+            mappers.close()
         if owned:
             wh.close()
 
@@ -53,14 +58,15 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
         description="Cost observability for LLM agents: OTLP ingest, metrics and FinOps analytics.",
     )
     app.state.settings, app.state.warehouse, app.state.pipeline = settings, wh, pipeline
-    app.state.writer = writer
+    app.state.writer, app.state.mappers = writer, mappers
     # One authenticator for every entry point: a key sees and writes only its own project.
     auth = build_authenticator(settings, wh)
     require_key = require_key_dependency(auth)
     app.state.authenticator, app.state.require_key = auth, require_key
     app.add_middleware(RetryAfterOn503, seconds=writer.retry_after_seconds)
     pick_project = project_for_request(auth)
-    app.include_router(build_otlp_router(writer.submit, settings, pick_project), tags=["ingest"])
+    mapper = mappers.map_body if mappers is not None else map_in_process
+    app.include_router(build_otlp_router(writer.submit, settings, pick_project, mapper), tags=["ingest"])
     _include_litellm(app, writer.submit, settings, pick_project)
 
     app.include_router(build_query_router(wh, settings, require_key), tags=["query"])
@@ -73,8 +79,12 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
 
     @app.get("/api/metrics", tags=["query"])
     async def metrics(
-        since: str | None = None,
-        until: str | None = None,
+        since: Annotated[
+            str | None, Query(description="Window start: ISO date or date-time, UTC, inclusive")
+        ] = None,
+        until: Annotated[
+            str | None, Query(description="Window end: ISO date or date-time, UTC, exclusive")
+        ] = None,
         group_by: Annotated[str | None, Query(description=f"one of {', '.join(GROUP_BY)}")] = None,
         agent: str | None = None,
         task_type: str | None = None,
@@ -104,7 +114,7 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
                 source=source,
                 environment=environment,
             )
-        except ConfigError as exc:
+        except (ConfigError, InputError) as exc:  # an unreadable date or an empty window
             raise HTTPException(422, str(exc)) from exc
         return await run_in_threadpool(compute_metrics, wh, filters, group_by)
 

@@ -115,8 +115,20 @@ def demo(
 @ingest_app.command("otlp")
 def ingest_otlp(
     paths: Annotated[
-        list[Path], typer.Argument(help="OTLP/JSON, JSON-lines or protobuf files (.gz accepted)", exists=True)
+        list[Path],
+        typer.Argument(
+            help="OTLP/JSON, JSON-lines or protobuf files (.gz accepted), or folders of them", exists=True
+        ),
     ],
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=64,
+            help="Processes that read and map the files, one file each at a time (0: all in this process); "
+            "see the README's benchmarks for when it pays",
+        ),
+    ] = 0,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Import OTLP trace files. A bad record is reported with its file and position; the good ones are kept."""
@@ -129,7 +141,11 @@ def ingest_otlp(
         with _progress() as progress, build_pipeline(settings, wh).overlapped() as ingest:
             task = progress.add_task("spans", total=None)
             report = import_files(
-                paths, ingest, project_id=settings.project_id, progress=lambda n: progress.advance(task, n)
+                paths,
+                ingest,
+                project_id=settings.project_id,
+                progress=lambda n: progress.advance(task, n),
+                workers=workers,
             )
     finally:
         wh.close()
@@ -151,14 +167,16 @@ def metrics(
         str | None,
         typer.Option(help="day, week, agent, task_type, user, feature, model, provider, source, environment"),
     ] = None,
-    agent: str | None = None,
-    task_type: str | None = None,
-    user: str | None = None,
-    feature: str | None = None,
-    model: str | None = None,
-    provider: str | None = None,
-    source: str | None = None,
-    environment: str | None = None,
+    agent: Annotated[str | None, typer.Option(help="Only this agent")] = None,
+    task_type: Annotated[str | None, typer.Option(help="Only this task type")] = None,
+    user: Annotated[str | None, typer.Option(help="Only this user")] = None,
+    feature: Annotated[str | None, typer.Option(help="Only this feature")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model")] = None,
+    provider: Annotated[str | None, typer.Option(help="Only this provider")] = None,
+    source: Annotated[
+        str | None, typer.Option(help="Only this source (otlp, langfuse, helicone, litellm)")
+    ] = None,
+    environment: Annotated[str | None, typer.Option(help="Only this environment")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Cost per completed task, waste ratio, cache hit rate, P95 session cost, model mix (DESIGN.md definitions)."""
@@ -273,8 +291,12 @@ def _print_metrics(result: dict[str, Any], group_by: str | None) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1)")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 4318, the OTLP/HTTP port)")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Bind address (default 127.0.0.1, AGENTLEDGER_HOST)")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default 4318, the OTLP/HTTP port; AGENTLEDGER_PORT)")
+    ] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Run the HTTP service: OTLP/HTTP receiver (/v1/traces), LiteLLM callback receiver and the query API."""
@@ -287,6 +309,12 @@ def serve(
         f"agentledger API on http://{settings.host}:{settings.port} (warehouse {redact_url(settings.warehouse)})"
     )
     api = create_app(settings)
+    _warn_if_open(settings, api)
+    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
+
+
+def _warn_if_open(settings: Settings, api: Any) -> None:
+    """Say so when the API listens beyond this machine while no API key exists (anyone may read and write)."""
     if not is_loopback(settings.host) and not api.state.authenticator.required():
         console.print(
             f"[yellow]Warning:[/] the API listens on {settings.host} and no API key exists: anyone who can "
@@ -294,7 +322,6 @@ def serve(
             "(or set AGENTLEDGER_API_KEYS).",
             highlight=False,
         )
-    uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
 
 
 @app.command()
@@ -306,7 +333,12 @@ def up(
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Start the API only")] = False,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Everything on the embedded default: load demo data if the ledger is empty, start the API and the dashboard."""
+    """The API and the dashboard in one process on the configured warehouse, with demo data if it is empty.
+
+    Addresses from AGENTLEDGER_HOST/PORT and AGENTLEDGER_UI_HOST/UI_PORT. Every
+    AGENTLEDGER_RECOMMEND_REFRESH_MINUTES, the dashboard's stored recommendations are recomputed when the
+    ledger changed (not with --no-ui).
+    """
     import uvicorn
 
     from agentledger.app.api import create_app
@@ -333,9 +365,9 @@ def up(
                 sessions=sessions,
                 progress=lambda n: progress.advance(task, n),
             )
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, wh), host=settings.host, port=settings.port, log_level="warning")
-    )
+    api = create_app(settings, wh)
+    _warn_if_open(settings, api)
+    server = uvicorn.Server(uvicorn.Config(api, host=settings.host, port=settings.port, log_level="warning"))
     api_url = f"http://{settings.host}:{settings.port}"
     if no_ui:
         console.print(f"API on {api_url}  (metrics: {api_url}/api/metrics, OTLP: {api_url}/v1/traces)")

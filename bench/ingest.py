@@ -1,11 +1,15 @@
 """Ingest throughput: OTLP file import and the OTLP/HTTP receiver, on generated workloads.
 
-    python bench/ingest.py --spans 10000 100000 1000000 [--senders 4] [--out bench/results/ingest.json]
+    python bench/ingest.py --spans 10000 100000 1000000 [--senders 4] [--workers N] [--receiver-workers N]
+        [--out bench/results/ingest.json]
     python bench/ingest.py --spans 10000 100000 --phoenix [--phoenix-venv DIR] [--phoenix-timeout 900]
 
-File import runs in this process (peak memory = this process's max RSS growth); the receiver runs as a real
-`agentledger serve` subprocess on loopback fed by concurrent senders (protobuf, batches of 512 spans), and its
-peak memory is the server process's VmHWM. Every run uses a fresh DuckDB file.
+File import runs in this process (peak memory = this process's max RSS growth), once alone and once with the
+files read and mapped in --workers processes (default: one fewer than the CPUs; its CPU per span is then this
+process's alone). The receiver runs as a real `agentledger serve` subprocess on loopback fed by concurrent senders
+(protobuf, batches of 512 spans), once as it is by default and once with AGENTLEDGER_INGEST_WORKERS set to
+--receiver-workers; its peak memory is the server process's VmHWM, and its CPU counts its worker processes too.
+Every run uses a fresh DuckDB file.
 
 With --phoenix, each run also sends the same protobuf bodies, from the same number of senders, to Arize Phoenix's
 OTLP/HTTP endpoint (installed once into its own virtual environment, see bench/phoenix.py; fresh SQLite storage
@@ -57,7 +61,10 @@ def _count(url: str) -> int:
         wh.close()
 
 
-def bench_file_import(n: int, workdir: Path) -> dict:
+def bench_file_import(n: int, workdir: Path, workers: int = 0) -> dict:
+    """``agentledger ingest otlp`` of n spans in files of 512; with ``workers``, files mapped in that many
+    processes (started inside the timed part: a real import pays their start too)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     files = []
     for i, req in enumerate(requests(n, batch=512)):
         path = workdir / f"req-{i:06d}.pb"
@@ -69,25 +76,34 @@ def bench_file_import(n: int, workdir: Path) -> dict:
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu0, t0 = time.process_time(), time.perf_counter()
     with build_pipeline(settings, wh).overlapped() as ingest:
-        report = import_files(files, ingest, project_id="default")
+        report = import_files(files, ingest, project_id="default", workers=workers)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     wh.close()
     stored = _count(url)
-    return {
+    run = {
         "spans": n,
         "stored_spans": stored,
         "seconds": round(elapsed, 3),
         "spans_per_s": round(n / elapsed),
         "peak_rss_growth_mb": round((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0) / 1024, 1),
+        # This process's CPU (its threads); with workers, theirs is not counted.
         "cpu_us_per_span": round(cpu / n * 1e6, 1),
         "calls": report.calls,
     }
+    if workers:
+        run["workers"] = workers
+    return run
 
 
-def bench_receiver(n: int, workdir: Path, senders: int) -> dict:
+def bench_receiver(n: int, workdir: Path, senders: int, workers: int = 0) -> dict:
     port = _free_port()
-    url = f"duckdb:///{workdir / 'http.duckdb'}"
-    env = dict(os.environ, AGENTLEDGER_WAREHOUSE=url, AGENTLEDGER_PORT=str(port))
+    url = f"duckdb:///{workdir / f'http-{workers}.duckdb'}"
+    env = dict(
+        os.environ,
+        AGENTLEDGER_WAREHOUSE=url,
+        AGENTLEDGER_PORT=str(port),
+        AGENTLEDGER_INGEST_WORKERS=str(workers),
+    )
     server = subprocess.Popen(
         [sys.executable, "-m", "agentledger.app.cli", "serve"],
         env=env,
@@ -103,11 +119,12 @@ def bench_receiver(n: int, workdir: Path, senders: int) -> dict:
         elapsed = time.perf_counter() - t0
         server_cpu = _cpu_seconds(server.pid) - cpu0
         peak = _vm_hwm_mb(server.pid)
+        worker_peaks = [_vm_hwm_mb(p) or 0.0 for p in _tree(server.pid)[1:]]
     finally:
         server.terminate()
         server.wait(30)
     stored = _count(url)
-    return {
+    run = {
         "spans": n,
         "stored_spans": stored,
         "seconds": round(elapsed, 3),
@@ -119,6 +136,10 @@ def bench_receiver(n: int, workdir: Path, senders: int) -> dict:
         "server_cpu_us_per_span": round(server_cpu / n * 1e6, 1),
         "senders": senders,
     }
+    if workers:
+        run["ingest_workers"] = workers
+        run["worker_peak_rss_mb"] = max(worker_peaks, default=None)
+    return run
 
 
 def bench_phoenix(n: int, workdir: Path, senders: int, python: Path, timeout: float) -> dict:
@@ -239,9 +260,34 @@ def _wait_ready(
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its live descendants (Linux /proc): the server's
+    mapping workers count too."""
+    total = 0.0
+    for each in _tree(pid):
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo.extend(children.get(current, ()))
+    return found
 
 
 def _vm_hwm_mb(pid: int) -> float | None:
@@ -260,6 +306,18 @@ def main() -> None:
     )
     parser.add_argument("--spans", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=max((os.cpu_count() or 1) - 1, 0),
+        help="also import the files with this many worker processes (0: only in one process)",
+    )
+    parser.add_argument(
+        "--receiver-workers",
+        type=int,
+        default=1,
+        help="also run the receiver with AGENTLEDGER_INGEST_WORKERS set to this (0: only without workers)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/results/ingest.json"))
     parser.add_argument(
         "--phoenix",
@@ -283,9 +341,14 @@ def main() -> None:
     results["runs"] = []
     for n in args.spans:
         with tempfile.TemporaryDirectory() as tmp:
-            file_run = bench_file_import(n, Path(tmp))
+            file_run = bench_file_import(n, Path(tmp) / "alone")
+            run = {"file_import": file_run}
+            if args.workers:
+                run["file_import_workers"] = bench_file_import(n, Path(tmp) / "workers", args.workers)
             http_run = bench_receiver(n, Path(tmp), args.senders)
-            run = {"file_import": file_run, "otlp_http": http_run}
+            run["otlp_http"] = http_run
+            if args.receiver_workers:
+                run["otlp_http_workers"] = bench_receiver(n, Path(tmp), args.senders, args.receiver_workers)
             if phoenix_python:
                 ph = bench_phoenix(n, Path(tmp), args.senders, phoenix_python, args.phoenix_timeout)
                 run["phoenix_otlp_http"] = ph

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,6 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from agentledger.core.security import redact_url, url_origin
 
 DEFAULT_WAREHOUSE = "duckdb:///.agentledger/ledger.duckdb"
 
@@ -46,10 +49,12 @@ class Settings(BaseSettings):
         description="Comma-separated API keys; when set, every ingest and query request needs one",
     )
     key_cache_seconds: float = Field(
-        2.0,
+        0.0,
         ge=0,
-        description="How long the API caches a stored key's lookup; a revocation made by another process "
-        "takes at most this long to reach a running server (one in the same process applies at once)",
+        description="On a ClickHouse server, which other processes share: how long the API trusts a stored "
+        "key's lookup. 0 looks every request up, so `agentledger keys revoke` applies at once; a larger value "
+        "saves a query per request and lets a revoked key in for up to that long. A DuckDB or chDB ledger has "
+        "one process, which sees its own key changes at once and caches lookups whatever this says",
     )
     ui_password: SecretStr | None = Field(
         None,
@@ -75,6 +80,12 @@ class Settings(BaseSettings):
         50_000,
         ge=1,
         description="Spans the receivers' write queue holds; beyond it they answer 503 + Retry-After",
+    )
+    ingest_workers: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Processes that decode and map OTLP/HTTP bodies for the receiver (0: in the server process)",
     )
     config_file: Path = Field(Path("agentledger.yaml"), description="Sources and alert rules file")
     runaway_call_threshold: int = Field(
@@ -116,6 +127,16 @@ class Settings(BaseSettings):
         description="Scheduler and `agentledger up`: minutes between checks that recompute the stored "
         "recommendations of the dashboard's default view when the ledger changed",
     )
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, object]]:
+        # What repr() and str() show (log lines, tracebacks, debuggers): secrets are SecretStr already; the
+        # warehouse URL may hold a password and a generic webhook URL is often its own credential.
+        for name, value in super().__repr_args__():
+            if name == "warehouse" and isinstance(value, str):
+                value = redact_url(value)
+            elif name == "webhook_url" and isinstance(value, str):
+                value = url_origin(value)
+            yield name, value
 
     @field_validator("api_keys", mode="before")
     @classmethod

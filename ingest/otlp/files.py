@@ -12,24 +12,33 @@ Formats, chosen by extension (each may also end in ``.gz``):
 
 A record that cannot be read yields a :class:`FileError` naming the file and the position (line, or byte range
 for protobuf) and iteration goes on with the next record or file.
+
+With ``workers``, :func:`import_files` reads, decodes and maps whole files in that many worker processes (the
+Python work of an import, which one process does under one lock) while this process prices, resolves and
+writes them in the order of the files, so the result is that of the sequential import. One file is read by one
+worker (see :mod:`agentledger.ingest.otlp.workers`).
 """
 
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import re
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from agentledger.core.errors import InputError
 from agentledger.core.records import Call, SpanContext
 from agentledger.ingest.otlp.decode import DecodedRequest, Rejection, decode_json_document, decode_protobuf
 from agentledger.ingest.otlp.limits import may_hold_surrogates, scrub_surrogates
-from agentledger.ingest.otlp.mapping import map_request
+from agentledger.ingest.otlp.mapping import MappedBatch, map_request
+from agentledger.ingest.otlp.workers import MappingPool, Packed, pack, unpack
 
 PROTOBUF_SUFFIXES = (".pb", ".binpb", ".protobuf")
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -116,39 +125,93 @@ def import_files(
     project_id: str,
     batch_spans: int = 5000,
     progress: Callable[[int], None] | None = None,
+    workers: int = 0,
 ) -> FileImportReport:
     """Read, map and ingest OTLP files in batches of about ``batch_spans`` spans.
 
     ``progress`` is called with the number of spans read since its previous call. Unreadable records are
     listed in ``errors`` and skipped; an exception from ``ingest`` propagates (nothing is acknowledged).
+    With ``workers`` > 0 the files are read and mapped in that many processes (see the module docstring);
+    the report and what is ingested are the same.
     """
     report = FileImportReport()
     calls: list[Call] = []
     spans: list[SpanContext] = []
-    for path in iter_paths(paths):
-        report.files += 1
-        for item in iter_file_requests(path):
-            if isinstance(item, FileError):
-                report.errors.append(item.describe())
-                continue
-            report.requests += 1
-            batch = map_request(item.request, project_id=project_id)
-            _note_rejections(report, item, batch.rejected)
-            calls.extend(batch.calls)
-            spans.extend(batch.spans)
-            if progress is not None:
-                progress(len(item.request.spans) + len(item.request.rejected))
-            if len(spans) >= batch_spans:
-                _flush(ingest, calls, spans, report)
+    mapped = _mapped_in_workers(paths, project_id, workers) if workers > 0 else _mapped(paths, project_id)
+    for item in mapped:
+        if isinstance(item, Path):
+            report.files += 1
+            continue
+        if isinstance(item, FileError):
+            report.errors.append(item.describe())
+            continue
+        path, position, batch, read = item
+        report.requests += 1
+        _note_rejections(report, path, position, batch.rejected)
+        calls.extend(batch.calls)
+        spans.extend(batch.spans)
+        if progress is not None:
+            progress(read)
+        if len(spans) >= batch_spans:
+            _flush(ingest, calls, spans, report)
     _flush(ingest, calls, spans, report)
     return report
 
 
-def _note_rejections(report: FileImportReport, item: FileItem, rejected: list[Rejection]) -> None:
+# A file's mapped requests, in order: the file's path first, then per request (path, position, records, spans
+# read) or a FileError.
+_Mapped = Path | FileError | tuple[Path, str, MappedBatch, int]
+
+
+def _mapped(paths: Iterable[str | Path], project_id: str) -> Iterator[_Mapped]:
+    for path in iter_paths(paths):
+        yield path
+        yield from _mapped_file(path, project_id)
+
+
+def _mapped_file(path: Path, project_id: str) -> Iterator[FileError | tuple[Path, str, MappedBatch, int]]:
+    for item in iter_file_requests(path):
+        if isinstance(item, FileError):
+            yield item
+            continue
+        read = len(item.request.spans) + len(item.request.rejected)
+        yield item.path, item.position, map_request(item.request, project_id=project_id), read
+
+
+def _map_file_in_worker(path: Path, project_id: str) -> list[FileError | tuple[str, Packed, int]]:
+    """One file mapped in a worker process, its records packed (see :mod:`agentledger.ingest.otlp.workers`)."""
+    return [
+        item if isinstance(item, FileError) else (item[1], pack(item[2]), item[3])
+        for item in _mapped_file(path, project_id)
+    ]
+
+
+def _mapped_in_workers(paths: Iterable[str | Path], project_id: str, workers: int) -> Iterator[_Mapped]:
+    """:func:`_mapped` with the files mapped in ``workers`` processes, in order, at most eight files per worker
+    ahead of the consumer (so memory stays bounded by a few files' records)."""
+    pool = MappingPool(workers)
+    try:
+        ahead: deque[tuple[Path, Future[list[Any]]]] = deque()
+        pending = iter_paths(paths)
+        for path in itertools.islice(pending, 8 * workers):
+            ahead.append((path, pool.future(_map_file_in_worker, path, project_id)))
+        while ahead:
+            path, future = ahead.popleft()
+            mapped = future.result()  # an unexpected error in a worker is raised here
+            for path_next in itertools.islice(pending, 1):
+                ahead.append((path_next, pool.future(_map_file_in_worker, path_next, project_id)))
+            yield path
+            for item in mapped:
+                yield item if isinstance(item, FileError) else (path, item[0], unpack(item[1]), item[2])
+    finally:
+        pool.close()
+
+
+def _note_rejections(report: FileImportReport, path: Path, position: str, rejected: list[Rejection]) -> None:
     report.rejected += len(rejected)
     room = _SAMPLES_KEPT - len(report.rejection_samples)
     for rejection in rejected[: max(room, 0)]:
-        report.rejection_samples.append(f"{item.path}: {item.position}: {rejection.describe()}")
+        report.rejection_samples.append(f"{path}: {position}: {rejection.describe()}")
 
 
 def _flush(

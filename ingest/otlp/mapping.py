@@ -41,7 +41,13 @@ MAX_TIMESTAMP_NS = int((_LATEST - _EPOCH).total_seconds()) * 1_000_000_000
 _STATUS: dict[int, Status] = {1: "ok", 2: "error"}
 # Larger token counts, costs or durations are not real calls (and would overflow sums): the span is refused.
 MAX_QUANTITY = 10**12
-_OUTCOMES: dict[str, Outcome] = {"success": "success", "failure": "failure"}
+# The outcome attribute's values, and the words instrumentations write for them (case does not matter).
+_OUTCOMES: dict[str, Outcome] = {
+    **dict.fromkeys(
+        ("success", "succeeded", "successful", "ok", "pass", "passed", "completed", "true"), "success"
+    ),
+    **dict.fromkeys(("failure", "failed", "fail", "error", "errored", "false"), "failure"),
+}
 # The counts in LiteLLM's usage object (the Python literal of its Usage: "'cached_tokens': 1000").
 _LITELLM_COUNT = re.compile(
     r"'(cache_read_input_tokens|cached_tokens|cache_creation_input_tokens|reasoning_tokens)': (-?\d{1,20})\b"
@@ -150,7 +156,7 @@ def _outcome(attributes: dict[str, Any]) -> Outcome | None:
         return None
     outcome = _OUTCOMES.get(value.strip().lower()) if isinstance(value, str) else None
     if outcome is None:
-        raise SpanError(f"{c.OWN_OUTCOME}={value!r} must be 'success' or 'failure'")
+        raise SpanError(f"{c.OWN_OUTCOME}={_short(value)} must be 'success' or 'failure'")
     return outcome
 
 

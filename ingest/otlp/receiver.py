@@ -14,7 +14,9 @@ Follows the OTLP/HTTP specification: ``application/x-protobuf`` or ``application
 ====  ===========================================================================================
 
 A 200 is only sent after ``ingest`` returned, so an acknowledged span is durable. Decoding, mapping and the
-ingest call run in the thread pool: the event loop never waits on them.
+ingest call run in the thread pool: the event loop never waits on them. With ``mapper`` (a
+:class:`~agentledger.ingest.otlp.workers.MappingPool`'s ``map_body``), decoding and mapping run in worker
+processes; a worker that died answers 503.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from agentledger.core.security import Authenticator, Unauthorized, key_from_head
 from agentledger.core.settings import Settings
 from agentledger.ingest.http_body import RequestRefused, gunzip_capped, is_gzipped, read_capped
 from agentledger.ingest.otlp.decode import ContentKind, Rejection, decode_body
-from agentledger.ingest.otlp.mapping import map_request
+from agentledger.ingest.otlp.mapping import MappedBatch, map_request
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,12 @@ _RPC_RESOURCE_EXHAUSTED = 8
 _RPC_UNAVAILABLE = 14
 
 IngestFn = Callable[[list[Call], list[SpanContext]], object]
+MapperFn = Callable[[bytes, ContentKind, str], MappedBatch]
+
+
+def map_in_process(body: bytes, kind: ContentKind, project_id: str) -> MappedBatch:
+    """Decode and map one body in this process."""
+    return map_request(decode_body(body, kind), project_id=project_id)
 
 
 class _HttpError(Exception):
@@ -81,6 +89,7 @@ def build_otlp_router(
     ingest: IngestFn,
     settings: Settings,
     project_for_request: Callable[[Request], str] | None = None,
+    mapper: MapperFn = map_in_process,
 ) -> APIRouter:
     """A router with ``POST /v1/traces`` and its Langfuse alias, writing through ``ingest(calls, spans)``.
 
@@ -89,7 +98,7 @@ def build_otlp_router(
     may read the key store. By default the keys are ``settings.api_keys`` and the project is
     ``settings.project_id``.
     """
-    receiver = _Receiver(ingest, settings, project_for_request or env_key_project(settings))
+    receiver = _Receiver(ingest, settings, project_for_request or env_key_project(settings), mapper)
     router = APIRouter(tags=["ingest"])
     for path, operation_id in zip(
         TRACE_PATHS, ("otlp_export_traces", "otlp_export_traces_langfuse"), strict=True
@@ -109,11 +118,16 @@ def build_otlp_router(
 
 class _Receiver:
     def __init__(
-        self, ingest: IngestFn, settings: Settings, project_for_request: Callable[[Request], str]
+        self,
+        ingest: IngestFn,
+        settings: Settings,
+        project_for_request: Callable[[Request], str],
+        mapper: MapperFn,
     ) -> None:
         self._ingest = ingest
         self._settings = settings
         self._project_for_request = project_for_request
+        self._mapper = mapper
 
     async def export(self, request: Request) -> Response:
         content_type = request.headers.get("content-type")
@@ -144,9 +158,11 @@ class _Receiver:
         if gzipped:
             body = gunzip_capped(body, self._settings.max_decompressed_bytes)
         try:
-            batch = map_request(decode_body(body, kind), project_id=project_id)
+            batch = self._mapper(body, kind, project_id)
         except InputError as exc:
             raise _HttpError(400, _RPC_INVALID_ARGUMENT, str(exc)) from None
+        except TransientError as exc:  # a mapping worker died
+            raise _HttpError(503, _RPC_UNAVAILABLE, str(exc)) from None
         if batch.spans or batch.calls:
             try:
                 self._ingest(batch.calls, batch.spans)

@@ -78,7 +78,7 @@ def test_ingest_otlp_files_through_the_cli(tmp_path) -> None:
         shutil.copy(fixtures / name, tmp_path / name)
     (tmp_path / "broken.json").write_text('{"resourceSpans": [')
     url = f"duckdb:///{tmp_path / 'ledger.duckdb'}"
-    first = runner.invoke(app, ["ingest", "otlp", str(tmp_path), "--warehouse", url])
+    first = runner.invoke(app, ["ingest", "otlp", str(tmp_path), "--workers", "2", "--warehouse", url])
     assert first.exit_code == 2, first.output  # a file was skipped: reported, and the others kept
     squeezed = "".join(first.output.split())  # the console wraps long lines at its width
     assert "broken.json:line1,column20:invalidJSON" in squeezed

@@ -272,6 +272,25 @@ def test_invalid_values_reject_only_their_span(attributes: dict, reason: str) ->
     assert rejection.span_id == "0000000000001301" and reason in rejection.reason
 
 
+@pytest.mark.parametrize(
+    ("value", "outcome"),
+    [
+        ("Success", "success"),
+        ("failed", "failure"),
+        ("OK", "success"),
+        ("error", "failure"),
+        ("Passed", "success"),
+    ],
+)
+def test_the_words_instrumentations_write_for_an_outcome_are_read(value: str, outcome: str) -> None:
+    span = SpanSpec(
+        span_id="0000000000001311",
+        attributes={"gen_ai.operation.name": "chat", "agentledger.task.outcome": value},
+    )
+    batch = mapped(span)
+    assert batch.rejected == [] and [s.outcome for s in batch.spans] == [outcome]
+
+
 def test_numeric_strings_and_integral_doubles_are_read_as_counts() -> None:
     spec = SpanSpec(
         span_id="0000000000001303",

@@ -1,0 +1,127 @@
+"""Decoding and mapping OTLP in worker processes.
+
+Decoding and mapping are pure Python work (about 35 µs a span), so one process does them for one span at a
+time however many threads it runs. :class:`MappingPool` hands them to worker processes and gives back the same
+:class:`~agentledger.ingest.otlp.mapping.MappedBatch` the in-process mapping gives, while the calling process
+keeps pricing, resolving and writing (the single writer of the warehouse stays in one process).
+
+Records travel as tuples of their field values and are rebuilt here: a tenth of the cost of pickling the
+records themselves. The workers start from a fork server, so they inherit neither this process's threads nor
+its open warehouse, and they do not import this process's ``__main__`` (a console script, or the page script a
+Streamlit test runner leaves there): they need only this module. A worker that dies (killed, out of memory) breaks the pool; the call that finds it broken
+raises :class:`~agentledger.core.errors.TransientError` (the receiver answers 503 and the exporter retries)
+and the next call starts a new pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sys
+import threading
+import types
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from operator import attrgetter
+from typing import Any
+
+from agentledger.core.errors import TransientError
+from agentledger.core.records import CALL_FIELDS, SPAN_FIELDS, Call, SpanContext
+from agentledger.ingest.otlp.decode import ContentKind, decode_body
+from agentledger.ingest.otlp.mapping import MappedBatch, map_request
+
+__all__ = ["MappingPool", "pack", "unpack"]
+
+log = logging.getLogger(__name__)
+
+_CALL_VALUES = attrgetter(*CALL_FIELDS)
+_SPAN_VALUES = attrgetter(*SPAN_FIELDS)
+
+Packed = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[Any]]
+
+
+def pack(batch: MappedBatch) -> Packed:
+    """``batch`` as plain tuples, cheap to pickle (see :func:`unpack`)."""
+    return [_CALL_VALUES(c) for c in batch.calls], [_SPAN_VALUES(s) for s in batch.spans], batch.rejected
+
+
+def unpack(packed: Packed) -> MappedBatch:
+    """The :class:`MappedBatch` that :func:`pack` was given."""
+    calls, spans, rejected = packed
+    return MappedBatch([Call(*c) for c in calls], [SpanContext(*s) for s in spans], rejected)
+
+
+def map_body(body: bytes, kind: ContentKind, project_id: str) -> Packed:
+    """Decode and map one OTLP/HTTP body (in a worker); an unreadable body raises ``InputError``."""
+    return pack(map_request(decode_body(body, kind), project_id=project_id))
+
+
+_BARE_MAIN = types.ModuleType("__main__")
+_MAIN_LOCK = threading.Lock()
+
+
+def _submit(pool: ProcessPoolExecutor, fn: Any, args: tuple[Any, ...]) -> Future[Any]:
+    """``pool.submit(fn, *args)``, with ``__main__`` hidden while it may start a worker process.
+
+    A new worker process imports the parent's ``__main__`` from its file before anything else (multiprocessing
+    does, to find functions defined there). The submission is where the pool starts its processes, so a bare
+    module stands in for ``__main__`` meanwhile.
+    """
+    with _MAIN_LOCK:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = _BARE_MAIN
+        try:
+            return pool.submit(fn, *args)
+        finally:
+            sys.modules["__main__"] = main
+
+
+class MappingPool:
+    """``workers`` processes that decode and map OTLP bodies; safe to call from many threads."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError("a mapping pool needs at least one worker")
+        self.workers = workers
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload([__name__])
+                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            return self._pool
+
+    def future(self, fn: Any, *args: Any) -> Future[Any]:
+        """Start ``fn(*args)`` in a worker."""
+        return _submit(self._executor(), fn, args)
+
+    def submit(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(*args)`` in a worker and return its result (its exceptions are raised here)."""
+        pool = self._executor()
+        try:
+            return _submit(pool, fn, args).result()
+        except BrokenProcessPool as exc:
+            with self._lock:
+                if self._pool is pool:  # the first caller to see it breaks starts the next pool
+                    self._pool = None
+                    pool.shutdown(wait=False, cancel_futures=True)
+            log.warning("a mapping worker process died (%s); starting new ones", exc)
+            raise TransientError("a mapping worker process died: retry the request", 1.0) from None
+
+    def map_body(self, body: bytes, kind: ContentKind, project_id: str) -> MappedBatch:
+        """:func:`map_body` in a worker, rebuilt into records here."""
+        return unpack(self.submit(map_body, body, kind, project_id))
+
+    @property
+    def started(self) -> bool:
+        """Whether worker processes are running (they start with the first call)."""
+        return self._pool is not None
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)

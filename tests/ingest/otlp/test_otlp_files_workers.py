@@ -1,0 +1,75 @@
+"""A file import mapped in worker processes hands over exactly what the import in one process hands over."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+from otlp_helpers import SpanSpec, fixture, json_request, pb_body
+
+from agentledger.core.records import Call, SpanContext
+from agentledger.ingest.otlp.files import import_files
+
+CHAT = {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 5}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.batches: list[tuple[list[Call], list[SpanContext]]] = []
+
+    def __call__(self, calls: list[Call], spans: list[SpanContext]) -> None:
+        self.batches.append((calls, spans))
+
+
+def _line(*span_ids: str, **attributes: object) -> str:
+    return json.dumps(
+        json_request([SpanSpec(span_id=s, attributes={**CHAT, **attributes}) for s in span_ids])
+    )
+
+
+def _mixed_directory(root: Path) -> Path:
+    """Every kind of file, good and bad records, rejected spans, and the same span in two files."""
+    for name in ("vercel_generate_text.json", "genai_cache_vector.json", "openllmetry_openai_chat.json"):
+        shutil.copy(fixture(name), root / name)
+    lines = [
+        _line(f"{i:016x}", f"{i + 100:016x}", **{"gen_ai.conversation.id": f"s{i % 3}"}) for i in range(1, 9)
+    ]
+    lines.insert(3, '{"resourceSpans": [oops')
+    lines.append(_line("00000000000000ff", **{"gen_ai.usage.input_tokens": -1}))  # rejected span
+    (root / "a.jsonl").write_text("\n".join(lines) + "\n")
+    body = pb_body([SpanSpec(span_id=f"{i:016x}", attributes=CHAT) for i in range(0x200, 0x240)])
+    (root / "b.pb").write_bytes(struct.pack(">I", len(body)) + body + struct.pack(">I", 99) + body[:5])
+    (root / "c.jsonl.gz").write_bytes(
+        gzip.compress((_line("0000000000000001", model="later") + "\n").encode())
+    )
+    (root / "d.pb").write_bytes(body[:-7])  # unreadable
+    (root / "e.json").write_text('{"resourceSpans": [')
+    return root
+
+
+def _import(paths: list[Path], workers: int) -> tuple[object, Recorder, list[int]]:
+    recorder = Recorder()
+    seen: list[int] = []
+    report = import_files(
+        paths, recorder, project_id="p", batch_spans=7, progress=seen.append, workers=workers
+    )
+    return report, recorder, seen
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_hand_over_the_same_records_in_the_same_order(tmp_path: Path, workers: int) -> None:
+    root = _mixed_directory(tmp_path)
+    alone, in_process, seen_alone = _import([root, root / "a.jsonl"], workers=0)
+    report, parallel, seen = _import([root, root / "a.jsonl"], workers=workers)
+    assert report == alone
+    assert (alone.files, alone.rejected, len(alone.errors)) == (9, 2, 5) and alone.calls > 90
+    assert seen == seen_alone
+    # Same batches, same records, same order (later records of one span win as in a sequential import).
+    assert [(len(c), len(s)) for c, s in parallel.batches] == [
+        (len(c), len(s)) for c, s in in_process.batches
+    ]
+    assert parallel.batches == in_process.batches
