@@ -1,5 +1,6 @@
 # agentledger image: the API, the scheduler and the dashboard run from it (see docker-compose.yml).
-# Dependencies come from the lock file (uv sync --frozen), exactly as `make install` does on a workstation.
+# Dependencies come from the lock file (uv sync --frozen), as `make install` does on a workstation, without the
+# chdb extra: the image talks to a ClickHouse server.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

@@ -316,7 +316,8 @@ def report_weekly(
 def build_scheduler(
     wh: Warehouse, settings: Settings, *, clock: Clock = system_clock, owner: str | None = None
 ) -> Scheduler:
-    """The standard jobs (sync when sources are configured, alerts, the weekly report) on ``wh``."""
+    """The standard jobs (sync when sources are configured, alerts, the weekly report, the stored
+    recommendations) on ``wh``."""
     from agentledger.alerts.store import AlertStore
 
     jobs = standard_jobs(
@@ -330,7 +331,11 @@ def scheduler(
     config: ConfigOpt = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Run collector sync, alert evaluation and the weekly report on their schedules (APScheduler)."""
+    """Run collector sync, alert evaluation, the weekly report and the stored recommendations on schedule.
+
+    APScheduler jobs; with DuckDB, only when no other process holds the file (run it against ClickHouse, or use
+    `agentledger up`, which refreshes the stored recommendations itself).
+    """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(warehouse, config)
     load_alerts(settings.config_file)  # a broken rules file fails now, not at the first evaluation
