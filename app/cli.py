@@ -151,6 +151,10 @@ def ingest_otlp(
         wh.close()
     for error in report.errors:
         console.print(f"[yellow]skipped[/] {error}")
+    for rejection in report.rejection_samples:
+        console.print(f"[yellow]rejected[/] {rejection}")
+    if report.rejected > len(report.rejection_samples):
+        console.print(f"... and {report.rejected - len(report.rejection_samples)} more rejected spans")
     console.print(
         f"{report.files} files, {report.spans} spans, {report.calls} calls, {report.rejected} rejected"
     )

@@ -81,6 +81,9 @@ def sync_collector(
     """
     key = cursor_key(collector.source_key, project_id)
     previous = warehouse.get_cursor(key)
+    earlier_key = getattr(collector, "previous_source_key", None)
+    if previous is None and earlier_key:  # the cursor of an earlier release, under its former name
+        previous = warehouse.get_cursor(cursor_key(earlier_key, project_id))
     report = SyncReport(collector.name, key, started_at=datetime.now(UTC))
     report.cursor_before = report.cursor_after = previous.value if previous else None
     try:

@@ -6,25 +6,16 @@ Every formatter takes ``None`` (an unknown value: an unpriced model, a ratio ove
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
+
+from agentledger.analytics.report_render import dollars
 
 UNKNOWN = "—"
 
 
 def usd(value: float | None) -> str:
     """Dollars: cents from $1 up ($1,234.56), four significant digits below a dollar ($0.0042)."""
-    if value is None:
-        return UNKNOWN
-    sign = "-" if value < 0 else ""
-    magnitude = abs(value)
-    if magnitude >= 1 or magnitude == 0:
-        return f"{sign}${magnitude:,.2f}"
-    if magnitude >= 0.01:
-        return f"{sign}${magnitude:.4f}"
-    # Per-call costs can be fractions of a cent: two significant digits, never scientific notation.
-    decimals = min(10, 1 - math.floor(math.log10(magnitude)))
-    return f"{sign}${magnitude:.{decimals}f}"
+    return UNKNOWN if value is None else dollars(value)
 
 
 def usd_delta(value: float | None) -> str | None:

@@ -8,6 +8,7 @@ so a run killed at any point resumes without loss; writes are idempotent, so re-
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,7 +34,10 @@ class Normalized:
 @runtime_checkable
 class Collector(Protocol):
     name: str  # "langfuse", "helicone", "litellm"
-    source_key: str  # cursor identity, e.g. "langfuse:https://cloud.langfuse.com" (no secrets in it)
+    # Cursor identity, e.g. "langfuse:https://cloud.langfuse.com key 1a2b3c4d" (no secret in it: the account is
+    # told apart by a fingerprint of its key, see account_fingerprint). A collector may also have a
+    # ``previous_source_key``: the key its cursor had before, read once when the current one has no cursor yet.
+    source_key: str
 
     def fetch(
         self, cursor: str | None, *, since: datetime | None = None, until: datetime | None = None
@@ -48,3 +52,9 @@ class Collector(Protocol):
     def record_id(self, record: dict[str, Any]) -> str:
         """The source's id of a raw record, for error messages."""
         ...
+
+
+def account_fingerprint(key: str) -> str:
+    """Eight hex digits of the SHA-256 of an account's key: tells two accounts on one host apart (two Langfuse
+    projects on cloud.langfuse.com keep a cursor each) and reveals nothing of the key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:8]

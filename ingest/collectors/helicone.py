@@ -21,7 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from agentledger.core.errors import TerminalError
-from agentledger.ingest.collectors.base import Normalized, Page
+from agentledger.ingest.collectors.base import Normalized, Page, account_fingerprint
 from agentledger.ingest.collectors.helicone_map import CostUnit, normalize_request, request_id
 from agentledger.ingest.collectors.timeutil import (
     DEFAULT_OVERLAP,
@@ -62,7 +62,7 @@ class HeliconeCollector:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be in 1..{MAX_PAGE_SIZE}, got {page_size}")
         self.base_url = base_url.rstrip("/")
-        self.source_key = f"helicone:{httpx.URL(self.base_url).copy_with(userinfo=b'')}"
+        self.previous_source_key = f"helicone:{httpx.URL(self.base_url).copy_with(userinfo=b'')}"
         self.cost_unit: CostUnit = cost_unit
         self.page_size = page_size
         self.include_inputs = include_inputs
@@ -70,6 +70,7 @@ class HeliconeCollector:
         self.initial_lookback = initial_lookback
         self._clock = clock
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
+        self.source_key = f"{self.previous_source_key} key {account_fingerprint(key)}"
         extra = {"sleep": sleep} if sleep is not None else {}
         self._http = HttpClient(
             self.base_url,

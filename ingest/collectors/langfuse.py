@@ -25,7 +25,7 @@ import httpx
 from pydantic import SecretStr
 
 from agentledger.core.errors import TerminalError
-from agentledger.ingest.collectors.base import Normalized, Page
+from agentledger.ingest.collectors.base import Normalized, Page, account_fingerprint
 from agentledger.ingest.collectors.langfuse_map import normalize_observation, observation_id
 from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP, format_timestamp, read_start, windows
 from agentledger.ingest.http import HttpClient
@@ -67,7 +67,7 @@ class LangfuseCollector:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be in 1..{MAX_PAGE_SIZE}, got {page_size}")
         self.host = host.rstrip("/")
-        self.source_key = f"langfuse:{httpx.URL(self.host).copy_with(userinfo=b'')}"
+        self.previous_source_key = f"langfuse:{httpx.URL(self.host).copy_with(userinfo=b'')}"
         self.page_size = page_size
         self.window = window
         self.overlap = overlap
@@ -77,6 +77,7 @@ class LangfuseCollector:
         self.trace_details = trace_details
         self._clock = clock
         pk, sk = _reveal(public_key), _reveal(secret_key)
+        self.source_key = f"{self.previous_source_key} key {account_fingerprint(pk)}"
         extra = {"sleep": sleep} if sleep is not None else {}
         self._http = HttpClient(
             self.host,

@@ -33,7 +33,7 @@ import pytest
 from alert_fixtures import call, write
 
 from agentledger.analytics.report import build_weekly_report, parse_week, previous_week, week_bounds
-from agentledger.analytics.report_render import render, to_slack_blocks
+from agentledger.analytics.report_render import format_value, render, to_slack_blocks
 from agentledger.core.errors import InputError
 from agentledger.core.records import Call
 from agentledger.core.settings import Settings
@@ -119,6 +119,22 @@ def report():
         return build_weekly_report(wh, settings, "2026-W47", now=datetime(2026, 11, 23, 9, tzinfo=UTC))
     finally:
         wh.close()
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (1234.567, "$1,234.57"),
+        (0.5, "$0.50"),
+        (0.0248, "$0.0248"),
+        (0.000049, "$0.000049"),  # a known cost of a fraction of a cent is not $0.0000
+        (-0.0031, "-$0.0031"),
+        (0.0, "$0.00"),
+        (None, "n/a"),
+    ],
+)
+def test_dollar_amounts_keep_the_digits_that_matter(value: float | None, shown: str) -> None:
+    assert format_value(value, "usd") == shown
 
 
 def test_weeks_are_iso_weeks_in_the_report_time_zone() -> None:

@@ -77,11 +77,16 @@ def test_ingest_otlp_files_through_the_cli(tmp_path) -> None:
     for name in ("vercel_generate_text.json", "genai_cache_vector.json", "openllmetry_openai_chat.json"):
         shutil.copy(fixtures / name, tmp_path / name)
     (tmp_path / "broken.json").write_text('{"resourceSpans": [')
+    bad_id = json.loads((fixtures / "openllmetry_openai_chat.json").read_text())
+    bad_id["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"] = "not-hex"
+    (tmp_path / "bad_id.json").write_text(json.dumps(bad_id))
     url = f"duckdb:///{tmp_path / 'ledger.duckdb'}"
     first = runner.invoke(app, ["ingest", "otlp", str(tmp_path), "--workers", "2", "--warehouse", url])
     assert first.exit_code == 2, first.output  # a file was skipped: reported, and the others kept
     squeezed = "".join(first.output.split())  # the console wraps long lines at its width
     assert "broken.json:line1,column20:invalidJSON" in squeezed
+    assert "bad_id.json:line1:span2000000000000001:traceid'not-hex'" in squeezed  # the rejected span, named
+    assert "1rejected" in squeezed
     stored = sorted((c["source"], c["model"], c["input_tokens"]) for c in _calls(url))
     # Vercel: one call (its parent span repeats the usage); the cache vector: two calls; OpenLLMetry: one.
     assert [s[1] for s in stored] == [

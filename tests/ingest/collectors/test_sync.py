@@ -14,6 +14,8 @@ from agentledger.analytics.sources import list_sources
 from agentledger.core.errors import ConfigError, InputError, TransientError
 from agentledger.core.records import Call
 from agentledger.ingest.collectors.base import Normalized, Page
+from agentledger.ingest.collectors.helicone import HeliconeCollector
+from agentledger.ingest.collectors.langfuse import LangfuseCollector
 from agentledger.ingest.config import parse_config
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.ingest.sync import sync_all, sync_collector
@@ -180,3 +182,24 @@ def test_one_source_read_into_two_projects_keeps_a_cursor_for_each(wh) -> None:
     assert list_sources(wh, "team-a")["source_key"].to_list() == ["project:team-a memory:test"]
     assert list_sources(wh)["source_key"].to_list() == ["memory:test"]  # the default project's own key
     assert list_sources(wh, "nobody").is_empty()
+
+
+def test_two_accounts_on_one_host_keep_a_cursor_each_and_an_earlier_cursor_is_taken_over(wh) -> None:
+    host = "https://cloud.langfuse.com"
+    team_a = LangfuseCollector(host, "pk-lf-team-a", "sk-lf-secret-a")
+    team_b = LangfuseCollector(host, "pk-lf-team-b", "sk-lf-secret-b")
+    assert team_a.source_key != team_b.source_key
+    assert team_a.source_key.startswith(f"langfuse:{host} key ") and "secret" not in team_a.source_key
+    assert "sk-helicone-1" not in HeliconeCollector("sk-helicone-1").source_key
+    assert HeliconeCollector("sk-helicone-1").source_key != HeliconeCollector("sk-helicone-2").source_key
+
+    # A cursor stored under the former name (the host alone) is where the next run starts, once.
+    earlier = ListCollector(records(4), key="memory:host")
+    sync_collector(earlier, Pipeline(wh), wh, project_id="p")
+    renamed = ListCollector(records(6), key="memory:host key 1a2b3c4d")
+    renamed.previous_source_key = "memory:host"
+    sync_collector(renamed, Pipeline(wh), wh, project_id="p")
+    assert renamed.seen_cursor == (T0 + timedelta(minutes=3)).isoformat()
+    again = ListCollector(records(6), key="memory:host key 1a2b3c4d")
+    sync_collector(again, Pipeline(wh), wh, project_id="p")
+    assert again.seen_cursor == (T0 + timedelta(minutes=5)).isoformat()
