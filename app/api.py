@@ -18,7 +18,7 @@ from agentledger.analytics.metrics import compute_metrics
 from agentledger.app.alerts_api import build_alerts_router
 from agentledger.app.api_schema import install as install_schema
 from agentledger.app.auth import build_authenticator, project_for_request, require_key_dependency
-from agentledger.app.query_api import build_query_router
+from agentledger.app.query_api import Since, Until, build_query_router
 from agentledger.app.recommend_api import build_recommend_router
 from agentledger.app.services import build_pipeline, open_warehouse, scope
 from agentledger.core.errors import ConfigError, InputError
@@ -79,12 +79,8 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
 
     @app.get("/api/metrics", tags=["query"])
     async def metrics(
-        since: Annotated[
-            str | None, Query(description="Window start: ISO date or date-time, UTC, inclusive")
-        ] = None,
-        until: Annotated[
-            str | None, Query(description="Window end: ISO date or date-time, UTC, exclusive")
-        ] = None,
+        since: Since = None,
+        until: Until = None,
         group_by: Annotated[str | None, Query(description=f"one of {', '.join(GROUP_BY)}")] = None,
         agent: str | None = None,
         task_type: str | None = None,

@@ -29,7 +29,11 @@ from agentledger.core.pricing import Pricer
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
 
-__all__ = ["build_query_router"]
+__all__ = ["Since", "Until", "build_query_router"]
+
+# The window every query endpoint takes (DESIGN.md: calls whose started_at falls in it).
+Since = Annotated[str | None, Query(description="Window start: ISO date or date-time, UTC, inclusive")]
+Until = Annotated[str | None, Query(description="Window end: ISO date or date-time, UTC, exclusive")]
 
 
 # -- response models ------------------------------------------------------------------------------
@@ -284,12 +288,8 @@ def build_query_router(
 
     def filters(
         project: Project,
-        since: Annotated[
-            str | None, Query(description="Window start: ISO date or date-time, UTC, inclusive")
-        ] = None,
-        until: Annotated[
-            str | None, Query(description="Window end: ISO date or date-time, UTC, exclusive")
-        ] = None,
+        since: Since = None,
+        until: Until = None,
         agent: str | None = None,
         task_type: str | None = None,
         user: str | None = None,
