@@ -1,4 +1,4 @@
-"""Small helpers shared by the analytics modules: bind parameters, result clean-up, allow-lists.
+"""Small helpers shared by the analytics modules: bind parameters, result clean-up, allow-lists, dollars.
 
 Backends return the same columns with slightly different types (DuckDB sums integers into HUGEINT, which
 polars reads as ``Decimal(38, 0)``; ClickHouse casts only some of them), so every frame handed to a caller
@@ -53,3 +53,16 @@ def finite(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def dollars(value: float) -> str:
+    """Cents from $1 up ($1,234.56), four decimals below a dollar ($0.0042), and two significant digits below a
+    cent ($0.000049): a small known cost never reads as $0."""
+    sign = "-" if value < 0 else ""
+    magnitude = abs(value)
+    if magnitude >= 1 or magnitude == 0:
+        return f"{sign}${magnitude:,.2f}"
+    if magnitude >= 0.01:
+        return f"{sign}${magnitude:.4f}"
+    decimals = min(10, 1 - math.floor(math.log10(magnitude)))  # never scientific notation
+    return f"{sign}${magnitude:.{decimals}f}"

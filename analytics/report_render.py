@@ -7,12 +7,12 @@ Also the value formatting and dashboard links that the report shares with alert 
 from __future__ import annotations
 
 import json
-import math
 from datetime import date, datetime, timedelta
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
+from agentledger.analytics._common import dollars
 from agentledger.analytics.report import Row, SessionRow, WeeklyReport
 
 FORMATS = ("md", "html", "json")
@@ -33,19 +33,6 @@ def format_value(value: float | None, unit: str) -> str:
     if unit == "ratio":
         return f"{value * 100:.1f}%"
     return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
-def dollars(value: float) -> str:
-    """Cents from $1 up ($1,234.56), four decimals below a dollar ($0.0042), and two significant digits below a
-    cent ($0.000049): a small known cost never reads as $0."""
-    sign = "-" if value < 0 else ""
-    magnitude = abs(value)
-    if magnitude >= 1 or magnitude == 0:
-        return f"{sign}${magnitude:,.2f}"
-    if magnitude >= 0.01:
-        return f"{sign}${magnitude:.4f}"
-    decimals = min(10, 1 - math.floor(math.log10(magnitude)))  # never scientific notation
-    return f"{sign}${magnitude:.{decimals}f}"
 
 
 def slack_escape(text: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agentledger.analytics.report_render import dollars
+from agentledger.analytics._common import dollars
 
 UNKNOWN = "—"
 

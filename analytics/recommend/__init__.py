@@ -120,7 +120,7 @@ def recommend(
 
 # Raise when a change of the code changes the figures of a report computed from the same data, so that
 # snapshots stored by the earlier code are not served (the package version changes with every release too).
-REPORT_FORMAT = 1
+REPORT_FORMAT = 2
 
 
 def _catalog_version() -> str:

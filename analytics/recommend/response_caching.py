@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from agentledger.analytics._common import dollars
 from agentledger.analytics.recommend.base import TARGET_COLUMNS, Context, Finding, Note, targets_of
 from agentledger.analytics.whatif.policy import Policy, ResponseCache
 
@@ -43,7 +44,7 @@ def recommend_response_caching(ctx: Context) -> Finding:
             message = (
                 f"{rate:.1%} of {task_type} calls repeat an earlier prompt within "
                 f"{o.response_cache_ttl_seconds:g} s (below {o.response_cache_min_duplicate_rate:.0%}): "
-                f"a response cache would save ${ctx.monthly(result.savings_usd):,.2f} a month and will not "
+                f"a response cache would save {dollars(ctx.monthly(result.savings_usd))} a month and will not "
                 "pay for its upkeep and staleness risk"
             )
             finding.notes.append(
