@@ -44,12 +44,16 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(pipeline.warm_up)
         tune_for_ingest()
-        yield
-        writer.close()
-        if mappers is not None:
-            mappers.close()
-        if owned:
-            wh.close()
+        try:
+            yield
+        finally:
+            try:
+                writer.close()
+            finally:
+                if mappers is not None:
+                    mappers.close()
+                if owned:
+                    wh.close()
 
     app = FastAPI(
         title="agentledger",

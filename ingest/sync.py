@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -83,7 +83,7 @@ def sync_collector(
     previous = warehouse.get_cursor(key)
     earlier_key = getattr(collector, "previous_source_key", None)
     if previous is None and earlier_key:  # the cursor of an earlier release, under its former name
-        previous = warehouse.get_cursor(cursor_key(earlier_key, project_id))
+        previous = _take_over(warehouse, cursor_key(earlier_key, project_id), key)
     report = SyncReport(collector.name, key, started_at=datetime.now(UTC))
     report.cursor_before = report.cursor_after = previous.value if previous else None
     try:
@@ -205,6 +205,20 @@ def _later_cursor(current: str | None, new: str) -> str:
         return new if parse_timestamp(new) >= parse_timestamp(current) else current
     except ValueError:
         return new
+
+
+def _take_over(warehouse: Warehouse, earlier_key: str, key: str) -> Cursor | None:
+    """The cursor stored under ``earlier_key`` (named after the host alone, before accounts were told apart),
+    moved to ``key``. Only the first account to run takes it over: the old cursor is emptied, so an account
+    added later reads its own history instead of starting where another account stood (and skipping what
+    came before). An account that shared the old cursor reads again from its start (writes are idempotent)."""
+    earlier = warehouse.get_cursor(earlier_key)
+    if earlier is None or earlier.value is None:
+        return None
+    moved = replace(earlier, source_key=key)
+    warehouse.set_cursor(moved)  # the new name first: a run stopped in between keeps its position
+    warehouse.set_cursor(replace(earlier, value=None, updated_at=datetime.now(UTC)))
+    return moved
 
 
 def _store_cursor(warehouse: Warehouse, report: SyncReport, *, error: str | None) -> None:

@@ -27,13 +27,14 @@ import json
 import re
 import zlib
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from agentledger.core.errors import InputError
+from agentledger.core.errors import InputError, TransientError
 from agentledger.core.records import Call, SpanContext
 from agentledger.ingest.otlp.decode import DecodedRequest, Rejection, decode_json_document, decode_protobuf
 from agentledger.ingest.otlp.limits import may_hold_surrogates, scrub_surrogates
@@ -138,22 +139,25 @@ def import_files(
     calls: list[Call] = []
     spans: list[SpanContext] = []
     mapped = _mapped_in_workers(paths, project_id, workers) if workers > 0 else _mapped(paths, project_id)
-    for item in mapped:
-        if isinstance(item, Path):
-            report.files += 1
-            continue
-        if isinstance(item, FileError):
-            report.errors.append(item.describe())
-            continue
-        path, position, batch, read = item
-        report.requests += 1
-        _note_rejections(report, path, position, batch.rejected)
-        calls.extend(batch.calls)
-        spans.extend(batch.spans)
-        if progress is not None:
-            progress(read)
-        if len(spans) >= batch_spans:
-            _flush(ingest, calls, spans, report)
+    try:
+        for item in mapped:
+            if isinstance(item, Path):
+                report.files += 1
+                continue
+            if isinstance(item, FileError):
+                report.errors.append(item.describe())
+                continue
+            path, position, batch, read = item
+            report.requests += 1
+            _note_rejections(report, path, position, batch.rejected)
+            calls.extend(batch.calls)
+            spans.extend(batch.spans)
+            if progress is not None:
+                progress(read)
+            if len(spans) >= batch_spans:
+                _flush(ingest, calls, spans, report)
+    finally:  # the worker processes stop here, also when ``ingest`` raised (not when the traceback is freed)
+        mapped.close()
     _flush(ingest, calls, spans, report)
     return report
 
@@ -163,7 +167,7 @@ def import_files(
 _Mapped = Path | FileError | tuple[Path, str, MappedBatch, int]
 
 
-def _mapped(paths: Iterable[str | Path], project_id: str) -> Iterator[_Mapped]:
+def _mapped(paths: Iterable[str | Path], project_id: str) -> Generator[_Mapped, None, None]:
     for path in iter_paths(paths):
         yield path
         yield from _mapped_file(path, project_id)
@@ -186,10 +190,13 @@ def _map_file_in_worker(path: Path, project_id: str) -> list[FileError | tuple[s
     ]
 
 
-def _mapped_in_workers(paths: Iterable[str | Path], project_id: str, workers: int) -> Iterator[_Mapped]:
+def _mapped_in_workers(
+    paths: Iterable[str | Path], project_id: str, workers: int
+) -> Generator[_Mapped, None, None]:
     """:func:`_mapped` with the files mapped in ``workers`` processes, in order, at most eight files per worker
     ahead of the consumer (so memory stays bounded by a few files' records)."""
     pool = MappingPool(workers)
+    path: Path | None = None
     try:
         ahead: deque[tuple[Path, Future[list[Any]]]] = deque()
         pending = iter_paths(paths)
@@ -203,6 +210,11 @@ def _mapped_in_workers(paths: Iterable[str | Path], project_id: str, workers: in
             yield path
             for item in mapped:
                 yield item if isinstance(item, FileError) else (path, item[0], unpack(item[1]), item[2])
+    except BrokenProcessPool:  # killed, or out of memory: one file is held whole by one worker
+        raise TransientError(
+            f"a worker process died while reading {path} (out of memory?); what was read before is kept: "
+            "run the import again, with fewer --workers or without"
+        ) from None
     finally:
         pool.close()
 

@@ -203,3 +203,21 @@ def test_two_accounts_on_one_host_keep_a_cursor_each_and_an_earlier_cursor_is_ta
     again = ListCollector(records(6), key="memory:host key 1a2b3c4d")
     sync_collector(again, Pipeline(wh), wh, project_id="p")
     assert again.seen_cursor == (T0 + timedelta(minutes=5)).isoformat()
+
+
+def test_an_earlier_cursor_is_taken_over_by_the_first_account_only(wh) -> None:
+    # Before accounts were told apart, one cursor named after the host alone.
+    sync_collector(ListCollector(records(4), key="memory:host"), Pipeline(wh), wh, project_id="p")
+    first = ListCollector(records(6), key="memory:host key aaaaaaaa")
+    first.previous_source_key = "memory:host"
+    sync_collector(first, Pipeline(wh), wh, project_id="p")
+    assert first.seen_cursor == (T0 + timedelta(minutes=3)).isoformat()
+    # An account added on that host later reads its own history, not from where the other account stood.
+    added = ListCollector(records(6), key="memory:host key bbbbbbbb")
+    added.previous_source_key = "memory:host"
+    sync_collector(added, Pipeline(wh), wh, project_id="p")
+    assert added.seen_cursor is None
+    again = ListCollector(records(6), key="memory:host key aaaaaaaa")
+    again.previous_source_key = "memory:host"
+    sync_collector(again, Pipeline(wh), wh, project_id="p")
+    assert again.seen_cursor == (T0 + timedelta(minutes=5)).isoformat()

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
+import multiprocessing
+import os
 import shutil
+import signal
 import struct
 from pathlib import Path
 
 import pytest
 from otlp_helpers import SpanSpec, fixture, json_request, pb_body
 
+from agentledger.core.errors import TransientError
 from agentledger.core.records import Call, SpanContext
 from agentledger.ingest.otlp.files import import_files
 
@@ -73,3 +77,32 @@ def test_workers_hand_over_the_same_records_in_the_same_order(tmp_path: Path, wo
         (len(c), len(s)) for c, s in in_process.batches
     ]
     assert parallel.batches == in_process.batches
+
+
+def _small_files(root: Path, count: int) -> list[Path]:
+    for i in range(count):
+        (root / f"f{i:03d}.jsonl").write_text(_line(f"{i + 1:016x}") + "\n")
+    return [root]
+
+
+def test_the_workers_stop_when_the_import_fails_even_while_the_error_is_kept(tmp_path: Path) -> None:
+    def refused(calls: list[Call], spans: list[SpanContext]) -> None:
+        raise RuntimeError("the warehouse refused the batch")
+
+    with pytest.raises(RuntimeError, match="refused") as failure:
+        import_files(_small_files(tmp_path, 6), refused, project_id="p", batch_spans=1, workers=2)
+    assert failure.value is not None  # the traceback (and the import's frame) is still held here
+    assert multiprocessing.active_children() == []
+
+
+def test_a_worker_that_dies_mid_import_stops_it_with_an_error_naming_the_file(tmp_path: Path) -> None:
+    def kill_the_workers(_: int) -> None:
+        for child in multiprocessing.active_children():
+            os.kill(child.pid, signal.SIGKILL)
+            child.join()
+
+    with pytest.raises(TransientError, match=r"worker process died while reading .*f\d{3}\.jsonl"):
+        import_files(
+            _small_files(tmp_path, 40), Recorder(), project_id="p", progress=kill_the_workers, workers=1
+        )
+    assert multiprocessing.active_children() == []
