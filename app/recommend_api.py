@@ -1,6 +1,8 @@
 """HTTP endpoints of recommendations and what-if replays (mounted by the FastAPI app).
 
-``GET /api/recommendations?since=&until=`` returns the report of ``agentledger recommend --json``;
+``GET /api/recommendations?since=&until=`` returns the report of ``agentledger recommend --json``, over the
+calls that pass the equality filters given (agent, task_type, user, feature, model, provider, source, environment,
+as on ``/api/metrics`` and the dashboard's Recommendations page);
 ``POST /api/whatif`` takes ``{"policy": {...}, "since": ..., "until": ...}`` and returns the replay of
 ``agentledger whatif --json``. Both default to the last 30 days of data and need an API key when keys are
 configured.
@@ -18,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agentledger.analytics.filters import Filters
 from agentledger.analytics.recommend import RecommendOptions, stored_report
 from agentledger.analytics.whatif import Policy, parse_policy, run_whatif
+from agentledger.app.query_api import Since, Until
 from agentledger.app.services import scope
 from agentledger.core.errors import ConfigError, InputError
 from agentledger.core.pricing import Pricer
@@ -49,9 +52,9 @@ class WhatIfRequest(BaseModel):
         return value
 
 
-def _filters(project_id: str, since: str | None, until: str | None) -> Filters:
+def _filters(project_id: str, since: str | None, until: str | None, **equal: str | None) -> Filters:
     try:
-        return scope(project_id, since, until)
+        return scope(project_id, since, until, **equal)
     except (ConfigError, InputError) as exc:
         raise HTTPException(422, str(exc)) from exc
 
@@ -78,12 +81,32 @@ def build_recommend_router(
 
     @router.get("/api/recommendations")
     async def recommendations(
-        since: str | None = None, until: str | None = None, project: str = Depends(project_of)
+        since: Since = None,
+        until: Until = None,
+        agent: str | None = None,
+        task_type: str | None = None,
+        user: str | None = None,
+        feature: str | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        source: str | None = None,
+        environment: str | None = None,
+        project: str = Depends(project_of),
     ) -> dict[str, Any]:
-        """Recommendations over [since, until) (default: the last 30 days of data), biggest monthly
-        saving first, with the notes beside them; served from the stored report while the ledger is
-        unchanged since it was computed."""
-        filters = _filters(project, since, until)
+        """Recommendations over [since, until) (default: the last 30 days of data) and the calls that pass
+        the filters, biggest monthly saving first, with the notes beside them; served from the stored report
+        while the ledger is unchanged since it was computed."""
+        equal = {
+            "agent": agent,
+            "task_type": task_type,
+            "user": user,
+            "feature": feature,
+            "model": model,
+            "provider": provider,
+            "source": source,
+            "environment": environment,
+        }
+        filters = _filters(project, since, until, **equal)
         report = await _run(stored_report, warehouse, filters, settings, RecommendOptions())
         return report.model_dump(mode="json")
 

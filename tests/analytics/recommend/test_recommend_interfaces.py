@@ -20,9 +20,11 @@ from recommend_histories import (
 )
 from typer.testing import CliRunner
 
+from agentledger.analytics.recommend import RecommendOptions, recommend_report
 from agentledger.app.api import create_app
 from agentledger.app.cli_recommend import recommend, whatif
 from agentledger.app.recommend_api import build_recommend_router
+from agentledger.app.services import scope
 from agentledger.core.security import key_from_headers, key_is_valid
 from agentledger.core.settings import Settings
 from agentledger.warehouse import connect
@@ -192,3 +194,34 @@ def test_the_app_refuses_nan_in_a_json_body_by_name(ledger_url: str) -> None:
                 "inf",
                 "-inf",
             )
+
+
+def test_http_recommendations_take_the_filters_of_the_dashboard(
+    ledger_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTLEDGER_RECOMMEND_MIN_MONTHLY_SAVINGS_USD", "0.01")
+    client = _client(ledger_url, [])
+    window = {"since": SINCE, "until": UNTIL}
+
+    def kinds(**filters: str) -> set[str]:
+        response = client.get("/api/recommendations", params={**window, **filters})
+        assert response.status_code == 200, response.text
+        return {r["kind"] for r in response.json()["recommendations"]}
+
+    assert (
+        "routing" in kinds()
+        and "routing" in kinds(task_type="classify")
+        and "routing" in kinds(agent="triage")
+    )
+    assert "routing" not in kinds(task_type="faq")  # the routing candidate is classify's alone
+    assert kinds(agent="nobody") == set()
+    # The filtered report is the one the analytics give for those filters.
+    settings = Settings(_env_file=None, warehouse=ledger_url, prices_file=None)
+    filters = scope("default", SINCE, UNTIL, task_type="classify")
+    wh = connect(ledger_url)
+    try:
+        direct = recommend_report(wh, filters, settings, RecommendOptions()).model_dump(mode="json")
+    finally:
+        wh.close()
+    served = client.get("/api/recommendations", params={**window, "task_type": "classify"}).json()
+    assert served["recommendations"] == direct["recommendations"]
