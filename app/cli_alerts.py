@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agentledger.alerts.channels import build_channels
+from agentledger.alerts.channels import UnconfiguredChannel, build_channels
 from agentledger.alerts.check import AlertEngine, CheckResult
 from agentledger.alerts.message import metric_of, unit_of
 from agentledger.alerts.rules import load_alerts
@@ -87,10 +87,13 @@ def open_warehouse(settings: Settings) -> Warehouse:
         ) from None
 
 
-def make_engine(wh: Warehouse, settings: Settings, *, clock: Clock = system_clock) -> AlertEngine:
-    """An engine on the current rules file and channels (read again on every call)."""
+def make_engine(
+    wh: Warehouse, settings: Settings, *, clock: Clock = system_clock, dry_run: bool = False
+) -> AlertEngine:
+    """An engine on the current rules file and channels (read again on every call). For a ``dry_run``, a
+    channel whose secret is not set stands in unbuilt (nothing is sent)."""
     config = load_alerts(settings.config_file)
-    return AlertEngine(wh, settings, config, build_channels(config, settings), clock=clock)
+    return AlertEngine(wh, settings, config, build_channels(config, settings, lenient=dry_run), clock=clock)
 
 
 def _sync_function(wh: Warehouse, settings: Settings) -> Any:
@@ -159,7 +162,7 @@ def alerts_check(
     settings = _settings(warehouse, config)
     wh = open_warehouse(settings)
     try:
-        engine = make_engine(wh, settings)
+        engine = make_engine(wh, settings, dry_run=dry_run)
         result = engine.check(dry_run=dry_run)
     finally:
         wh.close()
@@ -203,6 +206,9 @@ def alerts_check(
         )
     if dry_run:
         console.print(f"dry run: {len(result.messages)} notification(s) would be sent; nothing was stored")
+        for channel in engine.channels.values():
+            if isinstance(channel, UnconfiguredChannel):
+                console.print(f"[yellow]not configured[/] {channel.problem} (a real check stops there)")
 
 
 @alerts_app.command("test")

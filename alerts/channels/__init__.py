@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -23,7 +26,15 @@ from agentledger.alerts.rules import WebhookChannel as WebhookConfig
 from agentledger.core.errors import ConfigError
 from agentledger.core.settings import Settings
 
-__all__ = ["Channel", "EmailChannel", "SlackChannel", "WebhookChannel", "build_channels", "select"]
+__all__ = [
+    "Channel",
+    "EmailChannel",
+    "SlackChannel",
+    "UnconfiguredChannel",
+    "WebhookChannel",
+    "build_channels",
+    "select",
+]
 
 
 def _env_secret(var: str, what: str, env: Mapping[str, str]) -> SecretStr:
@@ -71,16 +82,42 @@ def implicit_channels(settings: Settings) -> list[SlackConfig | EmailConfig | We
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class UnconfiguredChannel:
+    """A declared channel whose secret or server is not set: enough to plan a dry run with, never to send."""
+
+    name: str
+    type: str
+    problem: str
+
+    def render_alert(self, message: Any) -> Any:
+        raise ConfigError(self.problem)
+
+    def render_report(self, report: Any) -> Any:
+        raise ConfigError(self.problem)
+
+    def send(self, payload: Any, *, delivery_id: str, now: datetime) -> None:
+        raise ConfigError(self.problem)
+
+
 def build_channels(
-    config: AlertsConfig, settings: Settings, env: Mapping[str, str] | None = None
+    config: AlertsConfig, settings: Settings, env: Mapping[str, str] | None = None, *, lenient: bool = False
 ) -> dict[str, Channel]:
     """Every channel by name: the declared ones (a missing secret is a ConfigError naming it) and the
-    implicit ones whose name is not declared."""
+    implicit ones whose name is not declared. ``lenient`` (a dry run) gives an :class:`UnconfiguredChannel`
+    for a declared channel that cannot be built, instead of the error."""
     env = os.environ if env is None else env
-    declared = {c.name: _build(c, settings, env) for c in config.channels}
-    implicit = {
-        c.name: _build(c, settings, env) for c in implicit_channels(settings) if c.name not in declared
-    }
+
+    def build(c: SlackConfig | EmailConfig | WebhookConfig) -> Channel:
+        try:
+            return _build(c, settings, env)
+        except ConfigError as exc:
+            if not lenient:
+                raise
+            return UnconfiguredChannel(c.name, c.type, str(exc))
+
+    declared = {c.name: build(c) for c in config.channels}
+    implicit = {c.name: build(c) for c in implicit_channels(settings) if c.name not in declared}
     return {**declared, **implicit}
 
 

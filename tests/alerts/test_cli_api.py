@@ -87,6 +87,31 @@ def test_alerts_check_dry_run_then_for_real_then_history(
     assert [(e["event"], e["deliveries"][0]["status"]) for e in events] == [("fired", "sent")]
 
 
+def test_a_dry_run_needs_no_channel_secret_and_names_what_is_missing(
+    workspace: dict[str, str], tmp_path: Path
+) -> None:
+    rule = {**P95_RULE, "channels": ["finops-mail"]}
+    config = tmp_path / "mail.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "alerts": {
+                    "channels": [{"name": "finops-mail", "type": "email", "to": ["a@x.test"]}],
+                    "rules": [rule],
+                }
+            }
+        )
+    )
+    env = {**workspace, "AGENTLEDGER_CONFIG_FILE": str(config)}
+    dry = invoke(env, "alerts", "check", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    squeezed = " ".join(dry.output.split())
+    assert "1 notification(s) would be sent" in squeezed
+    assert "not configured" in squeezed and "AGENTLEDGER_SMTP_HOST" in squeezed
+    real = invoke(env, "alerts", "check")  # a real check still stops on the missing server
+    assert real.exit_code == 1 and "AGENTLEDGER_SMTP_HOST" in str(real.exception or real.output)
+
+
 def test_alerts_test_sends_through_the_channel_and_fails_loudly(
     workspace: dict[str, str], http_sink: HttpSink
 ) -> None:
