@@ -18,7 +18,7 @@ from agentledger.analytics.metrics import compute_metrics
 from agentledger.app.alerts_api import build_alerts_router
 from agentledger.app.api_schema import install as install_schema
 from agentledger.app.auth import build_authenticator, project_for_request, require_key_dependency
-from agentledger.app.query_api import Since, Until, build_query_router
+from agentledger.app.query_api import Equal, Since, Until, build_query_router
 from agentledger.app.recommend_api import build_recommend_router
 from agentledger.app.services import build_pipeline, open_warehouse, scope
 from agentledger.core.errors import ConfigError, InputError
@@ -83,17 +83,10 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
 
     @app.get("/api/metrics", tags=["query"])
     async def metrics(
+        equal: Equal,
         since: Since = None,
         until: Until = None,
         group_by: Annotated[str | None, Query(description=f"one of {', '.join(GROUP_BY)}")] = None,
-        agent: str | None = None,
-        task_type: str | None = None,
-        user: str | None = None,
-        feature: str | None = None,
-        model: str | None = None,
-        provider: str | None = None,
-        source: str | None = None,
-        environment: str | None = None,
         # A default rather than Annotated: with postponed annotations FastAPI cannot see a local name.
         project: str = Depends(require_key),
     ) -> dict[str, Any]:
@@ -101,19 +94,7 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
         if group_by is not None and group_by not in GROUP_BY:
             raise HTTPException(422, f"group_by must be one of {', '.join(GROUP_BY)}, not {group_by!r}")
         try:
-            filters = scope(
-                project,
-                since,
-                until,
-                agent=agent,
-                task_type=task_type,
-                user=user,
-                feature=feature,
-                model=model,
-                provider=provider,
-                source=source,
-                environment=environment,
-            )
+            filters = scope(project, since, until, **equal)
         except (ConfigError, InputError) as exc:  # an unreadable date or an empty window
             raise HTTPException(422, str(exc)) from exc
         return await run_in_threadpool(compute_metrics, wh, filters, group_by)

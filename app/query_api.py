@@ -29,11 +29,37 @@ from agentledger.core.pricing import Pricer
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
 
-__all__ = ["Since", "Until", "build_query_router"]
+__all__ = ["Equal", "Since", "Until", "build_query_router", "equal_filters"]
 
 # The window every query endpoint takes (DESIGN.md: calls whose started_at falls in it).
 Since = Annotated[str | None, Query(description="Window start: ISO date or date-time, UTC, inclusive")]
 Until = Annotated[str | None, Query(description="Window end: ISO date or date-time, UTC, exclusive")]
+
+
+def equal_filters(
+    agent: str | None = None,
+    task_type: str | None = None,
+    user: str | None = None,
+    feature: str | None = None,
+    model: str | None = None,
+    provider: str | None = None,
+    source: str | None = None,
+    environment: str | None = None,
+) -> dict[str, str | None]:
+    """The equality filters every query endpoint takes, as query parameters (keyword arguments of ``scope``)."""
+    return {
+        "agent": agent,
+        "task_type": task_type,
+        "user": user,
+        "feature": feature,
+        "model": model,
+        "provider": provider,
+        "source": source,
+        "environment": environment,
+    }
+
+
+Equal = Annotated[dict[str, str | None], Depends(equal_filters)]
 
 
 # -- response models ------------------------------------------------------------------------------
@@ -286,33 +312,9 @@ def build_query_router(
 
     Project = Annotated[str, Depends(project_of)]
 
-    def filters(
-        project: Project,
-        since: Since = None,
-        until: Until = None,
-        agent: str | None = None,
-        task_type: str | None = None,
-        user: str | None = None,
-        feature: str | None = None,
-        model: str | None = None,
-        provider: str | None = None,
-        source: str | None = None,
-        environment: str | None = None,
-    ) -> Filters:
+    def filters(project: Project, equal: Equal, since: Since = None, until: Until = None) -> Filters:
         try:
-            return scope(
-                project,
-                since,
-                until,
-                agent=agent,
-                task_type=task_type,
-                user=user,
-                feature=feature,
-                model=model,
-                provider=provider,
-                source=source,
-                environment=environment,
-            )
+            return scope(project, since, until, **equal)
         except (ConfigError, InputError) as exc:
             raise HTTPException(422, str(exc)) from exc
 

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from agentledger.analytics.filters import Filters
 from agentledger.analytics.recommend import RecommendOptions, stored_report
 from agentledger.analytics.whatif import Policy, parse_policy, run_whatif
-from agentledger.app.query_api import Since, Until
+from agentledger.app.query_api import Equal, Since, Until
 from agentledger.app.services import scope
 from agentledger.core.errors import ConfigError, InputError
 from agentledger.core.pricing import Pricer
@@ -81,31 +81,11 @@ def build_recommend_router(
 
     @router.get("/api/recommendations")
     async def recommendations(
-        since: Since = None,
-        until: Until = None,
-        agent: str | None = None,
-        task_type: str | None = None,
-        user: str | None = None,
-        feature: str | None = None,
-        model: str | None = None,
-        provider: str | None = None,
-        source: str | None = None,
-        environment: str | None = None,
-        project: str = Depends(project_of),
+        equal: Equal, since: Since = None, until: Until = None, project: str = Depends(project_of)
     ) -> dict[str, Any]:
         """Recommendations over [since, until) (default: the last 30 days of data) and the calls that pass
         the filters, biggest monthly saving first, with the notes beside them; served from the stored report
         while the ledger is unchanged since it was computed."""
-        equal = {
-            "agent": agent,
-            "task_type": task_type,
-            "user": user,
-            "feature": feature,
-            "model": model,
-            "provider": provider,
-            "source": source,
-            "environment": environment,
-        }
         filters = _filters(project, since, until, **equal)
         report = await _run(stored_report, warehouse, filters, settings, RecommendOptions())
         return report.model_dump(mode="json")
