@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import math
-import sys
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -25,6 +23,7 @@ from agentledger.core.errors import ConfigError, InputError
 from agentledger.core.settings import Settings
 from agentledger.ingest.otlp.receiver import build_otlp_router, map_in_process
 from agentledger.ingest.otlp.workers import MappingPool
+from agentledger.ingest.runtime import tune_for_ingest
 from agentledger.ingest.writer import BatchingWriter, IngestFn
 from agentledger.warehouse.base import Warehouse
 
@@ -70,7 +69,9 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
     app.add_middleware(RetryAfterOn503, seconds=writer.retry_after_seconds)
     pick_project = project_for_request(auth)
     mapper = mappers.map_body if mappers is not None else map_in_process
-    app.include_router(build_otlp_router(writer.submit, settings, pick_project, mapper), tags=["ingest"])
+    app.include_router(
+        build_otlp_router(writer.submit, settings, pick_project, mapper, writer.coming), tags=["ingest"]
+    )
     _include_litellm(app, writer.submit, settings, pick_project)
 
     app.include_router(build_query_router(wh, settings, require_key), tags=["query"])
@@ -111,27 +112,6 @@ def _include_litellm(
     except ImportError:  # the LiteLLM receiver is optional in a trimmed install
         return
     app.include_router(build_litellm_router(ingest, settings, pick_project), tags=["ingest"])
-
-
-_tuned = False
-
-
-def tune_for_ingest() -> None:
-    """Interpreter settings for a process whose request threads decode spans while one thread writes.
-
-    Measured on the OTLP receiver (2 cores, 8 senders): the writer gives up the GIL during every DuckDB
-    call and, at the default 5 ms switch interval, waited for it again behind the decoding threads for
-    most of each batch; the cyclic GC scanned the startup heap (modules, price catalog) and the batches
-    in flight at every collection. Together these more than halved the throughput.
-    """
-    global _tuned
-    if _tuned:  # process-wide settings: once per process, however many apps it builds
-        return
-    _tuned = True
-    sys.setswitchinterval(0.0005)
-    gc.collect()
-    gc.freeze()  # what exists after start-up lives as long as the process: keep it out of collections
-    gc.set_threshold(50_000, 20, 100)  # a batch in flight allocates ~10 tracked objects per span
 
 
 class RetryAfterOn503:

@@ -134,9 +134,11 @@ def ingest_otlp(
     """Import OTLP trace files. A bad record is reported with its file and position; the good ones are kept."""
     from agentledger.app.services import build_pipeline, open_warehouse
     from agentledger.ingest.otlp.files import import_files
+    from agentledger.ingest.runtime import tune_for_ingest
 
     settings = _settings(warehouse)
     wh = open_warehouse(settings)
+    tune_for_ingest()
     try:
         with _progress() as progress, build_pipeline(settings, wh).overlapped() as ingest:
             task = progress.add_task("spans", total=None)

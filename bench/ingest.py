@@ -44,6 +44,7 @@ from workload import requests  # noqa: E402
 from agentledger.app.services import build_pipeline  # noqa: E402
 from agentledger.core.settings import Settings  # noqa: E402
 from agentledger.ingest.otlp.files import import_files  # noqa: E402
+from agentledger.ingest.runtime import tune_for_ingest  # noqa: E402
 from agentledger.warehouse import connect  # noqa: E402
 
 
@@ -73,6 +74,7 @@ def bench_file_import(n: int, workdir: Path, workers: int = 0) -> dict:
     url = f"duckdb:///{workdir / 'file.duckdb'}"
     settings = Settings(warehouse=url)
     wh = connect(url)
+    tune_for_ingest()  # as `agentledger ingest otlp` does
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cpu0, t0 = time.process_time(), time.perf_counter()
     with build_pipeline(settings, wh).overlapped() as ingest:

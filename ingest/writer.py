@@ -30,8 +30,9 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -98,6 +99,7 @@ class BatchingWriter:
         capacity_spans: int,
         max_batch_spans: int = 20_000,
         max_wait_seconds: float = 0.005,
+        max_linger_seconds: float = 0.05,
         retry_after_seconds: float = 1.0,
     ) -> None:
         if capacity_spans < 1 or max_batch_spans < 1:
@@ -106,9 +108,11 @@ class BatchingWriter:
         self.capacity_spans = capacity_spans
         self.max_batch_spans = max_batch_spans
         self.max_wait_seconds = max_wait_seconds
+        self.max_linger_seconds = max(max_linger_seconds, max_wait_seconds)
         self.retry_after_seconds = retry_after_seconds
         self._queue: deque[_Request] = deque()
         self._queued = 0  # spans waiting in _queue
+        self._coming = 0  # requests on their way to the queue (see coming())
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -125,18 +129,35 @@ class BatchingWriter:
         whole queue is still taken when the queue is empty, so no request size is refused forever.
         """
         receipt = WriteReceipt(calls=len(calls), spans=len(spans))
-        with self._cond:
-            self._check_room(request_size(calls, spans))  # refuse before spending the preparation
-        prepared = self._sink.prepare(calls, spans)
-        if not prepared.size:
-            return receipt
-        request = _Request(prepared, prepared.size)
-        with self._cond:
-            self._admit(request)
+        with self.coming():
+            with self._cond:
+                self._check_room(request_size(calls, spans))  # refuse before spending the preparation
+            prepared = self._sink.prepare(calls, spans)
+            if not prepared.size:
+                return receipt
+            request = _Request(prepared, prepared.size)
+            with self._cond:
+                self._admit(request)
         request.done.result()  # re-raises the batch's error in every waiting thread
         return receipt
 
     __call__ = submit
+
+    @contextmanager
+    def coming(self) -> Iterator[None]:
+        """Announce a request that will be submitted when the block ends (it is being decoded meanwhile).
+
+        While any is announced, the writer waits for it up to ``max_linger_seconds`` before it writes what is
+        queued, so that concurrent requests share one transaction instead of each paying for its own.
+        """
+        with self._cond:
+            self._coming += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._coming -= 1
+                self._cond.notify()
 
     def _check_room(self, size: int) -> None:
         if self._closed:
@@ -173,15 +194,17 @@ class BatchingWriter:
             self._write(batch)
 
     def _take(self) -> list[_Request] | None:
-        """The next batch: what is queued once it reaches ``max_batch_spans`` or ``max_wait_seconds`` passed."""
+        """The next batch: what is queued once it reaches ``max_batch_spans``, or once ``max_wait_seconds``
+        passed and no announced request is on its way (``max_linger_seconds`` at most)."""
         with self._cond:
             while not self._queue:
                 if self._closed:
                     return None
                 self._cond.wait()
-            deadline = time.monotonic() + self.max_wait_seconds
+            start = time.monotonic()
+            deadline, linger = start + self.max_wait_seconds, start + self.max_linger_seconds
             while self._queued < self.max_batch_spans and not self._closed:
-                remaining = deadline - time.monotonic()
+                remaining = (linger if self._coming else deadline) - time.monotonic()
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)

@@ -16,7 +16,8 @@ Follows the OTLP/HTTP specification: ``application/x-protobuf`` or ``application
 A 200 is only sent after ``ingest`` returned, so an acknowledged span is durable. Decoding, mapping and the
 ingest call run in the thread pool: the event loop never waits on them. With ``mapper`` (a
 :class:`~agentledger.ingest.otlp.workers.MappingPool`'s ``map_body``), decoding and mapping run in worker
-processes; a worker that died answers 503.
+processes; a worker that died answers 503. With ``announce`` (the batching writer's ``coming``), a request is
+announced to the writer while it is decoded and mapped, so that concurrent requests are written together.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +60,7 @@ _RPC_UNAVAILABLE = 14
 
 IngestFn = Callable[[list[Call], list[SpanContext]], object]
 MapperFn = Callable[[bytes, ContentKind, str], MappedBatch]
+AnnounceFn = Callable[[], AbstractContextManager[object]]
 
 
 def map_in_process(body: bytes, kind: ContentKind, project_id: str) -> MappedBatch:
@@ -90,6 +93,7 @@ def build_otlp_router(
     settings: Settings,
     project_for_request: Callable[[Request], str] | None = None,
     mapper: MapperFn = map_in_process,
+    announce: AnnounceFn = nullcontext,
 ) -> APIRouter:
     """A router with ``POST /v1/traces`` and its Langfuse alias, writing through ``ingest(calls, spans)``.
 
@@ -98,7 +102,7 @@ def build_otlp_router(
     may read the key store. By default the keys are ``settings.api_keys`` and the project is
     ``settings.project_id``.
     """
-    receiver = _Receiver(ingest, settings, project_for_request or env_key_project(settings), mapper)
+    receiver = _Receiver(ingest, settings, project_for_request or env_key_project(settings), mapper, announce)
     router = APIRouter(tags=["ingest"])
     for path, operation_id in zip(
         TRACE_PATHS, ("otlp_export_traces", "otlp_export_traces_langfuse"), strict=True
@@ -123,11 +127,13 @@ class _Receiver:
         settings: Settings,
         project_for_request: Callable[[Request], str],
         mapper: MapperFn,
+        announce: AnnounceFn = nullcontext,
     ) -> None:
         self._ingest = ingest
         self._settings = settings
         self._project_for_request = project_for_request
         self._mapper = mapper
+        self._announce = announce
 
     async def export(self, request: Request) -> Response:
         content_type = request.headers.get("content-type")
@@ -155,10 +161,11 @@ class _Receiver:
             ) from None
 
     def _process(self, body: bytes, gzipped: bool, kind: ContentKind, project_id: str) -> ExportOutcome:
-        if gzipped:
-            body = gunzip_capped(body, self._settings.max_decompressed_bytes)
         try:
-            batch = self._mapper(body, kind, project_id)
+            with self._announce():  # the writer may wait for these spans (see ingest/writer.py)
+                if gzipped:
+                    body = gunzip_capped(body, self._settings.max_decompressed_bytes)
+                batch = self._mapper(body, kind, project_id)
         except InputError as exc:
             raise _HttpError(400, _RPC_INVALID_ARGUMENT, str(exc)) from None
         except TransientError as exc:  # a mapping worker died

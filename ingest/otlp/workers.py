@@ -29,6 +29,7 @@ from agentledger.core.errors import TransientError
 from agentledger.core.records import CALL_FIELDS, SPAN_FIELDS, Call, SpanContext
 from agentledger.ingest.otlp.decode import ContentKind, decode_body
 from agentledger.ingest.otlp.mapping import MappedBatch, map_request
+from agentledger.ingest.runtime import tune_for_ingest
 
 __all__ = ["MappingPool", "pack", "unpack"]
 
@@ -91,7 +92,9 @@ class MappingPool:
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload([__name__])
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+                self._pool = ProcessPoolExecutor(
+                    self.workers, mp_context=context, initializer=tune_for_ingest
+                )
             return self._pool
 
     def future(self, fn: Any, *args: Any) -> Future[Any]:

@@ -75,6 +75,9 @@ def test_every_cli_command_is_in_the_readme() -> None:
     assert not missing, f"commands the README does not mention: {missing}"
 
 
+_SOURCE_APIS = ("/api/public/", "/v1/request/", "/spend/logs")
+
+
 @pytest.fixture(scope="module")
 def routes() -> set[str]:
     from agentledger.app.api import create_app
@@ -85,11 +88,8 @@ def routes() -> set[str]:
 
 def test_every_readme_endpoint_is_served(routes: set[str]) -> None:
     named = {m.group(1) for span in _CODE.findall(README) for m in _ENDPOINT.finditer(span)}
-    named -= {
-        "/api/public/v2/observations",
-        "/v1/request/query-clickhouse",
-        "/spend/logs/v2",
-    }  # sources' APIs
+    # The sources' own APIs (Langfuse, Helicone, LiteLLM) that the collectors call.
+    named = {path for path in named if path in routes or not path.startswith(_SOURCE_APIS)}
     assert named, "no endpoint found in the README"
     assert not named - routes, f"README names endpoints the API does not serve: {sorted(named - routes)}"
 

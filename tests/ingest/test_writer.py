@@ -329,3 +329,72 @@ def wait_until(condition, timeout: float = 5.0) -> None:
         if datetime.now(UTC) > deadline:
             raise AssertionError("condition not reached in time")
         threading.Event().wait(0.005)
+
+
+def test_the_writer_waits_for_an_announced_request_and_writes_both_in_one_transaction(wh, sink):
+    writer = BatchingWriter(sink, capacity_spans=10_000, max_wait_seconds=0.001, max_linger_seconds=10)
+    try:
+        announced, released = threading.Event(), threading.Event()
+
+        def decoding_then_submitting() -> None:
+            with writer.coming():  # as the receiver does while a worker decodes the body
+                announced.set()
+                released.wait(10)
+            writer.submit(*trace("late"))
+
+        late = threading.Thread(target=decoding_then_submitting)
+        late.start()
+        announced.wait(5)
+        early = threading.Thread(target=writer.submit, args=trace("early"))
+        early.start()
+        early.join(0.3)
+        assert early.is_alive() and sink.batches == []  # held back: a request is on its way
+        released.set()
+        early.join(10)
+        late.join(10)
+        assert sink.batches == [2]
+        assert count(wh, "calls") == 6
+    finally:
+        writer.close()
+
+
+def test_a_lone_request_is_written_without_the_linger(wh, sink):
+    writer = BatchingWriter(sink, capacity_spans=10_000, max_wait_seconds=0.001, max_linger_seconds=30)
+    try:
+        started = datetime.now(UTC)
+        writer.submit(*trace("alone"))
+        assert datetime.now(UTC) - started < timedelta(seconds=10)
+        assert sink.batches == [1] and count(wh, "calls") == 3
+    finally:
+        writer.close()
+
+
+def test_the_linger_for_an_announced_request_is_bounded(wh, sink):
+    writer = BatchingWriter(sink, capacity_spans=10_000, max_wait_seconds=0.001, max_linger_seconds=0.2)
+    try:
+        with writer.coming():  # announced, and never submitted while the other request waits
+            writer.submit(*trace("queued"))
+            assert sink.batches == [1] and count(wh, "calls") == 3
+    finally:
+        writer.close()
+
+
+def test_the_receiver_announces_a_request_while_it_is_decoded(tmp_path, monkeypatch):
+    import agentledger.ingest.otlp.receiver as receiver
+
+    seen: list[int] = []
+    real_map = receiver.map_request
+
+    def mapping(*args, **kwargs):
+        seen.append(writer._coming)  # announced to the writer while it is decoded and mapped
+        return real_map(*args, **kwargs)
+
+    monkeypatch.setattr(receiver, "map_request", mapping)
+    settings = Settings(warehouse=f"duckdb:///{tmp_path / 'r.duckdb'}")
+    with TestClient(create_app(settings)) as client:
+        writer = client.app.state.writer
+        response = client.post(
+            "/v1/traces", content=otlp_body("33" * 16, 2), headers={"content-type": "application/x-protobuf"}
+        )
+        assert response.status_code == 200
+        assert seen == [1] and writer._coming == 0
