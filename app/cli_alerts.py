@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from agentledger.alerts.channels import UnconfiguredChannel, build_channels
+from agentledger.alerts.channels import UnconfiguredChannel, build_channels, select
 from agentledger.alerts.check import AlertEngine, CheckResult
 from agentledger.alerts.message import metric_of, unit_of
 from agentledger.alerts.rules import load_alerts
@@ -49,6 +49,11 @@ ConfigOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON")]
 _LOCKED = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+NO_REPORT_CHANNEL = (
+    "--send: no channel is configured for the report. Set AGENTLEDGER_SLACK_WEBHOOK_URL (Slack), "
+    "AGENTLEDGER_SMTP_HOST with AGENTLEDGER_ALERT_EMAIL_TO (email) or AGENTLEDGER_WEBHOOK_URL with "
+    "AGENTLEDGER_WEBHOOK_SECRET (webhook), or declare a channel in the alerts section of the rules file"
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -297,6 +302,14 @@ def report_weekly(
     wh = open_warehouse(settings)
     try:
         engine = make_engine(wh, settings)
+        # Checked before anything is built or written, so a report that cannot go out leaves nothing half done.
+        if send and not select(engine.channels, engine.config.report.channels, "the weekly report"):
+            empty_list = engine.config.report.channels is not None
+            raise ConfigError(
+                "--send: the report's channels list in the rules file is empty"
+                if empty_list
+                else NO_REPORT_CHANNEL
+            )
         report = build_weekly_report(wh, settings, week, now=now, top=engine.config.report.top)
         sent = engine.send_report(report, resend=resend) if send else []
     finally:
@@ -310,10 +323,6 @@ def report_weekly(
     for d in sent:
         color = "green" if d.status == "sent" else "red"
         console.print(f"[{color}]{d.status}[/] → {d.channel} ({d.attempts} attempt(s)) {d.last_error or ''}")
-    if send and not sent:
-        raise ConfigError(
-            "--send: no channel is configured for the report (see the alerts section of the rules file)"
-        )
 
 
 # -- scheduler ------------------------------------------------------------------------------------

@@ -127,9 +127,33 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost may resolve to anything
 
 
+# ``[scheme:]//user:password@rest`` (or ``user:password@rest`` with no scheme), the password read up to the
+# *last* "@": an unencoded "/", "?", "#" or "@" in a password would otherwise end it early for a URL parser and
+# leave its rest in plain sight as a path, query or host.
+_CREDENTIALS = re.compile(
+    r"(?P<head>(?:[A-Za-z][A-Za-z0-9+.-]*:)?//[^:/?#]*:|[^:/?#]*:(?!//))(?P<password>.+)@(?P<rest>[^@]*)",
+    re.DOTALL,
+)
+
+
+def _without_query(rest: str) -> str:
+    """``rest`` (host, path, query, fragment) with its query string replaced by ``***`` and no fragment."""
+    rest = rest.partition("#")[0]
+    rest, _, query = rest.partition("?")
+    return f"{rest}?***" if query else rest
+
+
 def redact_url(url: str) -> str:
     """``url`` with its password (``scheme://user:password@host``) and its query string (``?password=...``,
-    ``?token=...``) replaced by ``***``: safe to print or log."""
+    ``?token=...``) replaced by ``***``: safe to print or log. Where a malformed URL is ambiguous, more is masked
+    rather than less."""
+    url = url.strip()
+    found = _CREDENTIALS.fullmatch(url)
+    if found:
+        if "?" in found["password"] or "#" in found["password"]:
+            # What follows the last "@" may be the end of a query or a fragment rather than the host: hide it too.
+            return f"{found['head']}***@***"
+        return f"{found['head']}***@{_without_query(found['rest'])}"
     try:
         parts = urlsplit(url)
         password = parts.password

@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
+from urllib.parse import quote, unquote
 from uuid import uuid4
 
 import polars as pl
@@ -57,15 +58,18 @@ def cursor_key(source_key: str, project_id: str) -> str:
     """The cursor of one source read into one project, so that one source read into two projects keeps two.
 
     The default project's cursor is the source's own key (as cursors were named before projects); another
-    project's is ``project:<id> <source key>``.
+    project's is ``project:<id> <source key>``, the id percent-encoded so that a space in it cannot be taken
+    for the end of the id (an id of letters, digits, ``.``, ``_`` and ``-`` is written as it is).
     """
-    return source_key if project_id == _DEFAULT_PROJECT else f"{_PROJECT_PREFIX}{project_id} {source_key}"
+    if project_id == _DEFAULT_PROJECT:
+        return source_key
+    return f"{_PROJECT_PREFIX}{quote(project_id, safe='', errors='surrogatepass')} {source_key}"
 
 
 def cursor_project(key: str) -> str:
     """The project a cursor of :func:`cursor_key` belongs to."""
     if key.startswith(_PROJECT_PREFIX):
-        return key[len(_PROJECT_PREFIX) :].split(" ", 1)[0]
+        return unquote(key[len(_PROJECT_PREFIX) :].split(" ", 1)[0], errors="surrogatepass")
     return _DEFAULT_PROJECT
 
 

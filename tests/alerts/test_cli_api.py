@@ -155,6 +155,24 @@ def test_report_weekly_in_every_format_and_sent_once(
     assert isinstance(bad.exception, InputError)
 
 
+def test_report_weekly_send_without_a_channel_names_the_settings(
+    workspace: dict[str, str], tmp_path: Path
+) -> None:
+    from agentledger.app.cli import app
+
+    env = {**workspace, "AGENTLEDGER_SLACK_WEBHOOK_URL": None, "AGENTLEDGER_SMTP_HOST": None}
+    env |= {"AGENTLEDGER_WEBHOOK_URL": None, "AGENTLEDGER_ALERT_EMAIL_TO": None}
+    out = tmp_path / "report.md"
+    result = CliRunner().invoke(app, ["report", "weekly", "--send", "--out", str(out)], env=env)
+    assert result.exit_code == 1  # the CLI's exit code for a configuration error
+    assert isinstance(result.exception, SystemExit)  # an error message, not a traceback
+    message = " ".join(result.output.split())
+    assert message.startswith("Error:")
+    for setting in ("SLACK_WEBHOOK_URL", "SMTP_HOST", "ALERT_EMAIL_TO", "WEBHOOK_URL"):
+        assert f"AGENTLEDGER_{setting}" in message
+    assert not out.exists()  # nothing half done: the report is not written when it cannot be sent
+
+
 def test_scheduler_once_runs_what_is_due(workspace: dict[str, str], http_sink: HttpSink) -> None:
     result = invoke(workspace, "scheduler", "--once")
     assert result.exit_code == 0, result.output

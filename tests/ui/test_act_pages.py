@@ -67,6 +67,34 @@ def test_the_recommendations_table_has_the_figures_of_recommend(ledger_env: Ledg
     assert fmt.usd(expected[0].monthly_savings_usd) in at.expander[0].label
 
 
+MAIN_COLUMN_AT_1280_PX = (
+    810  # the page's main column in a 1280 px wide window with the sidebar open (Chromium)
+)
+
+
+def test_the_recommendations_table_shows_what_to_change_and_the_savings_in_a_1280px_window() -> None:
+    table = run_app("recommendations").dataframe[0].proto
+    columns, order = json.loads(table.columns), list(table.column_order)
+    # Every column but the last (the risk, repeated in each recommendation's details) is in view without a
+    # horizontal scroll, and the action and the dollar figures are among them.
+    in_view = order[:-1]
+    assert {"action", "monthly_savings_usd", "ci_low_usd", "ci_high_usd"} <= set(in_view)
+    assert sum(columns[name]["width"] for name in in_view) <= MAIN_COLUMN_AT_1280_PX
+    assert (
+        max(order, key=lambda name: columns[name]["width"]) == "action"
+    )  # the longest text gets the most room
+    for name in (
+        "target",
+        "action",
+        "monthly_savings_usd",
+        "ci_low_usd",
+        "ci_high_usd",
+        "confidence",
+        "risk",
+    ):
+        assert columns[name].get("help"), name
+
+
 def test_a_recommendation_shows_its_evidence_and_opens_an_example_trace(ledger_env: Ledger) -> None:
     at = run_app("recommendations")
     first = _on(ledger_env, recommend, window(last_call_day(ledger_env), 30), Settings())[0]

@@ -362,6 +362,24 @@ def test_sources_page_shows_cursors_and_cost_disagreements(
     assert any("Every call in this window has a computed price" in s.value for s in at.success)
 
 
+def test_sources_page_with_no_calls_in_the_window_claims_nothing_about_prices(ledger_env: Ledger) -> None:
+    start = last_call_day(ledger_env) + timedelta(days=30)  # a week after the newest call: no calls in it
+    at = run_app("sources", **{"from": start.isoformat(), "to": (start + timedelta(days=6)).isoformat()})
+    assert at.dataframe[0].value["calls"].sum() > 0  # the ledger itself has calls
+    assert not any("computed price" in s.value for s in at.success)
+    assert not [m for m in at.metric if m.label == "Calls without a computed price"]
+    assert any("No calls in this window" in i.value for i in at.info)
+
+
+def test_sources_page_of_an_empty_ledger_claims_nothing_about_prices(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AGENTLEDGER_WAREHOUSE", f"duckdb:///{tmp_path / 'empty.duckdb'}")
+    at = run_app("sources")
+    assert not any("computed price" in s.value for s in at.success)
+    assert any("No calls in this window" in i.value for i in at.info)
+
+
 def test_every_page_renders_without_exceptions() -> None:
     at = run_app()
     for page in ("breakdown", "sessions", "waste", "recommendations", "alerts", "sources", "overview"):

@@ -79,29 +79,49 @@ def _recommendations(report: Report) -> None:
         key="recommendations_table",
         # Tall rows: the long texts (target, action, risk) wrap instead of being cut.
         row_height=140,
+        # What to change and what it saves first, in widths that fit the main column of a 1280 px window with
+        # the sidebar open (about 810 px); the risk, also in each recommendation's details below, comes last.
         column_order=[
             "rank",
             "kind",
             "target",
+            "action",
             "monthly_savings_usd",
             "ci_low_usd",
             "ci_high_usd",
             "confidence",
-            "action",
             "risk",
         ],
         column_config={
-            "rank": st.column_config.NumberColumn("#", width=36),
+            "rank": st.column_config.NumberColumn("#", width=32),
             "kind": st.column_config.TextColumn("Kind", width=100),
-            "target": st.column_config.TextColumn("Target", width=150),
-            "monthly_savings_usd": st.column_config.NumberColumn(
-                "Per month", format="$%.2f", width=80, help="Saving a month"
+            "target": st.column_config.TextColumn(
+                "Target", width=140, help="Where the change applies: task type · agent · model"
             ),
-            "ci_low_usd": st.column_config.NumberColumn("95 % low", format="$%.2f", width=65),
-            "ci_high_usd": st.column_config.NumberColumn("95 % high", format="$%.2f", width=65),
-            "confidence": st.column_config.TextColumn("Confidence", width=80),
-            "action": st.column_config.TextColumn("Action", width=200),
-            "risk": st.column_config.TextColumn("Risk", width=195),
+            "action": st.column_config.TextColumn("Action", width=250, help="What to change"),
+            "monthly_savings_usd": st.column_config.NumberColumn(
+                "Per month",
+                format="$%.2f",
+                width=75,
+                help="Saving a month: the window's calls replayed under the change, scaled to 30 days",
+            ),
+            "ci_low_usd": st.column_config.NumberColumn(
+                "95 % low",
+                format="$%.2f",
+                width=65,
+                help="Low end of the saving's 95 % interval (sessions resampled)",
+            ),
+            "ci_high_usd": st.column_config.NumberColumn(
+                "95 % high", format="$%.2f", width=68, help="High end of the saving's 95 % interval"
+            ),
+            "confidence": st.column_config.TextColumn(
+                "Confidence",
+                width=80,
+                help="How far the recorded calls alone vouch for the saving and the quality",
+            ),
+            "risk": st.column_config.TextColumn(
+                "Risk", width=240, help="What may get worse after the change"
+            ),
         },
     )
     labels = [

@@ -68,12 +68,18 @@ st.caption(
     "one priced only by its source's report counts that report. Add the model to the prices file "
     "(`AGENTLEDGER_PRICES_FILE`) and run `agentledger reprice`."
 )
+# "Every call has a price" is only true of a window that holds calls at all.
+calls_in_window = state.fetch("metrics", "call_totals", filters).get(None, {}).get("calls") or 0
 try:
     unpriced = state.fetch("audit", "unpriced_calls", filters)
 except state.NotAvailable as exc:
     state.not_available("The list of calls without a price", exc)
 else:
-    if unpriced.is_empty():
+    if not calls_in_window:
+        st.info(
+            "No calls in this window with these filters: widen the dates or clear a filter in the sidebar."
+        )
+    elif unpriced.is_empty():
         st.success("Every call in this window has a computed price.", icon=":material/check_circle:")
     else:
         st.metric(

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agentledger.analytics.sources import list_sources
 from agentledger.core.errors import ConfigError, InputError, TransientError
@@ -19,7 +21,7 @@ from agentledger.ingest.collectors.langfuse import LangfuseCollector
 from agentledger.ingest.config import parse_config
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.ingest.sync import sync_all, sync_collector
-from agentledger.warehouse.base import cursor_key
+from agentledger.warehouse.base import cursor_key, cursor_project
 
 from .contract import open_warehouse
 
@@ -182,6 +184,34 @@ def test_one_source_read_into_two_projects_keeps_a_cursor_for_each(wh) -> None:
     assert list_sources(wh, "team-a")["source_key"].to_list() == ["project:team-a memory:test"]
     assert list_sources(wh)["source_key"].to_list() == ["memory:test"]  # the default project's own key
     assert list_sources(wh, "nobody").is_empty()
+
+
+def test_ordinary_cursor_keys_keep_their_stored_format() -> None:
+    assert (
+        cursor_key("langfuse:https://cloud.langfuse.com", "default") == "langfuse:https://cloud.langfuse.com"
+    )
+    assert cursor_key("memory:test", "team-a.v2_x") == "project:team-a.v2_x memory:test"
+
+
+# A source's own key never starts with "project:" (it starts with the collector's name).
+@given(
+    project=st.text(max_size=20),
+    source_key=st.text(min_size=1, max_size=20).filter(lambda k: not k.startswith("project:")),
+)
+def test_any_project_id_round_trips_through_its_cursor_key(project: str, source_key: str) -> None:
+    assert cursor_project(cursor_key(source_key, project)) == project
+
+
+def test_project_ids_with_spaces_keep_their_own_cursors(wh) -> None:
+    # Read one way, "project:a b x" is project "a b"'s cursor of x; read another, project "a"'s of "b x".
+    assert cursor_key("x", "a b") != cursor_key("b x", "a")
+    sync_collector(ListCollector(records(4)), Pipeline(wh), wh, project_id="team a")
+    sync_collector(ListCollector(records(2), key="a memory:test"), Pipeline(wh), wh, project_id="team")
+    assert list_sources(wh, "team a")["value"].to_list() == [(T0 + timedelta(minutes=3)).isoformat()]
+    assert list_sources(wh, "team")["value"].to_list() == [(T0 + timedelta(minutes=1)).isoformat()]
+    again = ListCollector(records(4))
+    sync_collector(again, Pipeline(wh), wh, project_id="team a")
+    assert again.seen_cursor == (T0 + timedelta(minutes=3)).isoformat()
 
 
 def test_two_accounts_on_one_host_keep_a_cursor_each_and_an_earlier_cursor_is_taken_over(wh) -> None:
