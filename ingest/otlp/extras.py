@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+from agentledger.core.jsontext import compact_encoder
 from agentledger.ingest.otlp import conventions as c
 from agentledger.ingest.otlp.raw import RawSpan
 
@@ -14,8 +15,8 @@ _RAW_VALUE_CHARS = 512
 _MAX_TAGS = 32
 _TAG_KEY_CHARS = 64
 _TAG_VALUE_CHARS = 256
-# Built once and reused; allow_nan=False keeps the output valid JSON (NaN/Infinity are not JSON).
-_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
+# allow_nan=False keeps the output valid JSON (NaN/Infinity are not JSON).
+_COMPACT = compact_encoder(allow_nan=False)
 _ID_KEYS = frozenset(c.SESSION_ID + c.USER_ID)  # these prefixed keys are ids, not tags
 
 
@@ -105,9 +106,9 @@ def _shorten(value: Any) -> Any:
 
 def _dumps(value: Any) -> str:
     try:
-        return _COMPACT.encode(value)
+        return _COMPACT(value)
     except ValueError:  # a NaN or an infinity somewhere: write those as text, like OTLP/JSON does
-        return _COMPACT.encode(_finite(value))
+        return _COMPACT(_finite(value))
 
 
 def _finite(value: Any) -> Any:

@@ -16,12 +16,12 @@ import hashlib
 import json
 from typing import Any
 
+from agentledger.core.jsontext import compact_encoder
 from agentledger.ingest.otlp.conventions import OWN_PREFIX_HASH, OWN_PROMPT_HASH
 from agentledger.ingest.otlp.limits import clip
 
 _HASH_HEX_DIGITS = 16
-# One encoder, built once: json.dumps() with options builds a new encoder on every call.
-_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+_CANONICAL = compact_encoder(sort_keys=True)
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 
 # Structured or JSON-string message lists, in order of preference.
@@ -81,7 +81,7 @@ def fingerprint(value: Any) -> str:
     ``{"system": ..., "system_messages": [...], "tools": ...}`` for the prefix; other sources build the same
     shapes so that equal structured prompts hash alike wherever they were recorded.
     """
-    canonical = _CANONICAL.encode(value)
+    canonical = _CANONICAL(value)
     return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_HEX_DIGITS]
 
 
