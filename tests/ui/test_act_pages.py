@@ -238,6 +238,9 @@ def test_the_alerts_page_shows_states_and_history_of_the_engine(alert_ledger: Le
     for text, n in zip(events["delivery"], attempts, strict=True):
         assert text.startswith(f"slack sent · webhook failed after {n} attempts (webhook channel 'webhook': ")
     assert tiles(at)["Undelivered notifications"][0] == "6"
+    # The history's columns fit beside the sidebar in a 1280 px window, so a delivery error wraps in view.
+    columns = json.loads(at.dataframe[1].proto.columns)
+    assert sum(c["width"] for c in columns.values() if "width" in c) <= MAIN_COLUMN_AT_1280_PX
 
 
 def _window_spend(wh: Any, since: datetime, until: datetime) -> float:

@@ -94,15 +94,16 @@ def _history(history: pl.DataFrame) -> None:
         row_height=ROW,  # three lines: a failed delivery's error wraps instead of being cut
         height=min(40 + ROW * table.height, 800),  # every row in view up to ten
         column_config={
-            # Fixed widths that add up to the page's width, so the delivery column wraps in view.
-            "occurred_at": st.column_config.DatetimeColumn("When (UTC)", width=130, **TIME),
-            "rule": st.column_config.TextColumn("Rule", width=110),
-            "group": st.column_config.TextColumn("Group", width=100),
-            "event": st.column_config.TextColumn("Event", width=75),
-            "severity": st.column_config.TextColumn("Severity", width=70),
-            "value": st.column_config.TextColumn("Value", width=65),
-            "threshold": st.column_config.TextColumn("Threshold", width=75),
-            "delivery": st.column_config.TextColumn("Delivery", width=400),
+            # Fixed widths that add up to the page's width beside the sidebar in a 1280 px window (810 px),
+            # so the delivery column wraps in view.
+            "occurred_at": st.column_config.DatetimeColumn("When (UTC)", width=120, **TIME),
+            "rule": st.column_config.TextColumn("Rule", width=95),
+            "group": st.column_config.TextColumn("Group", width=85),
+            "event": st.column_config.TextColumn("Event", width=65),
+            "severity": st.column_config.TextColumn("Severity", width=60),
+            "value": st.column_config.TextColumn("Value", width=60),
+            "threshold": st.column_config.TextColumn("Threshold", width=70),
+            "delivery": st.column_config.TextColumn("Delivery", width=255),
         },
     )
 
