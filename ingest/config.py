@@ -91,7 +91,9 @@ class LangfuseSource(_SourceBase):
         default_factory=list, description="Only these Langfuse environments (empty = all)"
     )
     trace_details: bool = Field(
-        True, description="Fetch each trace once per run for its scores and timestamp"
+        True,
+        description="Read each trace's scores (the task outcome) and timestamp once per run: from the trace "
+        "endpoints on Langfuse v3, from GET /api/public/v3/scores on v4 (which has no trace timestamp)",
     )
 
     def resolve_host(self, env: Mapping[str, str] | None = None) -> str:

@@ -11,6 +11,10 @@ Conventions this mapping undoes (FORMATS.md §1):
 - ``costDetails.total`` (= ``totalCost``) is Langfuse's own price, kept as ``cost_reported_usd``. A total of 0
   on a call that used tokens means Langfuse had no price for the model, so it is read as unknown, not free.
 - ``level == ERROR`` is a failed observation; ``statusMessage`` says why.
+- The trace context (session, user, environment, tags, release, trace name) is read from the observation
+  first; ``_trace`` (what the trace endpoints or the v3 scores list gave) fills what it lacks and brings the
+  scores. Trace scores come as ``ScoreV1`` (``value`` a number, ``stringValue`` a text); a ``ScoreV3`` (one
+  polymorphic ``value``) is brought to that shape by :func:`score_from_v3`.
 - The OTel span attributes of an observation are one metadata value (``attributes``), which the API cuts at
   200 characters unless asked for in full; the collector asks, and a value that still arrives as JSON text
   is parsed.
@@ -131,7 +135,9 @@ def trace_span(
     record: dict[str, Any], trace: dict[str, Any], project_id: str, outcome_scores: tuple[str, ...]
 ) -> SpanContext:
     """The trace as a workflow span (``span_id`` = trace id). Built from trace-level fields only, so every
-    observation of the trace yields the same span and re-writing it is idempotent."""
+    observation of the trace yields the same span and re-writing it is idempotent: the trace's own values
+    where the trace endpoints gave them, else the trace context every observation carries (``traceName``;
+    session and user). Langfuse v4 has no trace record, so there the span has no start time."""
     name = trace.get("name") or record.get("traceName")
     return SpanContext(
         source=SOURCE,
@@ -262,6 +268,41 @@ def score_outcome(scores: list[dict[str, Any]], names: tuple[str, ...]) -> Outco
     return None
 
 
+def score_from_v3(score: dict[str, Any]) -> dict[str, Any]:
+    """A ``ScoreV3`` (``GET /api/public/v3/scores``, one polymorphic ``value``, the scored entity under
+    ``subject``) in the shape trace scores have on the trace endpoints (``ScoreV1``): a number in ``value``
+    (BOOLEAN as 1/0), text in ``stringValue`` (CATEGORICAL, TEXT, CORRECTION)."""
+    data_type = str(score.get("dataType") or "").upper()
+    value = score.get("value")
+    subject = score.get("subject") if isinstance(score.get("subject"), dict) else {}
+    out: dict[str, Any] = {
+        "name": score.get("name"),
+        "dataType": data_type or None,
+        "timestamp": score.get("timestamp"),
+        "observationId": subject.get("id") if subject.get("kind") == "observation" else None,
+        "value": None,
+        "stringValue": None,
+    }
+    if isinstance(value, bool):
+        out["value"], out["stringValue"] = (1.0 if value else 0.0), ("True" if value else "False")
+    elif isinstance(value, int | float):
+        out["value"] = float(value)
+    elif value is not None:
+        out["stringValue"] = str(value)
+    return out
+
+
+def score_trace_id(score: dict[str, Any]) -> str | None:
+    """The trace a ``ScoreV3`` belongs to (its ``subject``: a trace, or an observation with its trace id)."""
+    subject = score.get("subject")
+    if not isinstance(subject, dict):
+        return None
+    trace_id = subject.get("id") if subject.get("kind") == "trace" else None
+    if subject.get("kind") == "observation":
+        trace_id = subject.get("traceId")
+    return trace_id if isinstance(trace_id, str) and trace_id else None
+
+
 def _score_value_outcome(score: dict[str, Any]) -> Outcome | None:
     data_type = str(score.get("dataType") or "").upper()
     if data_type in ("CATEGORICAL", "TEXT") or score.get("value") is None:
@@ -329,8 +370,9 @@ def _provider(params: dict[str, Any], meta: dict[str, Any]) -> str | None:
 
 
 def _tags(record: dict[str, Any], trace: dict[str, Any]) -> dict[str, str]:
-    tags = {str(t): "true" for t in (trace.get("tags") or record.get("tags") or [])}
-    release = trace.get("release") or record.get("release")
+    """The trace's tags and release: on the observation itself (``trace_context`` group), else the trace's."""
+    tags = {str(t): "true" for t in (record.get("tags") or trace.get("tags") or [])}
+    release = record.get("release") or trace.get("release")
     if release:
         tags["langfuse.release"] = str(release)
     return tags

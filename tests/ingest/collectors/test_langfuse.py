@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -12,7 +14,9 @@ import yaml
 
 from agentledger.core.errors import TerminalError, TransientError
 from agentledger.ingest.collectors.langfuse import LangfuseCollector
+from agentledger.ingest.collectors.langfuse_map import score_from_v3, score_trace_id
 from agentledger.ingest.collectors.registry import build_collector
+from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP, parse_timestamp
 from agentledger.ingest.config import parse_config
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.ingest.sync import sync_collector
@@ -25,10 +29,16 @@ from .servers.langfuse import (
     FIELD_GROUPS,
     OBSERVATIONS,
     PUBLIC_KEY,
+    SCORES,
+    SCORES_V3,
     SECRET_KEY,
     TRACE_IDS_FROM_REFERENCE,
+    TRACE_LIST,
+    TRACES,
     LangfuseApi,
     build_dataset,
+    iso,
+    score_v3,
 )
 
 PAGE = 7  # small pages so a window spans several of them
@@ -360,3 +370,336 @@ def test_window_cursor_only_moves_on_the_last_page_of_a_window(server) -> None:
     assert pages[-1].next_cursor == "2025-05-26T00:00:00.000000Z"
     cursors = [p.next_cursor for p in pages if p.next_cursor]
     assert cursors == sorted(cursors)
+
+
+# --- traces read in bulk --------------------------------------------------------------------------------
+
+DENSE = 300  # traces, one a minute: a busy project's five hours
+UNKNOWN_TRACE = f"{10:032x}"  # build_dataset's trace that the traces endpoints do not know
+
+
+def _dense(n: int = DENSE, spacing: timedelta = timedelta(minutes=1)) -> Any:
+    return build_dataset(n, spacing)
+
+
+def _read_all(api: LangfuseApi, **kwargs: Any) -> tuple[str, Counter[str]]:
+    """Every page's records, as JSON text in the order fetched, and the requests made, counted by path (the
+    per-trace endpoint counted as one path)."""
+    with FakeServer(api) as srv:
+        collector = make_collector(srv, **{"page_size": 1000, **kwargs})
+        pages = list(collector.fetch(None))
+        collector.close()
+    paths = Counter(TRACES + "{id}" if r.path.startswith(TRACES) else r.path for r in api.requests)
+    return json.dumps([p.records for p in pages]), paths
+
+
+def test_traces_are_listed_in_bulk_with_far_fewer_requests_and_the_same_records() -> None:
+    bulk_records, bulk = _read_all(LangfuseApi(*_dense()))
+    one_by_one_records, one_by_one = _read_all(LangfuseApi(*_dense(), list_endpoints=False))
+    assert bulk_records == one_by_one_records  # byte for byte
+    assert one_by_one[TRACES + "{id}"] == DENSE  # the server without the lists: a request per trace
+    trace_requests = bulk[TRACE_LIST] + bulk[SCORES] + bulk[TRACES + "{id}"]
+    assert trace_requests <= DENSE // 30
+    assert bulk[TRACES + "{id}"] == 1  # only the trace the list does not know is asked for by id
+    assert bulk[OBSERVATIONS] == one_by_one[OBSERVATIONS]
+    records = json.loads(bulk_records)
+    assert sum(len(page) for page in records) == len(_dense()[0])
+    assert all("_trace" in r for page in records for r in page if r["traceId"] != UNKNOWN_TRACE)
+
+
+def test_list_requests_ask_only_for_the_fields_used_within_the_observations_time_range() -> None:
+    observations, traces = _dense()
+    api = LangfuseApi(observations, traces)
+    _read_all(api, environments=["production"])
+    starts = sorted(o["startTime"] for o in observations)
+    lists = api.requests_to(TRACE_LIST)
+    assert lists
+    for request in lists:
+        q = {k: v[-1] for k, v in request.query.items()}
+        assert (
+            q["fields"] == "core,scores"
+        )  # name, timestamp, user, session, tags, release, environment + score ids
+        assert int(q["limit"]) == 100 and q["orderBy"] == "timestamp.asc"
+        assert request.query["environment"] == ["production"]
+        margin = timedelta(minutes=10)
+        assert parse_timestamp(q["fromTimestamp"]) >= parse_timestamp(starts[0]) - margin
+        assert parse_timestamp(q["toTimestamp"]) <= parse_timestamp(starts[-1]) + margin
+    for request in api.requests_to(SCORES):
+        assert len(request.query["scoreIds"][0].split(",")) <= 100 and request.query["fields"] == ["score"]
+
+
+def test_paging_through_several_pages_of_traces_loses_none() -> None:
+    observations, traces = _dense(spacing=timedelta(seconds=10))  # 300 traces in 50 minutes: one list range
+    api = LangfuseApi(observations, traces)
+    records_json, paths = _read_all(api)
+    pages_asked = sorted(int(r.query["page"][0]) for r in api.requests_to(TRACE_LIST))
+    assert max(pages_asked) >= 3  # the range held more than two pages of 100 traces
+    assert paths[TRACES + "{id}"] == 1
+    summaries = {r["traceId"]: r.get("_trace") for page in json.loads(records_json) for r in page}
+    assert len(summaries) == DENSE
+    for trace_id, summary in summaries.items():
+        if trace_id == UNKNOWN_TRACE:
+            assert summary is None
+            continue
+        trace = traces[trace_id]
+        assert summary["timestamp"] == trace["timestamp"] and summary["name"] == trace["name"]
+        assert [s["value"] for s in summary["scores"]] == [s["value"] for s in trace["scores"]]
+
+
+def test_a_trace_outside_the_list_range_is_read_on_its_own() -> None:
+    """A long-running trace started a day before its observations: the list of their time range does not hold
+    it, so it is read by id and its records keep the trace's data."""
+    observations, traces = _dense(n=60)
+    long_running = f"{30:032x}"
+    traces[long_running]["timestamp"] = iso(
+        parse_timestamp(traces[long_running]["timestamp"]) - timedelta(days=1)
+    )
+    api = LangfuseApi(observations, traces)
+    records_json, paths = _read_all(api)
+    by_id = [r.path for r in api.requests if r.path.startswith(TRACES)]
+    assert sorted(by_id) == sorted(TRACES + t for t in (long_running, UNKNOWN_TRACE))
+    assert paths[TRACE_LIST] >= 1
+    records = [r for page in json.loads(records_json) for r in page if r["traceId"] == long_running]
+    assert records and all(r["_trace"]["timestamp"] == traces[long_running]["timestamp"] for r in records)
+    assert records_json == _read_all(LangfuseApi(observations, traces, list_endpoints=False))[0]
+
+
+@pytest.mark.parametrize(
+    ("path", "fault"),
+    [
+        (None, None),  # an older self-hosted Langfuse: no list endpoints at all (404)
+        (TRACE_LIST, Fault(status=405)),
+        (TRACE_LIST, Fault(status=200)),  # a body that is not {data, meta}
+        (SCORES, Fault(status=404)),  # traces listed, scores not: the scored traces are read by id
+    ],
+    ids=["no-lists", "list-405", "list-bad-shape", "no-scores-list"],
+)
+def test_a_server_without_usable_list_endpoints_reads_each_trace(path, fault, caplog) -> None:
+    observations, traces = _dense(n=60)
+    api = LangfuseApi(observations, traces, list_endpoints=path is not None)
+    if path is not None:
+        api.inject(path, 1, fault)
+    with caplog.at_level(logging.INFO, logger="agentledger.ingest.collectors.langfuse"):
+        records_json, paths = _read_all(api)
+    assert records_json == _read_all(LangfuseApi(observations, traces))[0]
+    fallbacks = [r for r in caplog.records if r.name == "agentledger.ingest.collectors.langfuse"]
+    assert len(fallbacks) == 1 and fallbacks[0].levelno == logging.INFO  # one line, not an error
+    assert "/api/public/traces/{trace_id}" in fallbacks[0].getMessage()
+    assert all(key not in caplog.text for key in (PUBLIC_KEY, SECRET_KEY))
+    scored = sum(1 for t in traces.values() if t["scores"])
+    if path == SCORES:  # the traces are listed; those with scores, and the unknown one, are read by id
+        assert paths[SCORES] == 1 and paths[TRACES + "{id}"] == scored + 1
+    else:  # one list request, then every trace by id (the unknown one too)
+        assert paths[TRACE_LIST] == 1 and paths[SCORES] == 0 and paths[TRACES + "{id}"] == len(traces) + 1
+
+
+def test_a_failure_while_listing_traces_fails_the_run_and_the_next_run_resumes(tmp_path) -> None:
+    observations, traces = _dense()
+    hourly = {"window": timedelta(hours=1), "page_size": 100}
+    with FakeServer(LangfuseApi(observations, traces)) as srv:
+        list(make_collector(srv, **hourly).fetch(None))
+        lists = len(srv.api.requests_to(TRACE_LIST))
+        srv.api.reset()
+        failing = lists * 2 // 3  # a list request of a later window
+        for nth in range(failing, failing + 5):  # every attempt of it
+            srv.api.inject(TRACE_LIST, nth, Fault(drop=True))
+        wh = open_warehouse(tmp_path, "list-outage")
+        try:
+            with pytest.raises(TransientError, match="after 5 attempts"):
+                sync_collector(make_collector(srv, **hourly), Pipeline(wh), wh, project_id=PROJECT)
+            key = cursor_key(make_collector(srv).source_key, PROJECT)
+            cursor = wh.get_cursor(key)
+            assert cursor.value is not None and "TransientError" in cursor.last_error
+            assert stored_rows(wh)["spans"]  # the windows before the failure are written
+            report = sync_collector(make_collector(srv, **hourly), Pipeline(wh), wh, project_id=PROJECT)
+            assert report.ok
+            reference_wh, _, _ = _sync(srv, tmp_path, "no-list-outage", **hourly)
+            assert stored_rows(wh) == stored_rows(reference_wh)
+            reference_wh.close()
+        finally:
+            wh.close()
+
+
+# --- Langfuse v4: no trace endpoints, scores from GET /api/public/v3/scores -----------------------------
+
+LOGGER = "agentledger.ingest.collectors.langfuse"
+
+
+def _removed_requests(api: LangfuseApi) -> list[str]:
+    """The requests to the endpoints Langfuse v4 removed (the trace endpoints and the v2 scores list)."""
+    return [r.path for r in api.requests if r.path in (TRACE_LIST, SCORES) or r.path.startswith(TRACES)]
+
+
+def _as_v4_gives_them(rows: dict[str, list[dict[str, Any]]], *, outcome: bool = True) -> Any:
+    """A v3 run's rows as a v4 run can give them: v4 has no trace record, so the trace span has no start
+    time of its own (and, without a scores endpoint, no outcome from scores)."""
+    for span in rows["spans"]:
+        if span["span_id"] == span["trace_id"]:
+            span["started_at"] = None
+            if not outcome:
+                span["source_outcome"] = None
+    return rows
+
+
+def _sync_api(api: LangfuseApi, tmp_path: Any, name: str, **kwargs: Any) -> Any:
+    with FakeServer(api) as srv:
+        wh, report, collector = _sync(srv, tmp_path, name, **kwargs)
+        collector.close()
+    rows = stored_rows(wh)
+    wh.close()
+    return report, rows
+
+
+def _info_lines(caplog: Any) -> list[str]:
+    lines = [r for r in caplog.records if r.name == LOGGER]
+    assert all(r.levelno == logging.INFO for r in lines)
+    assert all(key not in caplog.text for key in (PUBLIC_KEY, SECRET_KEY))
+    return [r.getMessage() for r in lines]
+
+
+@pytest.mark.parametrize("status", [410, 404])
+@pytest.mark.parametrize(
+    ("dataset", "page_size"),
+    [("sparse", PAGE), ("dense", 1000)],  # dense: a v3 run lists the traces, sparse: it reads them by id
+)
+def test_a_v4_run_stores_the_same_records_as_a_v3_run(status, dataset, page_size, tmp_path, caplog) -> None:
+    observations, traces = build_dataset() if dataset == "sparse" else _dense(n=60)
+    v4 = LangfuseApi(observations, traces, version=4, removed_status=status)
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        report, rows = _sync_api(v4, tmp_path, "v4", page_size=page_size)
+    _, v3_rows = _sync_api(LangfuseApi(observations, traces), tmp_path, "v3", page_size=page_size)
+    assert report.ok and report.records == len(observations)
+    assert rows == _as_v4_gives_them(v3_rows)
+    # the trace-level fields came with the observations, the outcome from the v3 scores
+    assert all(c["session_id"] and c["user_id"] and c["environment"] == "production" for c in rows["calls"])
+    assert all(
+        c["tags"] == {"support": "true", "tier-1": "true", "langfuse.release": "v1.2.0"}
+        for c in rows["calls"]
+    )
+    trace_spans = [s for s in rows["spans"] if s["span_id"] == s["trace_id"]]
+    assert {s["name"] for s in trace_spans} == {"support-ticket"}
+    assert {s["source_outcome"] for s in trace_spans} == {"success", "failure", None}
+    # one request to a removed endpoint, the first of the run; then only observations and v3 scores
+    assert len(_removed_requests(v4)) == 1
+    first_removed = next(i for i, r in enumerate(v4.requests) if r.path in _removed_requests(v4))
+    assert {r.path for r in v4.requests[first_removed + 1 :]} <= {OBSERVATIONS, SCORES_V3}
+    for request in v4.requests_to(SCORES_V3):
+        q = {k: v[-1] for k, v in request.query.items()}
+        assert (q["fields"], q["name"], q["limit"]) == ("subject", "task_success", "100")
+        assert 1 <= len(q["traceId"].split(",")) <= 50
+    (line,) = _info_lines(caplog)
+    assert f"HTTP {status}" in line and SCORES_V3 in line
+
+
+def test_v3_scores_are_paged_and_the_latest_score_decides(tmp_path) -> None:
+    """Traces scored six times each (the latest score, the one at +30 min, says the opposite of the earlier
+    ones): the v3 scores of 50 traces take more than one page of 100, and every page is read."""
+    observations, traces = _dense(n=120)
+    for trace in traces.values():
+        for latest in list(trace["scores"]):
+            for k in range(1, 6):
+                earlier = parse_timestamp(latest["timestamp"]) - timedelta(minutes=k)
+                rescored = {**latest, "id": f"{latest['id']}-{k}", "value": 1 - latest["value"]}
+                trace["scores"].append(rescored | {"timestamp": iso(earlier), "createdAt": iso(earlier)})
+    v4 = LangfuseApi(observations, traces, version=4)
+    report, rows = _sync_api(v4, tmp_path, "v4-paged", page_size=1000)
+    _, v3_rows = _sync_api(LangfuseApi(observations, traces), tmp_path, "v3-paged", page_size=1000)
+    assert report.ok and rows == _as_v4_gives_them(v3_rows)
+    assert any("cursor" in r.query for r in v4.requests_to(SCORES_V3))
+    outcomes = Counter(s["source_outcome"] for s in rows["spans"] if s["span_id"] == s["trace_id"])
+    assert outcomes["success"] and outcomes["failure"]
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [None, Fault(status=410), Fault(status=400), Fault(status=200)],  # 200: a body that is not {data, meta}
+    ids=["no-v3-scores", "v3-scores-410", "v3-scores-400", "v3-scores-bad-shape"],
+)
+def test_a_v4_server_without_v3_scores_still_ingests_everything(fault, tmp_path, caplog) -> None:
+    observations, traces = build_dataset()
+    v4 = LangfuseApi(observations, traces, version=4, v3_scores=fault is not None)
+    if fault is not None:
+        v4.inject(SCORES_V3, 1, fault)
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        report, rows = _sync_api(v4, tmp_path, "v4-no-scores")
+    _, v3_rows = _sync_api(LangfuseApi(observations, traces), tmp_path, "v3-for-no-scores")
+    assert report.ok and report.records == len(observations) and report.malformed == 1
+    assert rows == _as_v4_gives_them(v3_rows, outcome=False)
+    assert len(_removed_requests(v4)) == 1 and len(v4.requests_to(SCORES_V3)) == 1  # each asked once
+    gone, no_scores = _info_lines(caplog)
+    assert TRACE_LIST in gone or "/api/public/traces/{trace_id}" in gone
+    assert SCORES_V3 in no_scores and "no outcome" in no_scores
+
+
+def test_removed_endpoints_answering_a_plain_404_are_given_up_after_a_few_requests(tmp_path, caplog) -> None:
+    """A 404 without the deprecation notice is also what an unknown trace gets; only 404s before any trace
+    was read, a few of them, mean the endpoints are gone."""
+    observations, traces = _dense(n=60)
+    v4 = LangfuseApi(observations, traces, version=4, removed_status=404, deprecation_body=False)
+    with caplog.at_level(logging.INFO, logger=LOGGER):
+        report, rows = _sync_api(v4, tmp_path, "v4-plain-404", page_size=1000)
+    _, v3_rows = _sync_api(LangfuseApi(observations, traces), tmp_path, "v3-plain-404", page_size=1000)
+    assert report.ok and rows == _as_v4_gives_them(v3_rows)
+    assert len(_removed_requests(v4)) == 3
+    assert len(_info_lines(caplog)) == 2  # the list missing, then every trace endpoint
+
+
+def test_a_v4_outage_fails_the_run_and_the_next_run_resumes_from_the_cursor(tmp_path) -> None:
+    observations, traces = build_dataset()
+    hourly = {"window": timedelta(hours=1)}
+    api = LangfuseApi(observations, traces, version=4)
+    with FakeServer(api) as srv:
+        list(make_collector(srv, **hourly).fetch(None))
+        score_requests = len(api.requests_to(SCORES_V3))
+        api.reset()
+        failing = score_requests * 2 // 3  # the scores of a later window
+        for nth in range(failing, failing + 5):  # every attempt of it
+            api.inject(SCORES_V3, nth, Fault(drop=True))
+        wh = open_warehouse(tmp_path, "v4-outage")
+        try:
+            with pytest.raises(TransientError, match="after 5 attempts"):
+                sync_collector(make_collector(srv, **hourly), Pipeline(wh), wh, project_id=PROJECT)
+            cursor = wh.get_cursor(cursor_key(make_collector(srv).source_key, PROJECT))
+            assert cursor.value is not None and "TransientError" in cursor.last_error
+            assert stored_rows(wh)["spans"]  # the windows before the failure are written
+            api.reset()
+            report = sync_collector(make_collector(srv, **hourly), Pipeline(wh), wh, project_id=PROJECT)
+            assert report.ok and report.cursor_after == "2025-05-26T00:00:00.000000Z"
+            resumed_from = parse_timestamp(api.requests_to(OBSERVATIONS)[0].query["fromStartTime"][0])
+            assert resumed_from == parse_timestamp(cursor.value) - DEFAULT_OVERLAP  # not from the start
+            assert len(_removed_requests(api)) == 1  # asked again once in the new run, then not at all
+            reference_wh, _, _ = _sync(srv, tmp_path, "v4-no-outage", **hourly)
+            assert stored_rows(wh) == stored_rows(reference_wh)
+            reference_wh.close()
+        finally:
+            wh.close()
+
+
+def test_v3_scores_map_to_the_outcome_like_trace_scores() -> None:
+    collector = LangfuseCollector("http://127.0.0.1:9", PUBLIC_KEY, SECRET_KEY)
+    base = _by_id()["0001000000000g01"]
+
+    def outcome(data_type: str, value: Any, subject: dict[str, Any] | None = None) -> Any:
+        score = {"name": "task_success", "dataType": data_type, "value": value, "timestamp": iso(CLOCK)}
+        score["subject"] = subject or {"kind": "trace", "id": base["traceId"]}
+        trace = {"id": base["traceId"], "scores": [score_from_v3(score)]}
+        return collector.normalize({**base, "_trace": trace}, project_id=PROJECT).spans[1].source_outcome
+
+    assert outcome("BOOLEAN", True) == "success" and outcome("BOOLEAN", False) == "failure"
+    assert outcome("NUMERIC", 0.7) == "success" and outcome("NUMERIC", 0) == "failure"
+    assert outcome("CATEGORICAL", "passed") == "success" and outcome("TEXT", "failed") == "failure"
+    observation_score = {"kind": "observation", "id": base["id"], "traceId": base["traceId"]}
+    assert outcome("BOOLEAN", True, observation_score) == "success"
+    assert score_trace_id({"subject": observation_score}) == base["traceId"]
+    assert score_from_v3({"subject": observation_score})["observationId"] == base["id"]
+
+
+def test_v3_score_rows_only_use_fields_of_the_published_schema() -> None:
+    spec = yaml.safe_load(reference("langfuse/openapi.yml").read_text())["components"]["schemas"]
+    fields = set(spec["BaseScoreV3"]["properties"]) | {"dataType", "value"}
+    _, traces = build_dataset()
+    scores = [score_v3(s, {"details", "subject", "annotation"}) for t in traces.values() for s in t["scores"]]
+    assert scores and {k for s in scores for k in s} <= fields
+    assert set(spec["BaseScoreV3"]["required"]) <= {k for s in scores for k in s}
+    for score in scores:
+        assert isinstance(score["value"], bool) and score["subject"]["kind"] == "trace"

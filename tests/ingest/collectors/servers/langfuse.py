@@ -1,9 +1,28 @@
-"""A local Langfuse public API: ``GET /api/public/v2/observations`` and ``GET /api/public/traces/{id}``.
+"""A local Langfuse public API: ``GET /api/public/v2/observations``, ``GET /api/public/traces/{id}``,
+``GET /api/public/traces`` (the list) and ``GET /api/public/v2/scores``.
 
 Behaviour follows the spec in ``reference/langfuse/openapi.yml`` and Langfuse's own route code: HTTP Basic
-auth, ``limit`` ≤ 1000 (default 50), field groups (core always; core+basic by default), ``fromStartTime``
-inclusive / ``toStartTime`` exclusive, ``environment`` repeated, and a base64 JSON cursor
-``{lastStartTimeTo, lastTraceId, lastId}`` over rows ordered newest first, absent on the last page.
+auth. Observations: ``limit`` ≤ 1000 (default 50), field groups (core always; core+basic by default),
+``fromStartTime`` inclusive / ``toStartTime`` exclusive, ``environment`` repeated, and a base64 JSON cursor
+``{lastStartTimeTo, lastTraceId, lastId}`` over rows ordered newest first, absent on the last page. The trace
+list and the scores list are paged by number (``page`` from 1, ``limit`` ≤ 100, default 50) with
+``meta {page, limit, totalItems, totalPages}``; the trace list filters on ``fromTimestamp`` inclusive /
+``toTimestamp`` exclusive and ``environment``, sorts by ``orderBy`` (default ``timestamp.desc``) and returns
+the field groups asked (core always; all by default) with scores and observations as ids (``TraceWithDetails``);
+the scores list filters on ``scoreIds``. ``LangfuseApi(list_endpoints=False)`` is a server without these two
+lists (an older self-hosted Langfuse: 404).
+
+``LangfuseApi(version=4)`` is Langfuse v4 (Langfuse Cloud since 2026-11-16): ``/api/public/traces``,
+``/api/public/traces/{id}`` and ``/api/public/v2/scores`` are removed and answer ``removed_status`` (410 or
+404) with a body carrying the ``_deprecation`` notice of ``fern_commons.yml`` (``Deprecation``: message,
+replacement, docsUrl, sunsetAt), or a plain ``{message}`` with ``deprecation_body=False``. The trace-level
+fields are on the observations (``basic``: environment, userId, sessionId; ``trace_context``: tags, release,
+traceName) in either version. ``GET /api/public/v3/scores`` (both versions; ``v3_scores=False`` removes it)
+follows ``scoresV3_getManyV3``: comma-separated ``id``, ``name``, ``traceId``, ``observationId`` (400
+without ``traceId``), ``environment``; ``fromTimestamp`` inclusive / ``toTimestamp`` exclusive on the score
+timestamp; field groups ``details``, ``subject``, ``annotation`` over the core fields (others: 400);
+``limit`` ≤ 100 (default 50); newest first, paged by a base64url cursor in ``meta {limit, cursor}``, absent on
+the last page; the value is polymorphic (number, boolean or string by ``dataType``).
 
 The data is SYNTHETIC: Langfuse publishes no sample observation payloads, so the rows are built to the
 ``ObservationV2`` / ``TraceWithFullDetails`` / ``ScoreV1`` schemas of that spec (a test checks every key
@@ -24,6 +43,29 @@ from .base import FakeApi, Request, Response
 
 OBSERVATIONS = "/api/public/v2/observations"
 TRACES = "/api/public/traces/"
+TRACE_LIST = "/api/public/traces"
+SCORES = "/api/public/v2/scores"
+SCORES_V3 = "/api/public/v3/scores"
+REMOVED_IN_V4 = {TRACE_LIST: "GET /api/public/v2/observations", SCORES: "GET /api/public/v3/scores"}
+SUNSET = "2026-11-16"
+UPGRADE_GUIDE = "https://langfuse.com/self-hosting/upgrade/upgrade-guides/upgrade-v3-to-v4"
+SCORE_V3_CORE = (  # always returned
+    "id",
+    "projectId",
+    "name",
+    "value",
+    "dataType",
+    "source",
+    "timestamp",
+    "environment",
+    "createdAt",
+    "updatedAt",
+)
+SCORE_V3_GROUPS = {
+    "details": ("comment", "configId", "metadata"),
+    "subject": ("subject",),
+    "annotation": ("authorUserId", "queueId"),
+}
 METADATA_LIMIT = 200  # characters of a metadata value the v2 API returns unless expandMetadata names its key
 PUBLIC_KEY = "pk-lf-test-0123456789"
 SECRET_KEY = "sk-lf-test-secret-abcdef"
@@ -62,6 +104,28 @@ FIELD_GROUPS = {
     "metrics": ("latency", "timeToFirstToken"),
     "trace_context": ("tags", "release", "traceName"),
 }
+
+
+TRACE_FIELD_GROUPS = {
+    "core": (
+        "id",
+        "timestamp",
+        "name",
+        "sessionId",
+        "release",
+        "version",
+        "userId",
+        "tags",
+        "public",
+        "environment",
+        "htmlPath",
+    ),
+    "io": ("input", "output", "metadata"),
+    "scores": ("scores",),
+    "observations": ("observations",),
+    "metrics": ("latency", "totalCost"),
+}
+LIST_LIMIT = 100  # the most a number-paged public list endpoint accepts
 
 
 def iso(dt: datetime) -> str:
@@ -159,11 +223,11 @@ def _generation(
     return _observation(trace, obs_id, "GENERATION", name, parent, start, 1.5, **{**fields, **extra})
 
 
-def _trace(i: int) -> dict[str, Any]:
+def _trace(i: int, spacing: timedelta) -> dict[str, Any]:
     trace_id = TRACE_IDS_FROM_REFERENCE[0] if i == 0 else f"{i:032x}"
     return {
         "id": trace_id,
-        "timestamp": iso(T0 + timedelta(hours=5 * i)),
+        "timestamp": iso(T0 + spacing * i),
         "name": "support-ticket",
         "input": None,
         "output": None,
@@ -205,15 +269,42 @@ def _score(trace: dict[str, Any], value: int, at: datetime) -> dict[str, Any]:
     }
 
 
-def build_dataset(n_traces: int = 12) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """(observations, traces by id): per trace an AGENT root, a CHAIN, two GENERATIONs, a TOOL and, every
-    third trace, an EMBEDDING. Special rows: the cache test vector (trace 0), an ERROR generation (trace 3),
-    a failed root agent (trace 5), an unpriced model (trace 7), one malformed usage (trace 8); trace 10 is
-    unknown to the traces endpoint (404)."""
+def score_v3(score: dict[str, Any], groups: set[str]) -> dict[str, Any]:
+    """A ``ScoreV1`` row as ``GET /api/public/v3/scores`` returns it: core fields, one polymorphic ``value``,
+    and the field groups asked for."""
+    data_type = score["dataType"]
+    if data_type == "BOOLEAN":
+        value: Any = bool(score["value"])
+    elif data_type == "NUMERIC":
+        value = float(score["value"])
+    else:  # CATEGORICAL, TEXT, CORRECTION
+        value = score["stringValue"]
+    out = {k: score[k] for k in SCORE_V3_CORE if k not in ("projectId", "value")}
+    out |= {"projectId": "proj-1", "value": value}
+    if "details" in groups:
+        out |= {k: score[k] for k in SCORE_V3_GROUPS["details"]}
+    if "annotation" in groups:
+        out |= {k: score[k] for k in SCORE_V3_GROUPS["annotation"]}
+    if "subject" in groups:
+        out["subject"] = (
+            {"kind": "observation", "id": score["observationId"], "traceId": score["traceId"]}
+            if score["observationId"]
+            else {"kind": "trace", "id": score["traceId"]}
+        )
+    return out
+
+
+def build_dataset(
+    n_traces: int = 12, spacing: timedelta = timedelta(hours=5)
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """(observations, traces by id), a trace every ``spacing``: per trace an AGENT root, a CHAIN, two
+    GENERATIONs, a TOOL and, every third trace, an EMBEDDING. Special rows: the cache test vector (trace 0),
+    an ERROR generation (trace 3), a failed root agent (trace 5), an unpriced model (trace 7), one malformed
+    usage (trace 8); trace 10 is unknown to the traces endpoints (404, not listed)."""
     observations: list[dict[str, Any]] = []
     traces: dict[str, dict[str, Any]] = {}
     for i in range(n_traces):
-        trace = _trace(i)
+        trace = _trace(i, spacing)
         start = _parse(trace["timestamp"])
         agent_id = TRACE_IDS_FROM_REFERENCE[1] if i == 0 else f"{i:04x}000000000a01"
         chain_id, gen1, gen2, tool_id, emb_id = (
@@ -318,19 +409,44 @@ def _decode_cursor(text: str) -> tuple[str, str, str]:
     return (iso(_parse(payload["lastStartTimeTo"])), payload["lastTraceId"], payload["lastId"])
 
 
+def _page_and_limit(q: dict[str, str]) -> tuple[int | None, int | None]:
+    page, limit = int(q.get("page", 1)), int(q.get("limit", 50))
+    return (page if page >= 1 else None), (limit if 0 <= limit <= LIST_LIMIT else None)
+
+
+def _meta(page: int, limit: int, total: int) -> dict[str, int]:
+    return {
+        "page": page,
+        "limit": limit,
+        "totalItems": total,
+        "totalPages": -(-total // limit) if limit else 0,
+    }
+
+
 class LangfuseApi(FakeApi):
-    """The two read endpoints over an in-memory dataset."""
+    """The read endpoints over an in-memory dataset."""
 
     def __init__(
         self,
         observations: list[dict[str, Any]] | None = None,
         traces: dict[str, dict[str, Any]] | None = None,
+        *,
+        list_endpoints: bool = True,
+        version: int = 3,
+        removed_status: int = 410,
+        deprecation_body: bool = True,
+        v3_scores: bool = True,
     ) -> None:
         super().__init__()
         if observations is None:
             observations, traces = build_dataset()
         self.observations = sorted(observations, key=_sort_key, reverse=True)  # newest first, like Langfuse
         self.traces = traces or {}
+        self.list_endpoints = list_endpoints
+        self.version = version
+        self.removed_status = removed_status
+        self.deprecation_body = deprecation_body
+        self.v3_scores = v3_scores
 
     def route(self, request: Request) -> Response:
         if not self._authorized(request):
@@ -339,6 +455,14 @@ class LangfuseApi(FakeApi):
             )
         if request.method == "GET" and request.path == OBSERVATIONS:
             return self._observations(request)
+        if request.method == "GET" and request.path == SCORES_V3 and self.v3_scores:
+            return self._scores_v3(request)
+        if self.version >= 4 and (request.path in REMOVED_IN_V4 or request.path.startswith(TRACES)):
+            return self._removed(request.path)
+        if request.method == "GET" and request.path == TRACE_LIST and self.list_endpoints:
+            return self._trace_list(request)
+        if request.method == "GET" and request.path == SCORES and self.list_endpoints:
+            return self._scores(request)
         if request.method == "GET" and request.path.startswith(TRACES):
             trace = self.traces.get(request.path[len(TRACES) :])
             return (
@@ -366,6 +490,114 @@ class LangfuseApi(FakeApi):
         meta = {"cursor": encode_cursor(page[-1])} if len(rows) > limit else {}
         expand = set(q["expandMetadata"].split(",")) if q.get("expandMetadata") else set()
         return Response(200, {"data": [self._select(r, groups, expand) for r in page], "meta": meta})
+
+    def _trace_list(self, request: Request) -> Response:
+        q = {k: v[-1] for k, v in request.query.items()}
+        page, limit = _page_and_limit(q)
+        if page is None or limit is None:
+            return Response(400, {"message": "invalid page or limit (page >= 1, limit <= 100)"})
+        order_field, _, direction = q.get("orderBy", "timestamp.desc").partition(".")
+        if order_field not in ("id", "timestamp", "name", "userId", "sessionId") or direction not in (
+            "asc",
+            "desc",
+        ):
+            return Response(400, {"message": f"invalid orderBy {q['orderBy']}"})
+        environments = request.query.get("environment")
+        rows = [
+            t
+            for t in self.traces.values()
+            if (not q.get("fromTimestamp") or _parse(t["timestamp"]) >= _parse(q["fromTimestamp"]))
+            and (not q.get("toTimestamp") or _parse(t["timestamp"]) < _parse(q["toTimestamp"]))
+            and (not environments or t["environment"] in environments)
+        ]
+        rows.sort(key=lambda t: (str(t[order_field] or ""), t["id"]), reverse=direction == "desc")
+        groups = {"core", *(q["fields"].split(",") if q.get("fields") else TRACE_FIELD_GROUPS)}
+        data = [self._trace_with_details(t, groups) for t in rows[(page - 1) * limit : page * limit]]
+        return Response(200, {"data": data, "meta": _meta(page, limit, len(rows))})
+
+    def _trace_with_details(self, trace: dict[str, Any], groups: set[str]) -> dict[str, Any]:
+        """``TraceWithDetails``: scores and observations as ids; excluded lists empty, excluded metrics -1."""
+        out = {k: copy.deepcopy(trace[k]) for g in groups for k in TRACE_FIELD_GROUPS.get(g, ())}
+        out["scores"] = [s["id"] for s in trace["scores"]] if "scores" in groups else []
+        out["observations"] = (
+            [o["id"] for o in self.observations if o["traceId"] == trace["id"]]
+            if "observations" in groups
+            else []
+        )
+        if "metrics" not in groups:
+            out["latency"], out["totalCost"] = -1, -1
+        return out
+
+    def _scores(self, request: Request) -> Response:
+        q = {k: v[-1] for k, v in request.query.items()}
+        page, limit = _page_and_limit(q)
+        if page is None or limit is None:
+            return Response(400, {"message": "invalid page or limit (page >= 1, limit <= 100)"})
+        wanted = set(q["scoreIds"].split(",")) if q.get("scoreIds") else None
+        rows = [s for t in self.traces.values() for s in t["scores"] if wanted is None or s["id"] in wanted]
+        rows.sort(key=lambda s: (s["timestamp"], s["id"]), reverse=True)  # newest first
+        groups = set(q["fields"].split(",")) if q.get("fields") else {"score", "trace"}
+        data = []
+        for score in rows[(page - 1) * limit : page * limit]:
+            out = copy.deepcopy(score) if "score" in groups else {"id": score["id"]}
+            if "trace" in groups:
+                trace = self.traces[score["traceId"]]
+                out["trace"] = {k: trace[k] for k in ("userId", "tags", "environment", "sessionId")}
+            data.append(out)
+        return Response(200, {"data": data, "meta": _meta(page, limit, len(rows))})
+
+    def _removed(self, path: str) -> Response:
+        """A legacy endpoint on Langfuse v4: gone, with the migration notice when the server gives one."""
+        replacement = REMOVED_IN_V4.get(path, REMOVED_IN_V4[TRACE_LIST])
+        message = (
+            "On Langfuse Cloud, Langfuse v3 is deprecated and this endpoint was removed on November 16, 2026. "
+            f"Use `{replacement}` instead."
+        )
+        body: dict[str, Any] = {"message": message}
+        if self.deprecation_body:
+            body["_deprecation"] = {
+                "message": message,
+                "replacement": replacement,
+                "docsUrl": UPGRADE_GUIDE,
+                "sunsetAt": SUNSET,
+            }
+        return Response(self.removed_status, body)
+
+    def _scores_v3(self, request: Request) -> Response:
+        q = {k: v[-1] for k, v in request.query.items()}
+        limit = int(q.get("limit", 50))
+        if not 1 <= limit <= LIST_LIMIT:
+            return Response(400, {"message": "limit must be between 1 and 100"})
+        groups = set(q["fields"].split(",")) if q.get("fields") else set()
+        if groups - SCORE_V3_GROUPS.keys():
+            return Response(
+                400, {"message": f"unknown field groups {sorted(groups - SCORE_V3_GROUPS.keys())}"}
+            )
+        if q.get("observationId") and not q.get("traceId"):
+            return Response(400, {"message": "observationId requires traceId"})
+        lists = {
+            key: set(q[key].split(","))
+            for key in ("id", "name", "traceId", "observationId", "environment")
+            if q.get(key)
+        }
+        rows = [
+            s
+            for t in self.traces.values()
+            for s in t["scores"]
+            if all(s[key] in wanted for key, wanted in lists.items())
+            and (not q.get("fromTimestamp") or _parse(s["timestamp"]) >= _parse(q["fromTimestamp"]))
+            and (not q.get("toTimestamp") or _parse(s["timestamp"]) < _parse(q["toTimestamp"]))
+        ]
+        rows.sort(key=lambda s: (s["timestamp"], s["id"]), reverse=True)  # newest first
+        if q.get("cursor"):
+            last = tuple(json.loads(base64.urlsafe_b64decode(q["cursor"])))
+            rows = [s for s in rows if (s["timestamp"], s["id"]) < last]
+        page = rows[:limit]
+        meta: dict[str, Any] = {"limit": limit}
+        if len(rows) > limit:
+            last_row = [page[-1]["timestamp"], page[-1]["id"]]
+            meta["cursor"] = base64.urlsafe_b64encode(json.dumps(last_row).encode()).decode()
+        return Response(200, {"data": [score_v3(s, groups) for s in page], "meta": meta})
 
     @staticmethod
     def _matches(row: dict[str, Any], q: dict[str, str], environments: list[str] | None) -> bool:
