@@ -1,6 +1,6 @@
 """Ingest throughput: OTLP file import and the OTLP/HTTP receiver, on generated workloads.
 
-    python bench/ingest.py --spans 10000 100000 1000000 [--senders 4] [--workers N] [--receiver-workers N]
+    python bench/ingest.py --spans 10000 100000 1000000 [--senders 10] [--workers N] [--receiver-workers N]
         [--out bench/results/ingest.json]
     python bench/ingest.py --spans 10000 100000 --phoenix [--phoenix-venv DIR] [--phoenix-timeout 900]
 
@@ -307,7 +307,10 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--spans", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--senders", type=int, default=4)
+    # An OpenTelemetry Collector's OTLP/HTTP exporter sends from 10 consumers of its queue by default.
+    parser.add_argument(
+        "--senders", type=int, default=10, help="concurrent senders (default: 10, as a Collector)"
+    )
     parser.add_argument(
         "--workers",
         type=int,

@@ -100,6 +100,7 @@ class BatchingWriter:
         max_batch_spans: int = 20_000,
         max_wait_seconds: float = 0.005,
         max_linger_seconds: float = 0.05,
+        linger_spans: int = 2048,
         retry_after_seconds: float = 1.0,
     ) -> None:
         if capacity_spans < 1 or max_batch_spans < 1:
@@ -109,6 +110,7 @@ class BatchingWriter:
         self.max_batch_spans = max_batch_spans
         self.max_wait_seconds = max_wait_seconds
         self.max_linger_seconds = max(max_linger_seconds, max_wait_seconds)
+        self.linger_spans = linger_spans
         self.retry_after_seconds = retry_after_seconds
         self._queue: deque[_Request] = deque()
         self._queued = 0  # spans waiting in _queue
@@ -195,7 +197,8 @@ class BatchingWriter:
 
     def _take(self) -> list[_Request] | None:
         """The next batch: what is queued once it reaches ``max_batch_spans``, or once ``max_wait_seconds``
-        passed and no announced request is on its way (``max_linger_seconds`` at most)."""
+        passed and no announced request is on its way or ``linger_spans`` are queued (``max_linger_seconds``
+        at most)."""
         with self._cond:
             while not self._queue:
                 if self._closed:
@@ -204,7 +207,8 @@ class BatchingWriter:
             start = time.monotonic()
             deadline, linger = start + self.max_wait_seconds, start + self.max_linger_seconds
             while self._queued < self.max_batch_spans and not self._closed:
-                remaining = (linger if self._coming else deadline) - time.monotonic()
+                lingering = self._coming and self._queued < self.linger_spans
+                remaining = (linger if lingering else deadline) - time.monotonic()
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)

@@ -379,6 +379,20 @@ def test_the_linger_for_an_announced_request_is_bounded(wh, sink):
         writer.close()
 
 
+def test_the_writer_does_not_wait_for_announced_requests_once_enough_spans_are_queued(wh, sink):
+    writer = BatchingWriter(
+        sink, capacity_spans=10_000, max_wait_seconds=0.001, max_linger_seconds=30, linger_spans=4
+    )
+    try:
+        with writer.coming():  # a request on its way, but a whole batch's worth (4 span rows) is queued
+            started = datetime.now(UTC)
+            writer.submit(*trace("enough"))
+            assert datetime.now(UTC) - started < timedelta(seconds=10)
+            assert sink.batches == [1]
+    finally:
+        writer.close()
+
+
 def test_the_receiver_announces_a_request_while_it_is_decoded(tmp_path, monkeypatch):
     import agentledger.ingest.otlp.receiver as receiver
 
