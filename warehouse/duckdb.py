@@ -52,24 +52,6 @@ def _trace_ids(table: pa.Table) -> list[str]:
     return pc.unique(table["trace_id"]).drop_null().to_pylist()
 
 
-# Trace ids per probe of the spans' trace_id index. DuckDB looks an IN list of up to about a hundred bound values
-# up in the index, but answers a longer list, or ``= ANY($list)`` of more than a few dozen, by scanning the
-# whole table: at 4M spans, 128 ids cost 5 ms as IN lists of 64 against 70 ms as one ANY.
-_PROBE_IDS = 64
-
-
-def _id_probes(column: str, ids: Iterable[str]) -> Iterator[tuple[str, dict[str, str]]]:
-    """``column IN ($id0, ..., $idN)`` conditions with their parameters, at most :data:`_PROBE_IDS` ids each.
-
-    The text holds placeholders only; the ids are bound as parameters.
-    """
-    values = sorted(set(ids))
-    for start in range(0, len(values), _PROBE_IDS):
-        chunk = values[start : start + _PROBE_IDS]
-        names = [f"id{i}" for i in range(len(chunk))]
-        yield f"{column} IN ({', '.join('$' + n for n in names)})", dict(zip(names, chunk, strict=True))
-
-
 def _with_keys(table: pa.Table, wanted: set[tuple[str, ...]]) -> pa.Table:
     """The rows of ``table`` whose leading key columns (as many as the wanted tuples have) are in ``wanted``."""
     if table.num_rows == 0:
@@ -351,23 +333,15 @@ class DuckDBWarehouse:
     def _stored_rowids(self, target: str, view: str, trace_ids: list[str]) -> list[int]:
         """Row ids of the stored rows of ``target`` that share an identity with a row of ``view``.
 
-        The probe filters on the trace ids first: index lookups on ``spans`` (see :func:`_id_probes`), one
-        column scan on ``calls`` (which has no trace_id index), then joins the few rows found on the full
-        identity.
+        The probe filters on ``trace_id = ANY(...)`` first: an index lookup on ``spans`` (and a single
+        column scan on ``calls``), then joins the few rows found on the full identity.
         """
-        if target == "spans":
-            probes = list(_id_probes("trace_id", trace_ids))
-        else:
-            probes = [("trace_id = ANY($trace_ids)", {"trace_ids": trace_ids})]
-        found: list[int] = []
-        for condition, params in probes:
-            sql = (
-                f"WITH stored AS MATERIALIZED (SELECT rowid AS rid, {', '.join(KEY_COLUMNS)} FROM {target} "
-                f"WHERE {condition}) "
-                f"SELECT s.rid FROM stored AS s SEMI JOIN {view} AS b ON {_key_predicate('s', 'b')}"
-            )
-            found += [row[0] for row in self._con.execute(sql, params).fetchall()]
-        return found
+        sql = (
+            f"WITH stored AS MATERIALIZED (SELECT rowid AS rid, {', '.join(KEY_COLUMNS)} FROM {target} "
+            "WHERE trace_id = ANY($trace_ids)) "
+            f"SELECT s.rid FROM stored AS s SEMI JOIN {view} AS b ON {_key_predicate('s', 'b')}"
+        )
+        return [row[0] for row in self._con.execute(sql, {"trace_ids": trace_ids}).fetchall()]
 
     def write_calls(self, table: pa.Table) -> int:
         """Upsert calls (CALL_SCHEMA) on their identity; returns rows written (see :meth:`new_rows`)."""
@@ -386,11 +360,9 @@ class DuckDBWarehouse:
         wanted = set(traces)
         if not wanted:
             return set()
-        rows: list[tuple[str, str, str, str]] = []
+        sql = f"SELECT {', '.join(KEY_COLUMNS)} FROM spans WHERE trace_id = ANY($trace_ids)"
         with self._lock:
-            for condition, params in _id_probes("trace_id", (t[2] for t in wanted)):
-                sql = f"SELECT {', '.join(KEY_COLUMNS)} FROM spans WHERE {condition}"
-                rows += self._con.execute(sql, params).fetchall()
+            rows = self._con.execute(sql, {"trace_ids": sorted({t[2] for t in wanted})}).fetchall()
         return {row for row in rows if row[:3] in wanted}
 
     def stored_calls(self, keys: Iterable[tuple[str, str, str, str]]) -> pa.Table:
@@ -410,19 +382,16 @@ class DuckDBWarehouse:
     def trace_spans(self, traces: Iterable[tuple[str, str, str]]) -> pa.Table:
         """Every stored span (SPAN_SCHEMA) of the given (project_id, source, trace_id) traces.
 
-        Index lookups of the trace ids (see :func:`_id_probes`), so the cost follows the traces asked for, not
-        the size of the table.
+        One indexed probe (``trace_id = ANY(...)``), however many traces a batch touches.
         """
         wanted = set(traces)
         if not wanted:
             return SPAN_SCHEMA.empty_table()
-        parts = [SPAN_SCHEMA.empty_table()]
+        text = f"SELECT {', '.join(SPAN_SCHEMA.names)} FROM spans WHERE trace_id = ANY($trace_ids)"
         with self._lock:
-            for condition, params in _id_probes("trace_id", (t[2] for t in wanted)):
-                text = f"SELECT {', '.join(SPAN_SCHEMA.names)} FROM spans WHERE {condition}"
-                parts.append(self._con.sql(text, params=params).to_arrow_table().cast(SPAN_SCHEMA))
+            found = self._con.sql(text, params={"trace_ids": sorted({t[2] for t in wanted})}).to_arrow_table()
         # The probe is by trace_id only (that is what the index covers); keep the exact traces asked for.
-        return _with_keys(pa.concat_tables(parts), wanted)
+        return _with_keys(found.cast(SPAN_SCHEMA), wanted)
 
     def update_call_context(self, table: pa.Table) -> int:
         """Set the resolved agent/task type/session/user of stored calls, keyed like the calls.
