@@ -78,6 +78,7 @@ class _Request:
     prepared: Any
     size: int
     done: Future = field(default_factory=Future)
+    queued_at: float = 0.0  # time.monotonic() when it was queued
 
 
 def request_size(calls: list[Call], spans: list[SpanContext]) -> int:
@@ -173,6 +174,7 @@ class BatchingWriter:
 
     def _admit(self, request: _Request) -> None:
         self._check_room(request.size)
+        request.queued_at = time.monotonic()
         self._queue.append(request)
         self._queued += request.size
         if self._thread is None:
@@ -198,13 +200,14 @@ class BatchingWriter:
     def _take(self) -> list[_Request] | None:
         """The next batch: what is queued once it reaches ``max_batch_spans``, or once ``max_wait_seconds``
         passed and no announced request is on its way or ``linger_spans`` are queued (``max_linger_seconds``
-        at most)."""
+        at most). Both count from when the oldest queued request arrived: one that waited through the write
+        of the previous batch is not held back again."""
         with self._cond:
             while not self._queue:
                 if self._closed:
                     return None
                 self._cond.wait()
-            start = time.monotonic()
+            start = self._queue[0].queued_at
             deadline, linger = start + self.max_wait_seconds, start + self.max_linger_seconds
             while self._queued < self.max_batch_spans and not self._closed:
                 lingering = self._coming and self._queued < self.linger_spans

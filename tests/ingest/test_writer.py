@@ -4,6 +4,7 @@ failed batch fails every request in it with nothing of it written."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -412,3 +413,28 @@ def test_the_receiver_announces_a_request_while_it_is_decoded(tmp_path, monkeypa
         )
         assert response.status_code == 200
         assert seen == [1] and writer._coming == 0
+
+
+def test_a_request_queued_during_a_write_does_not_wait_a_fresh_linger_after_it(wh, sink):
+    # The linger counts from when the oldest queued request arrived: a request that already waited through
+    # the previous batch's write has given the others their chance and is written next, at once.
+    writer = BatchingWriter(sink, capacity_spans=10_000, max_wait_seconds=0.001, max_linger_seconds=1.0)
+    try:
+        sink.gate.clear()
+        first = threading.Thread(target=writer.submit, args=trace("first"))
+        first.start()
+        assert sink.entered.wait(10)
+        with writer.coming():  # another request on its way the whole time
+            second = threading.Thread(target=writer.submit, args=trace("second"))
+            second.start()
+            wait_until(lambda: writer.queued_spans > 0)
+            threading.Event().wait(1.2)  # the write outlasts the linger
+            released = time.monotonic()
+            sink.gate.set()
+            second.join(10)
+            waited = time.monotonic() - released
+        first.join(10)
+        assert waited < 0.6, f"written {waited:.2f} s after the previous write, a fresh linger"
+        assert sink.batches == [1, 1] and count(wh, "calls") == 6
+    finally:
+        writer.close()
