@@ -384,17 +384,23 @@ def up(
     # DuckDB allows one writing process per file: the API and the dashboard share this process. The pages
     # read Settings() from the environment, so a --warehouse flag travels there.
     os.environ["AGENTLEDGER_WAREHOUSE"] = settings.warehouse
-    threading.Thread(target=server.run, name="api", daemon=True).start()
+    api_thread = threading.Thread(target=server.run, name="api", daemon=True)
+    api_thread.start()
+    stop = threading.Event()
     refresher = threading.Thread(
-        target=keep_stored_fresh,
-        args=(wh, settings, threading.Event()),
-        name="recommendations",
-        daemon=True,
+        target=keep_stored_fresh, args=(wh, settings, stop), name="recommendations", daemon=True
     )
     refresher.start()
     _wait_started(server)
     console.print(f"API on {api_url}  ·  dashboard on http://{settings.ui_host}:{settings.ui_port}")
-    run_dashboard(settings.ui_host, settings.ui_port)
+    try:
+        run_dashboard(settings.ui_host, settings.ui_port)
+    finally:  # the dashboard stopped (Ctrl-C): stop the API and the refresher, then close the ledger file
+        server.should_exit = True
+        stop.set()
+        api_thread.join(10)
+        refresher.join(10)
+        wh.close()
 
 
 @app.command()

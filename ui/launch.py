@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Annotated
@@ -35,7 +36,16 @@ def run_dashboard(host: str, port: int) -> None:
 
     flags = streamlit_flags(host, port)
     bootstrap.load_config_options(flag_options=flags)
-    bootstrap.run(str(APP_SCRIPT), False, [], flags)
+    try:
+        bootstrap.run(str(APP_SCRIPT), False, [], flags)
+    finally:
+        # Release the pages' cached connections and frames now, while the interpreter is whole: left to its
+        # shutdown, DuckDB's bindings report them as leaked.
+        import streamlit as st
+
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        gc.collect()
 
 
 def ui(

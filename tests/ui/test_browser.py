@@ -8,6 +8,7 @@ go to artifacts/screenshots/ (gitignored) for a person to look at.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -137,6 +138,9 @@ def expected(ledger: Ledger) -> dict[str, dict[str, str]]:
     }
 
 
+_UP: dict[str, subprocess.Popen] = {}  # the `up` process of the module, for the last test to stop
+
+
 @pytest.fixture(scope="module")
 def dashboard(ledger: Ledger, expected: dict[str, dict[str, str]]) -> Iterator[str]:
     """`agentledger up --no-demo` (API and dashboard in one process) on free ports; yields the dashboard URL."""
@@ -158,6 +162,7 @@ def dashboard(ledger: Ledger, expected: dict[str, dict[str, str]]) -> Iterator[s
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{ui_port}"
+    _UP["proc"] = proc
     try:
         _wait_healthy(proc, f"{url}/_stcore/health", ledger.path.parent / "up.log")
         yield url
@@ -356,3 +361,17 @@ def test_the_overview_link_of_alerts_and_reports_opens_the_overview(
         assert tab.get_by_role("heading", name="Overview").count() == 1
     finally:
         context.close()
+
+
+def test_ctrl_c_stops_up_and_releases_the_ledger(page, ledger: Ledger) -> None:  # noqa: ANN001
+    """Last in the module: it stops the module's `agentledger up`, after every page was opened."""
+    proc = _UP["proc"]
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(30) == 0
+    output = (ledger.path.parent / "up.log").read_text()
+    assert "Stopping..." in output
+    # Nothing left for the interpreter's shutdown to report: connections and frames were released first.
+    assert "leaked" not in output, output[-2000:]
+    # The DuckDB file is free for another process to write.
+    wh = connect(ledger.url)
+    wh.close()
