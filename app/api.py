@@ -22,7 +22,7 @@ from agentledger.app.services import build_pipeline, open_warehouse, scope
 from agentledger.core.errors import ConfigError, InputError
 from agentledger.core.settings import Settings
 from agentledger.ingest.otlp.receiver import build_otlp_router, map_in_process
-from agentledger.ingest.otlp.workers import MappingPool
+from agentledger.ingest.otlp.workers import MappingPool, Pricing
 from agentledger.ingest.runtime import tune_for_ingest
 from agentledger.ingest.writer import BatchingWriter, IngestFn
 from agentledger.warehouse.base import Warehouse
@@ -37,11 +37,15 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
     # sent once the batch is durable, and a full queue answers 503 + Retry-After.
     writer = BatchingWriter(pipeline, capacity_spans=settings.ingest_queue_spans)
     # Decoding and mapping OTLP in worker processes, when configured (see ingest/otlp/workers.py).
-    mappers = MappingPool(settings.ingest_workers) if settings.ingest_workers else None
+    mappers = (
+        MappingPool(settings.ingest_workers, Pricing.of(pipeline.pricer)) if settings.ingest_workers else None
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(pipeline.warm_up)
+        if mappers is not None:
+            await run_in_threadpool(mappers.start)
         tune_for_ingest()
         try:
             yield
@@ -68,9 +72,12 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
     app.state.authenticator, app.state.require_key = auth, require_key
     app.add_middleware(RetryAfterOn503, seconds=writer.retry_after_seconds)
     pick_project = project_for_request(auth)
-    mapper = mappers.map_body if mappers is not None else map_in_process
+    mapper = mappers.prepare_body if mappers is not None else map_in_process
     app.include_router(
-        build_otlp_router(writer.submit, settings, pick_project, mapper, writer.coming), tags=["ingest"]
+        build_otlp_router(
+            writer.submit, settings, pick_project, mapper, writer.coming, writer.submit_prepared
+        ),
+        tags=["ingest"],
     )
     _include_litellm(app, writer.submit, settings, pick_project)
 

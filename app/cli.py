@@ -125,8 +125,8 @@ def ingest_otlp(
         typer.Option(
             min=0,
             max=64,
-            help="Processes that read and map the files, one file each at a time (0: all in this process); "
-            "see the README's benchmarks for when it pays",
+            help="Processes that read, map and prepare the files for the write, one file each at a time "
+            "(0: all in this process); see the README's benchmarks for when it pays",
         ),
     ] = 0,
     warehouse: WarehouseOpt = None,

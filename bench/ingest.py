@@ -8,7 +8,7 @@ File import runs in this process (peak memory = this process's max RSS growth), 
 files read and mapped in --workers processes (default: one fewer than the CPUs; its CPU per span is then this
 process's alone). The receiver runs as a real `agentledger serve` subprocess on loopback fed by concurrent senders
 (protobuf, batches of 512 spans), once as it is by default and once with AGENTLEDGER_INGEST_WORKERS set to
---receiver-workers; its peak memory is the server process's VmHWM, and its CPU counts its worker processes too.
+--receiver-workers (default: one per CPU); its peak memory is the server process's VmHWM, and its CPU counts its worker processes too.
 Every run uses a fresh DuckDB file.
 
 With --phoenix, each run also sends the same protobuf bodies, from the same number of senders, to Arize Phoenix's
@@ -320,7 +320,7 @@ def main() -> None:
     parser.add_argument(
         "--receiver-workers",
         type=int,
-        default=1,
+        default=os.cpu_count() or 1,
         help="also run the receiver with AGENTLEDGER_INGEST_WORKERS set to this (0: only without workers)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results/ingest.json"))

@@ -85,7 +85,8 @@ class Settings(BaseSettings):
         0,
         ge=0,
         le=64,
-        description="Processes that decode and map OTLP/HTTP bodies for the receiver (0: in the server process)",
+        description="Processes that decode, map and prepare OTLP/HTTP bodies for the receiver (0: in the server "
+        "process; the number of cores for the most throughput)",
     )
     config_file: Path = Field(Path("agentledger.yaml"), description="Sources and alert rules file")
     runaway_call_threshold: int = Field(

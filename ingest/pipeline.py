@@ -35,13 +35,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from operator import attrgetter
-from typing import Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 CONTEXT_FIELDS = ("agent_name", "task_type", "session_id", "user_id")
 _KEY = attrgetter("project_id", "source", "trace_id", "span_id")  # the records' key(), without a call
 _OPERATION = attrgetter("operation")
+_KEY_COLUMNS = ("project_id", "source", "trace_id", "span_id")
 
 
 class CallPricer(Protocol):
@@ -78,28 +79,164 @@ class IngestResult:
     spans: int
 
 
-@dataclass(slots=True)
 class PreparedBatch:
     """One ingest's records made ready to write (see :meth:`Pipeline.prepare`).
 
-    ``rows`` are the span rows by identity (the calls' own spans merged in), ``resolved`` the calls' context
-    as far as this batch alone tells, and the Arrow tables hold both (``call_table`` with that context).
+    The Arrow tables hold what is written: ``span_table`` the span rows by identity (the calls' own spans
+    merged in), ``call_table`` the calls with their context as far as this batch alone tells. The keys,
+    ``traces`` and ``to_read`` are what the write needs for every batch; the records themselves (``calls``,
+    ``rows``, ``resolved``) only for the few traces whose stored spans or other batches matter. A batch
+    prepared in this process keeps its records; one that crossed a process boundary (pickled: only the tables
+    travel, see ``__reduce__``) rebuilds the records it is asked for from the tables. Calls rebuilt so carry
+    their resolved context, which is all the write reads of them besides their own fields.
     """
 
-    calls: list[Call]
-    call_keys: list[Key]
-    resolved: list[ResolvedContext]
-    rows: dict[Key, SpanContext]
-    traces: dict[TraceKey, list[Key]]  # span row keys per trace
-    to_read: set[TraceKey]  # traces whose stored spans may change the resolution
-    call_table: pa.Table | None
-    span_table: pa.Table | None
-    spans: int  # context spans the source sent, for IngestResult
+    __slots__ = (
+        "call_table",
+        "span_table",
+        "to_read",
+        "spans",
+        "call_keys",
+        "row_keys",
+        "traces",
+        "_calls",
+        "_rows",
+        "_resolved",
+        "_positions",
+    )
+
+    def __init__(
+        self,
+        call_table: pa.Table | None,
+        span_table: pa.Table | None,
+        to_read: set[TraceKey],
+        spans: int,
+        *,
+        calls: list[Call] | None = None,
+        rows: dict[Key, SpanContext] | None = None,
+        resolved: list[ResolvedContext] | None = None,
+        call_keys: list[Key] | None = None,
+        row_keys: list[Key] | None = None,
+    ) -> None:
+        self.call_table = call_table
+        self.span_table = span_table
+        self.to_read = to_read  # traces whose stored spans may change the resolution
+        self.spans = spans  # context spans the source sent, for IngestResult
+        self.call_keys: list[Key] = call_keys if call_keys is not None else _table_keys(call_table)
+        if row_keys is None:
+            row_keys = list(rows) if rows is not None else _table_keys(span_table)
+        self.row_keys: list[Key] = row_keys
+        traces: defaultdict[TraceKey, list[Key]] = defaultdict(list)
+        for key in self.row_keys:
+            traces[key[:3]].append(key)
+        self.traces: dict[TraceKey, list[Key]] = dict(traces)  # span row keys per trace
+        self._calls = calls
+        self._rows = rows
+        self._resolved = resolved
+        self._positions: dict[Key, int] | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return PreparedBatch, (self.call_table, self.span_table, self.to_read, self.spans)
 
     @property
     def size(self) -> int:
         """Span rows to write: the unit of the batching writer's queue."""
-        return len(self.rows)
+        return len(self.row_keys)
+
+    @property
+    def calls(self) -> list[Call]:
+        if self._calls is None:
+            self._calls = calls_from_arrow(self.call_table) if self.call_table is not None else []
+        return self._calls
+
+    @property
+    def rows(self) -> dict[Key, SpanContext]:
+        """The span rows by identity."""
+        if self._rows is None:
+            spans = spans_from_arrow(self.span_table) if self.span_table is not None else []
+            self._rows = dict(zip(self.row_keys, spans, strict=True))
+        return self._rows
+
+    @property
+    def resolved(self) -> list[ResolvedContext]:
+        """The calls' context as far as this batch alone tells (in the order of ``call_keys``)."""
+        if self._resolved is None:
+            self._resolved = _table_context(self.call_table)
+        return self._resolved
+
+    def response_ids(self) -> list[str | None]:
+        """The calls' response ids, in the order of ``call_keys``."""
+        if self._calls is not None:
+            return [c.response_id for c in self._calls]
+        return _column(self.call_table, "response_id")
+
+    def operations(self) -> list[str | None]:
+        if self._calls is not None:
+            return [c.operation for c in self._calls]
+        return _column(self.call_table, "operation")
+
+    def rows_of(self, keys: Sequence[Key]) -> list[SpanContext]:
+        """The span rows of ``keys`` (keys of this batch), rebuilding only those when the batch has no records."""
+        if self._rows is not None or len(keys) * 2 > len(self.row_keys):
+            rows = self.rows
+            return [rows[k] for k in keys]
+        if self._positions is None:
+            self._positions = {k: i for i, k in enumerate(self.row_keys)}
+        assert self.span_table is not None
+        taken = self.span_table.take(pa.array([self._positions[k] for k in keys], type=pa.int64()))
+        return spans_from_arrow(taken)
+
+    def calls_in(self, traces: set[TraceKey]) -> list[Call]:
+        """The calls of ``traces``, rebuilding only those when the batch has no records."""
+        picked = [i for i, k in enumerate(self.call_keys) if k[:3] in traces]
+        if not picked:
+            return []
+        if self._calls is not None or len(picked) * 2 > len(self.call_keys):
+            calls = self.calls
+            return [calls[i] for i in picked]
+        assert self.call_table is not None
+        return calls_from_arrow(self.call_table.take(pa.array(picked, type=pa.int64())))
+
+    def without_calls(self, drop: set[Key]) -> PreparedBatch:
+        """This batch without the calls of ``drop``; their span rows stay, as context."""
+        keep = [key not in drop for key in self.call_keys]
+        if all(keep):
+            return self
+        kept = [i for i, k in enumerate(keep) if k]
+        table = (
+            self.call_table.filter(pa.array(keep, type=pa.bool_())) if self.call_table is not None else None
+        )
+        batch = PreparedBatch(
+            table if table is not None and table.num_rows else None,
+            self.span_table,
+            self.to_read,
+            self.spans,
+            calls=[self._calls[i] for i in kept] if self._calls is not None else None,
+            rows=self._rows,
+            resolved=[self._resolved[i] for i in kept] if self._resolved is not None else None,
+            call_keys=[self.call_keys[i] for i in kept],
+            row_keys=self.row_keys,
+        )
+        batch._positions = self._positions
+        return batch
+
+
+def _table_keys(table: pa.Table | None) -> list[Key]:
+    """The records' identities, in the table's order."""
+    if table is None:
+        return []
+    return list(zip(*(table.column(name).to_pylist() for name in _KEY_COLUMNS), strict=True))
+
+
+def _column(table: pa.Table | None, name: str) -> list:
+    return table.column(name).to_pylist() if table is not None else []
+
+
+def _table_context(table: pa.Table | None) -> list[ResolvedContext]:
+    """The context columns of a call table, as the ResolvedContext each row was written with."""
+    if table is None:
+        return []
+    return list(map(ResolvedContext, *(table.column(name).to_pylist() for name in CONTEXT_FIELDS)))
 
 
 def dedupe(records: Iterable[Call] | Iterable[SpanContext]) -> list:
@@ -136,22 +273,6 @@ def calls_from_arrow(table: pa.Table) -> list[Call]:
     """Calls from a CALL_SCHEMA table (as read back from the warehouse); the tag map becomes a dict again."""
     rows = table.select(CALL_SCHEMA.names).to_pylist()
     return [Call(**(row | {"tags": dict(row["tags"] or ())})) for row in rows]
-
-
-def without_calls(batch: PreparedBatch, drop: set[Key]) -> PreparedBatch:
-    """``batch`` without the calls of ``drop``; their span rows stay, as context."""
-    keep = [key not in drop for key in batch.call_keys]
-    if all(keep):
-        return batch
-    kept = [i for i, k in enumerate(keep) if k]
-    table = batch.call_table.filter(pa.array(keep, type=pa.bool_())) if batch.call_table is not None else None
-    return replace(
-        batch,
-        calls=[batch.calls[i] for i in kept],
-        call_keys=[batch.call_keys[i] for i in kept],
-        resolved=[batch.resolved[i] for i in kept],
-        call_table=table if table is not None and table.num_rows else None,
-    )
 
 
 def with_context(table: pa.Table, resolved: Sequence[ResolvedContext]) -> pa.Table:
@@ -195,6 +316,33 @@ def shared_traces(batches: Sequence[PreparedBatch]) -> set[TraceKey]:
     return {trace for trace, n in seen.items() if n > 1}
 
 
+def responses_overlap(batches: Sequence[PreparedBatch]) -> bool:
+    """True when one response id is in two of the batches (the first record of an API call must be stored
+    before a second one, in a later batch, is looked at: see :meth:`Pipeline._stored_twins`)."""
+    if len(batches) < 2:
+        return False
+    seen: set[str] = set()
+    for b in batches:
+        ids = {r for r in b.response_ids() if r}
+        if not seen.isdisjoint(ids):
+            return True
+        seen |= ids
+    return False
+
+
+def _one_call_per_response(batch: PreparedBatch) -> PreparedBatch:
+    """``batch`` without the second record of an API call recorded twice in it (see ingest/twins.py); most
+    batches have none, which their response ids alone tell."""
+    ids = [r for r in batch.response_ids() if r]
+    if len(set(ids)) == len(ids):
+        return batch
+    calls = batch.calls
+    kept = one_call_per_response(calls)
+    if len(kept) == len(calls):
+        return batch
+    return batch.without_calls({_KEY(c) for c in calls} - {_KEY(c) for c in kept})
+
+
 def keys_overlap(batches: Sequence[PreparedBatch], shared: set[TraceKey]) -> bool:
     """True when one span identity is in two of the batches (only shared traces can hold one)."""
     for trace in shared:
@@ -202,6 +350,67 @@ def keys_overlap(batches: Sequence[PreparedBatch], shared: set[TraceKey]) -> boo
         if len(keys) != len(set(keys)):
             return True
     return False
+
+
+def prepare(calls: list[Call], spans: list[SpanContext], pricer: CallPricer | None) -> PreparedBatch:
+    """Step 1 of the module docstring: no warehouse, no shared state besides the pricer's cache, so it runs in
+    any thread or process (the OTLP mapping workers prepare there, see ingest/otlp/workers.py)."""
+    calls = dedupe(calls)
+    spans = dedupe(spans)
+    if calls:
+        now = datetime.now(UTC)
+        for call in calls:
+            call.ingested_at = now
+        if pricer is not None:
+            pricer.price_many(calls)
+    rows = span_rows(calls, spans)
+    call_keys = list(map(_KEY, calls))
+    index = TraceIndex(rows.values())
+    to_read = traces_to_read(index, set(call_keys))
+    resolved = [
+        index.resolve(key, rows[key], operation)
+        for key, operation in zip(call_keys, map(_OPERATION, calls), strict=True)
+    ]
+    return PreparedBatch(
+        with_context(calls_to_arrow(calls), resolved) if calls else None,
+        spans_to_arrow(list(rows.values())) if rows else None,
+        to_read,
+        len(spans),
+        calls=calls,
+        rows=rows,
+        resolved=resolved,
+        call_keys=call_keys,
+    )
+
+
+class OverlappedIngest:
+    """What :meth:`Pipeline.overlapped` yields: ``ingest(calls, spans)``, or ``ingest.prepared(batch)`` for
+    records prepared elsewhere (by :func:`prepare` in a worker process, with the pipeline's ``pricer``)."""
+
+    def __init__(self, pipeline: Pipeline, pool: ThreadPoolExecutor, group_spans: int) -> None:
+        self.pricer = pipeline.pricer
+        self._pipeline = pipeline
+        self._pool = pool
+        self._group_spans = group_spans
+        self._in_flight: list[Future[IngestResult]] = []
+        self._waiting: list[PreparedBatch] = []
+
+    def __call__(self, calls: list[Call], spans: list[SpanContext]) -> None:
+        self.prepared(self._pipeline.prepare(calls, spans))
+
+    def prepared(self, batch: PreparedBatch) -> None:
+        waiting = self._waiting
+        waiting.append(batch)
+        in_flight = self._in_flight
+        if not in_flight or in_flight[0].done() or sum(b.size for b in waiting) >= self._group_spans:
+            self.flush()
+
+    def flush(self) -> None:
+        while self._in_flight:
+            self._in_flight.pop().result()  # a failed write raises here, and the waiting batches are dropped
+        if self._waiting:
+            self._in_flight.append(self._pool.submit(self._pipeline.write, list(self._waiting)))
+            self._waiting.clear()
 
 
 class Pipeline:
@@ -231,9 +440,7 @@ class Pipeline:
         return self.write([self.prepare(calls, spans)])
 
     @contextmanager
-    def overlapped(
-        self, group_spans: int = 8192
-    ) -> Iterator[Callable[[list[Call], list[SpanContext]], None]]:
+    def overlapped(self, group_spans: int = 8192) -> Iterator[OverlappedIngest]:
         """An ingest for one producer (a file import) that prepares batches while the previous ones are written.
 
         The write runs in a thread of its own (the warehouse's work releases the GIL), so reading, decoding and
@@ -244,80 +451,34 @@ class Pipeline:
         :meth:`ingest` calls. A failed write is raised by the next call or when the block ends; nothing after
         it is written. Everything handed over is durable when the block ends without an error.
         """
-        in_flight: list[Future[IngestResult]] = []
-        waiting: list[PreparedBatch] = []
-
-        def flush() -> None:
-            while in_flight:
-                in_flight.pop().result()  # a failed write raises here, and the waiting batches are dropped
-            if waiting:
-                in_flight.append(pool.submit(self.write, list(waiting)))
-                waiting.clear()
-
-        def ingest(calls: list[Call], spans: list[SpanContext]) -> None:
-            waiting.append(self.prepare(calls, spans))
-            if not in_flight or in_flight[0].done() or sum(b.size for b in waiting) >= group_spans:
-                flush()
-
         with ThreadPoolExecutor(1, thread_name_prefix="agentledger-write") as pool:
+            ingest = OverlappedIngest(self, pool, group_spans)
             yield ingest
-            flush()
-            flush()
+            ingest.flush()
+            ingest.flush()
 
     def prepare(self, calls: list[Call], spans: list[SpanContext]) -> PreparedBatch:
-        """The warehouse-free half of :meth:`ingest` (see the module docstring). Safe to run in many
-        threads at once: the batching writer runs it in the submitting request's thread, so that this
-        work stays off the single writer."""
-        calls = dedupe(calls)
-        spans = dedupe(spans)
-        if calls:
-            now = datetime.now(UTC)
-            for call in calls:
-                call.ingested_at = now
-            if self.pricer is not None:
-                self.pricer.price_many(calls)
-        rows = span_rows(calls, spans)
-        call_keys = list(map(_KEY, calls))
-        index = TraceIndex(rows.values())
-        to_read = traces_to_read(index, set(call_keys))
-        resolved = [
-            index.resolve(key, rows[key], operation)
-            for key, operation in zip(call_keys, map(_OPERATION, calls), strict=True)
-        ]
-        traces: defaultdict[TraceKey, list[Key]] = defaultdict(list)
-        for key in rows:
-            traces[key[:3]].append(key)
-        return PreparedBatch(
-            calls=calls,
-            call_keys=call_keys,
-            resolved=resolved,
-            rows=rows,
-            traces=dict(traces),
-            to_read=to_read,
-            call_table=with_context(calls_to_arrow(calls), resolved) if calls else None,
-            span_table=spans_to_arrow(list(rows.values())) if rows else None,
-            spans=len(spans),
-        )
+        """The warehouse-free half of :meth:`ingest` (see :func:`prepare`). Safe to run in many threads at
+        once: the batching writer runs it in the submitting request's thread, so that this work stays off the
+        single writer."""
+        return prepare(calls, spans, self.pricer)
 
     def write(self, batches: Sequence[PreparedBatch]) -> IngestResult:
         """Write prepared batches in one transaction, completing their calls' context (see :meth:`ingest`).
 
-        Batches are written together unless one span identity is in two of them (the same span sent twice
-        in a short while): then one after the other, as consecutive ingests would.
+        Batches are written together unless one span identity, or one response id, is in two of them (the
+        same span sent twice in a short while, or two records of one API call: see ingest/twins.py): then one
+        after the other, as consecutive ingests would.
         """
-        batches = [b for b in batches if b.rows]
-        # one API call recorded twice in what is written (see ingest/twins.py)
-        calls = [c for b in batches for c in b.calls]
-        arrival = {id(c): position for position, b in enumerate(batches) for c in b.calls}
-        kept = one_call_per_response(calls, lambda c: arrival[id(c)])
-        if len(kept) < len(calls):
-            drop = {_KEY(c) for c in calls} - {_KEY(c) for c in kept}
-            batches = [without_calls(b, drop) for b in batches]
-        result = IngestResult(calls=sum(len(b.calls) for b in batches), spans=sum(b.spans for b in batches))
+        batches = [_one_call_per_response(b) for b in batches if b.size]
+        result = IngestResult(
+            calls=sum(len(b.call_keys) for b in batches), spans=sum(b.spans for b in batches)
+        )
         if not batches:
             return result
         shared = shared_traces(batches)
-        parts = [batches] if not keys_overlap(batches, shared) else [[b] for b in batches]
+        together = not keys_overlap(batches, shared) and not responses_overlap(batches)
+        parts = [batches] if together else [[b] for b in batches]
         try:
             with self.warehouse.transaction():
                 twins = sum(
@@ -342,23 +503,27 @@ class Pipeline:
         before = spans_from_arrow(wh.trace_spans(to_read)) if to_read else []
         unread = {trace for b in batches for trace in b.traces} - to_read
         stored_keys = wh.stored_span_keys(unread) if insert_new else None  # type: ignore[attr-defined]
-        # Traces whose calls may record an API call stored already are read too (see _stored_twins).
-        twin_traces = _twin_traces(batches, unread, stored_keys)
-        if twin_traces:
-            before += spans_from_arrow(wh.trace_spans(twin_traces))
+        # Traces whose calls may record an API call stored already are read too (see _stored_twins), and those
+        # where a stored span is written again beside other stored spans: the new values may move what those
+        # inherit (the trace's session or user fallback).
+        also = _twin_traces(batches, unread, stored_keys) | _rewritten_traces(batches, stored_keys)
+        if also:
+            before += spans_from_arrow(wh.trace_spans(also))
         # Stored spans the batches write again; the others are the stored context of the traces.
-        rewritten = {k for k in map(_KEY, before) if any(k in b.rows for b in batches)}
+        written = {k for b in batches for k in b.row_keys} if before else set()
+        rewritten = {k for k in map(_KEY, before) if k in written}
         stored = [s for s in before if _KEY(s) not in rewritten]
         known = rewritten | stored_keys if stored_keys is not None else None
         twins = self._stored_twins(batches, before)
         if twins:
-            batches = [without_calls(b, twins) for b in batches]
+            batches = [b.without_calls(twins) for b in batches]
         index = _index_of(batches, stored, shared | {_KEY(s)[:3] for s in stored})
-        resolved = [r for b in batches for r in b.resolved]
         call_tables = [b.call_table for b in batches if b.call_table is not None]
         call_table = pa.concat_tables(call_tables) if call_tables else None
-        if index is not None and _re_resolve(batches, index, resolved):
-            call_table = with_context(call_table, resolved) if call_table is not None else None
+        if index is not None and call_table is not None:
+            resolved = _re_resolve(batches, index)
+            if resolved is not None:
+                call_table = with_context(call_table, resolved)
         span_table = pa.concat_tables([b.span_table for b in batches if b.span_table is not None])
         if known is not None:
             self._write_split(batches, span_table, call_table, known)
@@ -378,8 +543,11 @@ class Pipeline:
         which include every trace with stored spans and a call with a response id) that overlap one of them in
         time and that the write does not store again as a call; only their calls are read.
         """
-        calls = [c for b in batches for c in b.calls if c.response_id]
-        if not calls or not before:
+        if not before:
+            return set()
+        traces = {_KEY(s)[:3] for s in before}
+        calls = [c for b in batches for c in b.calls_in(traces) if c.response_id]
+        if not calls:
             return set()
         written = {key for b in batches for key in b.call_keys}
         candidates = llm_span_overlaps(calls, [s for s in before if _KEY(s) not in written])
@@ -395,7 +563,7 @@ class Pipeline:
         That holds for calls too, because every call is written with a span row of the same identity.
         """
         wh = self.warehouse
-        span_new = [k not in known for b in batches for k in b.rows] if known else None
+        span_new = [k not in known for b in batches for k in b.row_keys] if known else None
         call_new = [k not in known for b in batches for k in b.call_keys] if known else None
         with wh.new_rows():  # type: ignore[attr-defined]  # the insert_new capability
             wh.write_spans(_rows(span_table, span_new, True))
@@ -414,12 +582,25 @@ def _twin_traces(
     them may be the API call's first record, and the trace's calls inherit from what is stored like any other.
     ``stored_keys`` are the stored span keys of the unread traces, where the backend can probe for them."""
     traces = {
-        key[:3] for b in batches for key, call in zip(b.call_keys, b.calls, strict=True) if call.response_id
+        key[:3]
+        for b in batches
+        for key, response_id in zip(b.call_keys, b.response_ids(), strict=True)
+        if response_id
     }
     traces &= unread
     if stored_keys is not None:
         traces &= {key[:3] for key in stored_keys}
     return traces
+
+
+def _rewritten_traces(batches: list[PreparedBatch], stored_keys: set[Key] | None) -> set[TraceKey]:
+    """The traces (among those ``stored_keys`` were probed for) where the batches write a stored span again
+    while other spans of the trace are stored."""
+    if not stored_keys:
+        return set()
+    written = {k for b in batches for k in b.row_keys}
+    again = {k[:3] for k in stored_keys if k in written}
+    return {k[:3] for k in stored_keys if k[:3] in again and k not in written}
 
 
 def _index_of(
@@ -428,23 +609,32 @@ def _index_of(
     """The stored and batch spans of ``traces`` (those whose batch-only resolution may be incomplete)."""
     if not traces:
         return None
-    batch_rows = [b.rows[k] for b in batches for t in traces for k in b.traces.get(t, ())]
+    batch_rows = [row for b in batches for row in b.rows_of([k for t in traces for k in b.traces.get(t, ())])]
     return TraceIndex([*stored, *batch_rows])
 
 
-def _re_resolve(batches: list[PreparedBatch], index: TraceIndex, resolved: list[ResolvedContext]) -> bool:
-    """Resolve again, in place, the calls of the traces in ``index``; True when one changed."""
+def _re_resolve(batches: list[PreparedBatch], index: TraceIndex) -> list[ResolvedContext] | None:
+    """The calls' context with the calls of the traces in ``index`` resolved again; None when none changed."""
     traces = {key[:3] for key in index.spans}
-    changed = False
+    again: list[tuple[int, ResolvedContext]] = []
     position = 0
     for b in batches:
-        for key, call in zip(b.call_keys, b.calls, strict=True):
-            if key[:3] in traces:
-                again = index.resolve(key, b.rows[key], call.operation)
-                changed = changed or again != resolved[position]
-                resolved[position] = again
-            position += 1
-    return changed
+        picked = [i for i, key in enumerate(b.call_keys) if key[:3] in traces]
+        if picked:
+            keys = [b.call_keys[i] for i in picked]
+            operations = b.operations()
+            for i, key, own in zip(picked, keys, b.rows_of(keys), strict=True):
+                again.append((position + i, index.resolve(key, own, operations[i])))
+        position += len(b.call_keys)
+    if not again:
+        return None
+    resolved = [r for b in batches for r in b.resolved]
+    changed = False
+    for i, context in again:
+        if context != resolved[i]:
+            resolved[i] = context
+            changed = True
+    return resolved if changed else None
 
 
 def _rows(table: pa.Table, mask: list[bool] | None, keep: bool) -> pa.Table:

@@ -14,15 +14,16 @@ requests written together by one write, and across requests, when the first reco
 ``SimpleSpanProcessor``, always split them). Within a request the record kept is not the SDK's own, then the
 one with the prompt recorded (a prompt hash), then the earlier start, then the smaller span id. Across
 requests the record that arrived first is kept, whether it is stored already or in an earlier request of the
-same write, so that writing requests together gives what writing them one by one gives; the later record
-stays a context span.
+same write (requests that share a response id are written one after the other, see
+:meth:`agentledger.ingest.pipeline.Pipeline.write`), so that writing requests together gives what writing them
+one by one gives; the later record stays a context span.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from operator import attrgetter
 
@@ -55,11 +56,9 @@ def _overlap(a: Call | SpanContext, b: Call | SpanContext) -> bool:
     return a.started_at <= (b.ended_at or b.started_at) and b.started_at <= (a.ended_at or a.started_at)
 
 
-def one_call_per_response(calls: list[Call], arrival: Callable[[Call], int] | None = None) -> list[Call]:
-    """``calls`` without the second record of any API call recorded twice among them (order kept).
-
-    With ``arrival`` (the position of a call's request among requests written together), a record that
-    arrived earlier is kept before the preference applies, as if the requests had been written one by one."""
+def one_call_per_response(calls: list[Call]) -> list[Call]:
+    """``calls`` (of one request) without the second record of any API call recorded twice among them (order
+    kept)."""
     seen: set[str] = set()
     repeated: set[str] = set()
     for call in calls:  # the common case, every response id once, costs one set lookup per call
@@ -80,7 +79,6 @@ def one_call_per_response(calls: list[Call], arrival: Callable[[Call], int] | No
             continue
         group.sort(
             key=lambda x: (
-                arrival(x) if arrival else 0,
                 _by_sdk(x),
                 x.prompt_hash is None,
                 x.started_at,

@@ -136,15 +136,28 @@ class BatchingWriter:
             with self._cond:
                 self._check_room(request_size(calls, spans))  # refuse before spending the preparation
             prepared = self._sink.prepare(calls, spans)
-            if not prepared.size:
-                return receipt
-            request = _Request(prepared, prepared.size)
-            with self._cond:
-                self._admit(request)
-        request.done.result()  # re-raises the batch's error in every waiting thread
+            request = self._queue_prepared(prepared)
+        if request is not None:
+            request.done.result()  # re-raises the batch's error in every waiting thread
         return receipt
 
     __call__ = submit
+
+    def submit_prepared(self, prepared: Prepared) -> None:
+        """:meth:`submit` for records prepared elsewhere (what ``sink.prepare`` returns, made in a worker
+        process): queue them and wait until they are durably written; the same errors."""
+        with self.coming():
+            request = self._queue_prepared(prepared)
+        if request is not None:
+            request.done.result()
+
+    def _queue_prepared(self, prepared: Prepared) -> _Request | None:
+        if not prepared.size:
+            return None
+        request = _Request(prepared, prepared.size)
+        with self._cond:
+            self._admit(request)
+        return request
 
     @contextmanager
     def coming(self) -> Iterator[None]:

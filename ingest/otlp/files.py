@@ -14,13 +14,16 @@ A record that cannot be read yields a :class:`FileError` naming the file and the
 for protobuf) and iteration goes on with the next record or file.
 
 With ``workers``, :func:`import_files` reads, decodes and maps whole files in that many worker processes (the
-Python work of an import, which one process does under one lock) while this process prices, resolves and
-writes them in the order of the files, so the result is that of the sequential import. One file is read by one
-worker (see :mod:`agentledger.ingest.otlp.workers`).
+Python work of an import, which one process does under one lock) while this process writes them in the order of
+the files, so the result is that of the sequential import. One file is read by one worker (see
+:mod:`agentledger.ingest.otlp.workers`). Given a pipeline's :class:`~agentledger.ingest.pipeline.OverlappedIngest`,
+the workers also prepare each request for the write (pricing with the pipeline's pricer, resolution, Arrow
+tables) and this process only writes; given any other ``ingest``, it receives the mapped records.
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import itertools
 import json
@@ -39,7 +42,16 @@ from agentledger.core.records import Call, SpanContext
 from agentledger.ingest.otlp.decode import DecodedRequest, Rejection, decode_json_document, decode_protobuf
 from agentledger.ingest.otlp.limits import may_hold_surrogates, scrub_surrogates
 from agentledger.ingest.otlp.mapping import MappedBatch, map_request
-from agentledger.ingest.otlp.workers import MappingPool, Packed, pack, unpack
+from agentledger.ingest.otlp.workers import (
+    MappingPool,
+    Packed,
+    PreparedRequest,
+    Pricing,
+    pack,
+    prepare_mapped,
+    unpack,
+)
+from agentledger.ingest.pipeline import OverlappedIngest
 
 PROTOBUF_SUFFIXES = (".pb", ".binpb", ".protobuf")
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -138,7 +150,18 @@ def import_files(
     report = FileImportReport()
     calls: list[Call] = []
     spans: list[SpanContext] = []
-    mapped = _mapped_in_workers(paths, project_id, workers) if workers > 0 else _mapped(paths, project_id)
+    prepared = isinstance(ingest, OverlappedIngest)
+    if workers > 0:
+        mapped = _mapped_in_workers(
+            paths,
+            project_id,
+            workers,
+            Pricing.of(ingest.pricer) if prepared else None,
+            prepared,
+            batch_spans,
+        )
+    else:
+        mapped = _mapped(paths, project_id)
     try:
         for item in mapped:
             if isinstance(item, Path):
@@ -150,6 +173,15 @@ def import_files(
             path, position, batch, read = item
             report.requests += 1
             _note_rejections(report, path, position, batch.rejected)
+            if isinstance(batch, PreparedRequest):  # prepared in a worker: the writer takes it as it is
+                assert isinstance(ingest, OverlappedIngest)
+                if batch.prepared is not None:
+                    ingest.prepared(batch.prepared)
+                report.calls += batch.calls
+                report.spans += batch.spans
+                if progress is not None:
+                    progress(read)
+                continue
             calls.extend(batch.calls)
             spans.extend(batch.spans)
             if progress is not None:
@@ -164,7 +196,7 @@ def import_files(
 
 # A file's mapped requests, in order: the file's path first, then per request (path, position, records, spans
 # read) or a FileError.
-_Mapped = Path | FileError | tuple[Path, str, MappedBatch, int]
+_Mapped = Path | FileError | tuple[Path, str, MappedBatch | PreparedRequest, int]
 
 
 def _mapped(paths: Iterable[str | Path], project_id: str) -> Generator[_Mapped, None, None]:
@@ -190,26 +222,77 @@ def _map_file_in_worker(path: Path, project_id: str) -> list[FileError | tuple[s
     ]
 
 
+def _prepare_file_in_worker(
+    path: Path, project_id: str, batch_spans: int
+) -> list[FileError | tuple[str, PreparedRequest, int]]:
+    """One file mapped and prepared for the write in a worker process: the records of consecutive requests are
+    prepared together, about ``batch_spans`` spans at a time, and the last request of each group carries them
+    (the others carry their counts and rejections only)."""
+    items: list[FileError | tuple[str, PreparedRequest, int]] = []
+    group: list[tuple[str, MappedBatch, int]] = []
+
+    def prepare_group() -> None:
+        if not group:
+            return
+        together = MappedBatch(
+            [c for _, b, _ in group for c in b.calls], [s for _, b, _ in group for s in b.spans], []
+        )
+        prepared = prepare_mapped(together).prepared
+        for n, (position, batch, read) in enumerate(group, 1):
+            mine = prepared if n == len(group) else None
+            request = PreparedRequest(mine, len(batch.calls), len(batch.spans), batch.rejected)
+            items.append((position, request, read))
+        group.clear()
+
+    spans = 0
+    for item in _mapped_file(path, project_id):
+        if isinstance(item, FileError):
+            prepare_group()  # the error is reported in its place, after the requests before it
+            spans = 0
+            items.append(item)
+            continue
+        group.append((item[1], item[2], item[3]))
+        spans += len(item[2].spans)
+        if spans >= batch_spans:
+            prepare_group()
+            spans = 0
+    prepare_group()
+    return items
+
+
 def _mapped_in_workers(
-    paths: Iterable[str | Path], project_id: str, workers: int
+    paths: Iterable[str | Path],
+    project_id: str,
+    workers: int,
+    pricing: Pricing | None,
+    prepared: bool,
+    batch_spans: int,
 ) -> Generator[_Mapped, None, None]:
-    """:func:`_mapped` with the files mapped in ``workers`` processes, in order, at most eight files per worker
-    ahead of the consumer (so memory stays bounded by a few files' records)."""
-    pool = MappingPool(workers)
+    """:func:`_mapped` with the files mapped (and ``prepared``, priced by ``pricing``) in ``workers`` processes,
+    in order, at most eight files per worker ahead of the consumer (so memory stays bounded by a few files'
+    records)."""
+    pool = MappingPool(workers, pricing)
+    work: Callable[..., list[Any]] = _map_file_in_worker
+    if prepared:
+        work = functools.partial(_prepare_file_in_worker, batch_spans=batch_spans)
     path: Path | None = None
     try:
         ahead: deque[tuple[Path, Future[list[Any]]]] = deque()
         pending = iter_paths(paths)
         for path in itertools.islice(pending, 8 * workers):
-            ahead.append((path, pool.future(_map_file_in_worker, path, project_id)))
+            ahead.append((path, pool.future(work, path, project_id)))
         while ahead:
             path, future = ahead.popleft()
             mapped = future.result()  # an unexpected error in a worker is raised here
             for path_next in itertools.islice(pending, 1):
-                ahead.append((path_next, pool.future(_map_file_in_worker, path_next, project_id)))
+                ahead.append((path_next, pool.future(work, path_next, project_id)))
             yield path
             for item in mapped:
-                yield item if isinstance(item, FileError) else (path, item[0], unpack(item[1]), item[2])
+                if isinstance(item, FileError):
+                    yield item
+                else:
+                    position, batch, read = item
+                    yield path, position, batch if prepared else unpack(batch), read
     except BrokenProcessPool:  # killed, or out of memory: one file is held whole by one worker
         raise TransientError(
             f"a worker process died while reading {path} (out of memory?); what was read before is kept: "

@@ -14,9 +14,10 @@ Follows the OTLP/HTTP specification: ``application/x-protobuf`` or ``application
 ====  ===========================================================================================
 
 A 200 is only sent after ``ingest`` returned, so an acknowledged span is durable. Decoding, mapping and the
-ingest call run in the thread pool: the event loop never waits on them. With ``mapper`` (a
-:class:`~agentledger.ingest.otlp.workers.MappingPool`'s ``map_body``), decoding and mapping run in worker
-processes; a worker that died answers 503. With ``announce`` (the batching writer's ``coming``), a request is
+ingest call run in the thread pool: the event loop never waits on them. With ``mapper`` a
+:class:`~agentledger.ingest.otlp.workers.MappingPool`'s ``prepare_body`` and ``submit_prepared`` the batching
+writer's, decoding, mapping and the warehouse-free half of the write run in worker processes and the records
+come back ready to write; a worker that died answers 503. With ``announce`` (the batching writer's ``coming``), a request is
 announced to the writer while it is decoded and mapped, so that concurrent requests are written together.
 """
 
@@ -27,6 +28,7 @@ import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -43,6 +45,8 @@ from agentledger.core.settings import Settings
 from agentledger.ingest.http_body import RequestRefused, gunzip_capped, is_gzipped, read_capped
 from agentledger.ingest.otlp.decode import ContentKind, Rejection, decode_body
 from agentledger.ingest.otlp.mapping import MappedBatch, map_request
+from agentledger.ingest.otlp.workers import PreparedRequest
+from agentledger.ingest.pipeline import PreparedBatch
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +63,8 @@ _RPC_RESOURCE_EXHAUSTED = 8
 _RPC_UNAVAILABLE = 14
 
 IngestFn = Callable[[list[Call], list[SpanContext]], object]
-MapperFn = Callable[[bytes, ContentKind, str], MappedBatch]
+MapperFn = Callable[[bytes, ContentKind, str], MappedBatch | PreparedRequest]
+SubmitPreparedFn = Callable[[PreparedBatch], object]
 AnnounceFn = Callable[[], AbstractContextManager[object]]
 
 
@@ -94,6 +99,7 @@ def build_otlp_router(
     project_for_request: Callable[[Request], str] | None = None,
     mapper: MapperFn = map_in_process,
     announce: AnnounceFn = nullcontext,
+    submit_prepared: SubmitPreparedFn | None = None,
 ) -> APIRouter:
     """A router with ``POST /v1/traces`` and its Langfuse alias, writing through ``ingest(calls, spans)``.
 
@@ -102,7 +108,9 @@ def build_otlp_router(
     may read the key store. By default the keys are ``settings.api_keys`` and the project is
     ``settings.project_id``.
     """
-    receiver = _Receiver(ingest, settings, project_for_request or env_key_project(settings), mapper, announce)
+    receiver = _Receiver(
+        ingest, settings, project_for_request or env_key_project(settings), mapper, announce, submit_prepared
+    )
     router = APIRouter(tags=["ingest"])
     for path, operation_id in zip(
         TRACE_PATHS, ("otlp_export_traces", "otlp_export_traces_langfuse"), strict=True
@@ -128,12 +136,14 @@ class _Receiver:
         project_for_request: Callable[[Request], str],
         mapper: MapperFn,
         announce: AnnounceFn = nullcontext,
+        submit_prepared: SubmitPreparedFn | None = None,
     ) -> None:
         self._ingest = ingest
         self._settings = settings
         self._project_for_request = project_for_request
         self._mapper = mapper
         self._announce = announce
+        self._submit_prepared = submit_prepared
 
     async def export(self, request: Request) -> Response:
         content_type = request.headers.get("content-type")
@@ -170,22 +180,33 @@ class _Receiver:
             raise _HttpError(400, _RPC_INVALID_ARGUMENT, str(exc)) from None
         except TransientError as exc:  # a mapping worker died
             raise _HttpError(503, _RPC_UNAVAILABLE, str(exc)) from None
-        if batch.spans or batch.calls:
+        if isinstance(batch, PreparedRequest):  # prepared in a worker process
+            outcome = ExportOutcome(batch.spans, batch.calls, batch.rejected)
+            if self._submit_prepared is None:
+                raise TypeError("a mapper that prepares needs the writer's submit_prepared")
+            prepared = batch.prepared
+            store = (
+                partial(self._submit_prepared, prepared) if prepared is not None and prepared.size else None
+            )
+        else:
+            outcome = ExportOutcome(len(batch.spans), len(batch.calls), batch.rejected)
+            store = partial(self._ingest, batch.calls, batch.spans) if batch.spans or batch.calls else None
+        if store is not None:
             try:
-                self._ingest(batch.calls, batch.spans)
+                store()
             except (WarehouseError, TransientError) as exc:
                 log.warning("OTLP export not stored, answering 503: %s", exc)
                 raise _HttpError(
                     503, _RPC_UNAVAILABLE, f"the warehouse could not store the spans: {exc}"
                 ) from None
-        if batch.rejected:
+        if outcome.rejected:
             log.info(
                 "OTLP export: %d spans stored, %d rejected (%s)",
-                len(batch.spans),
-                len(batch.rejected),
-                batch.rejected[0].describe(),
+                outcome.spans,
+                len(outcome.rejected),
+                outcome.rejected[0].describe(),
             )
-        return ExportOutcome(len(batch.spans), len(batch.calls), batch.rejected)
+        return outcome
 
 
 def env_key_project(settings: Settings) -> Callable[[Request], str]:

@@ -217,3 +217,15 @@ def test_context_of_calls_written_in_the_same_transaction_can_be_updated(wh):
         wh.write_calls(calls_to_arrow([llm("c1", None, started_at=T0 + timedelta(seconds=1))]))
         assert wh.update_call_context(update) == 1
     assert calls_by_span(wh)["c1"][:2] == ("late", "chat")
+
+
+def test_a_span_sent_again_moves_what_the_stored_calls_of_its_trace_inherit(wh):
+    # The trace's session is that of its earliest span with one; the re-sent span no longer carries it. The
+    # batch holds only a rooted call, which alone would not make the pipeline read the trace.
+    pipeline = Pipeline(wh)
+    pipeline.ingest(
+        [llm("c1", None, session_id="s1"), llm("c2", None, started_at=T0 + timedelta(seconds=5))], []
+    )
+    assert calls_by_span(wh)["c2"][2] == "s1"
+    pipeline.ingest([llm("c1", None, session_id=None)], [])
+    assert calls_by_span(wh) == {"c1": (None, "chat", None, 0), "c2": (None, "chat", None, 0)}

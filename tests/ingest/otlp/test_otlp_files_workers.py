@@ -15,8 +15,11 @@ import pytest
 from otlp_helpers import SpanSpec, fixture, json_request, pb_body
 
 from agentledger.core.errors import TransientError
+from agentledger.core.pricing import Pricer
 from agentledger.core.records import Call, SpanContext
 from agentledger.ingest.otlp.files import import_files
+from agentledger.ingest.pipeline import Pipeline, PreparedBatch
+from agentledger.warehouse import connect
 
 CHAT = {"gen_ai.operation.name": "chat", "gen_ai.usage.input_tokens": 5}
 
@@ -106,3 +109,36 @@ def test_a_worker_that_dies_mid_import_stops_it_with_an_error_naming_the_file(tm
             _small_files(tmp_path, 40), Recorder(), project_id="p", progress=kill_the_workers, workers=1
         )
     assert multiprocessing.active_children() == []
+
+
+def _ledger_of_import(root: Path, workers: int, db: Path) -> tuple[object, list, list, list[bool]]:
+    """Import ``root`` into a DuckDB ledger through the pipeline, as `agentledger ingest otlp` does."""
+    wh = connect(f"duckdb:///{db}")
+    handed: list[bool] = []  # per batch written: whether it came from another process
+    try:
+        with Pipeline(wh, Pricer()).overlapped() as ingest:
+            prepared = ingest.prepared
+
+            def counted(batch: PreparedBatch) -> None:
+                handed.append(batch._calls is None and batch._rows is None)
+                prepared(batch)
+
+            ingest.prepared = counted  # type: ignore[method-assign]
+            report = import_files([root], ingest, project_id="p", batch_spans=7, workers=workers)
+        calls = wh.sql("SELECT * EXCLUDE (ingested_at) FROM calls ORDER BY trace_id, span_id").rows()
+        spans = wh.sql("SELECT * FROM spans ORDER BY trace_id, span_id").rows()
+    finally:
+        wh.close()
+    return report, calls, spans, handed
+
+
+def test_workers_that_prepare_the_records_store_what_one_process_stores(tmp_path: Path) -> None:
+    (tmp_path / "files").mkdir()
+    root = _mixed_directory(tmp_path / "files")
+    alone = _ledger_of_import(root, 0, tmp_path / "alone.duckdb")
+    parallel = _ledger_of_import(root, 2, tmp_path / "parallel.duckdb")
+    assert parallel[:3] == alone[:3]
+    assert len(alone[1]) > 80 and any("priced" in row for row in alone[1])
+    # the workers prepared them (grouped by about 7 spans within a file), this process only wrote them
+    assert len(parallel[3]) > 5 and all(parallel[3])
+    assert alone[3] and not any(alone[3])

@@ -36,9 +36,9 @@ PB = {"content-type": "application/x-protobuf"}
 JS = {"content-type": "application/json"}
 
 
-def _ledger(tmp_path: Path, workers: int) -> list[tuple]:
+def _ledger(tmp_path: Path, workers: int, prices: Path | None = None) -> list[tuple]:
     url = f"duckdb:///{tmp_path / f'w{workers}.duckdb'}"
-    settings = Settings(warehouse=url, ingest_workers=workers, api_keys=[])
+    settings = Settings(warehouse=url, ingest_workers=workers, api_keys=[], prices_file=prices)
     app = create_app(settings)
     with TestClient(app) as client:
         answers = [
@@ -56,7 +56,8 @@ def _ledger(tmp_path: Path, workers: int) -> list[tuple]:
     wh = connect(url)
     try:
         rows = wh.sql(
-            "SELECT span_id, model, input_tokens, cost_usd, session_id, agent_name FROM calls ORDER BY span_id"
+            "SELECT span_id, model, input_tokens, cost_usd, price_status, session_id, agent_name FROM calls "
+            "ORDER BY span_id"
         )
         return rows.rows()
     finally:
@@ -67,6 +68,18 @@ def test_the_workers_store_what_the_server_process_stores(tmp_path: Path) -> Non
     in_process = _ledger(tmp_path, 0)
     assert [r[0] for r in in_process] == ["00000000000000a1", "00000000000000b1"]
     assert _ledger(tmp_path, 1) == in_process
+
+
+def test_the_workers_price_with_the_servers_overrides(tmp_path: Path) -> None:
+    # the workers prepare the records, pricing included: they must price as the server would
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(
+        "overrides:\n  - model: gpt-4o\n    effective_from: 2020-01-01\n"
+        "    input_per_mtok: 100000\n    output_per_mtok: 0\n"
+    )
+    in_process = _ledger(tmp_path, 0, prices)
+    assert [(r[3], r[4]) for r in in_process] == [(1.0, "override")] * 2  # 10 tokens at $0.1 each
+    assert _ledger(tmp_path, 2, prices) == in_process
 
 
 def test_a_worker_that_dies_is_a_transient_error_and_the_next_call_gets_a_new_one() -> None:
