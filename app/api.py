@@ -43,11 +43,11 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await run_in_threadpool(pipeline.warm_up)
-        if mappers is not None:
-            await run_in_threadpool(mappers.start)
-        tune_for_ingest()
         try:
+            await run_in_threadpool(pipeline.warm_up)
+            if mappers is not None:
+                await run_in_threadpool(mappers.start)
+            tune_for_ingest()
             yield
         finally:
             try:

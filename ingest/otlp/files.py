@@ -145,7 +145,10 @@ def import_files(
     ``progress`` is called with the number of spans read since its previous call. Unreadable records are
     listed in ``errors`` and skipped; an exception from ``ingest`` propagates (nothing is acknowledged).
     With ``workers`` > 0 the files are read and mapped in that many processes (see the module docstring);
-    the report and what is ingested are the same.
+    the report and what is stored are the same, but for one case: given an :class:`OverlappedIngest`, the
+    workers prepare each file's requests in groups of their own, and two records of one API call in two groups
+    (two files, say) keep the one read first, as two requests do (see :mod:`agentledger.ingest.twins`), where
+    one group of the import in one process would keep its preferred record.
     """
     report = FileImportReport()
     calls: list[Call] = []
