@@ -361,6 +361,11 @@ def main() -> None:
                     "otlp_http": _ratio(http_run["spans_per_s"], ph["spans_per_s"]),
                     "file_import": _ratio(file_run["spans_per_s"], ph["spans_per_s"]),
                 }
+                if "otlp_http_workers" in run:
+                    workers_run = run["otlp_http_workers"]
+                    run["ratio_vs_phoenix"]["otlp_http_workers"] = _ratio(
+                        workers_run["spans_per_s"], ph["spans_per_s"]
+                    )
         results["runs"].append(run)
         print(json.dumps(results["runs"][-1]), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -376,8 +381,8 @@ def _ratio(ours: float, theirs: float) -> float | None:
 def _phoenix_table(runs: list[dict]) -> str:
     rows = [
         "| spans | agentledger file import | agentledger OTLP/HTTP | Phoenix OTLP/HTTP (stored) "
-        "| ratio OTLP/HTTP | ratio file import |",
-        "|---|---|---|---|---|---|",
+        "| ratio OTLP/HTTP | ratio OTLP/HTTP with workers | ratio file import |",
+        "|---|---|---|---|---|---|---|",
     ]
     for run in runs:
         f, h, p, r = run["file_import"], run["otlp_http"], run["phoenix_otlp_http"], run["ratio_vs_phoenix"]
@@ -388,7 +393,8 @@ def _phoenix_table(runs: list[dict]) -> str:
             f"| {f['spans']} | {f['spans_per_s']} spans/s "
             f"| {h['spans_per_s']} spans/s, p50 {h['p50_ms']} ms, p99 {h['p99_ms']} ms, {h['server_peak_rss_mb']} MB "
             f"| {p['spans_per_s']} spans/s{stored}, p50 {p['p50_ms']} ms, p99 {p['p99_ms']} ms, "
-            f"{p['server_peak_rss_mb']} MB | {r['otlp_http']}x | {r['file_import']}x |"
+            f"{p['server_peak_rss_mb']} MB | {r['otlp_http']}x | {r.get('otlp_http_workers', '-')}x "
+            f"| {r['file_import']}x |"
         )
     return "\n".join(rows)
 

@@ -89,9 +89,8 @@ class Pricing:
 class PreparedRequest:
     """One OTLP/HTTP body decoded, mapped and prepared: what the receiver writes and answers."""
 
-    prepared: (
-        PreparedBatch | None
-    )  # None: its records travel with a later request's (see ingest/otlp/files.py)
+    # None: its records travel with a later request's (a file's requests are prepared in groups: ingest/otlp/files.py)
+    prepared: PreparedBatch | None
     calls: int  # LLM calls mapped
     spans: int  # spans mapped
     rejected: list[Rejection]

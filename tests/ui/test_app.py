@@ -386,6 +386,8 @@ def test_every_page_renders_without_exceptions() -> None:
         at.switch_page(f"views/{page}.py").run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert at.title[0].value, page
+        # an unknown value (an unpriced cost, a missing name) reads as the tiles read it, never "None"
+        assert all(table.proto.placeholder == fmt.UNKNOWN for table in at.dataframe), page
 
 
 # -- empty and broken ledgers ----------------------------------------------------------------------

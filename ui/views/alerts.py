@@ -58,6 +58,7 @@ def _states(states: pl.DataFrame) -> None:
         table = act.alert_state_table(states)
         st.dataframe(
             table,
+            placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
             hide_index=True,
             width="stretch",
             key="alert_state_table",
@@ -87,6 +88,7 @@ def _history(history: pl.DataFrame) -> None:
     st.caption(f"The last {fmt.plural(table.height, 'event')}, newest first, with where each notice went.")
     st.dataframe(
         table,
+        placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
         hide_index=True,
         width="stretch",
         key="alert_history_table",

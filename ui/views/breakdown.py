@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from agentledger.ui import figures, state, tables
+from agentledger.ui import format as fmt
 from agentledger.ui.state import DIMENSION_LABELS
 
 DIMENSIONS = ("agent", "task_type", "user", "feature", "model", "provider", "source", "environment")
@@ -48,9 +49,10 @@ if frame.height > 20:
 
 # Dollars are written by tables.dollars (a column format would show a known $0.004 as "$0.00").
 _FORMATS = {"usd": None, "pct": "percent", "count": "localized", "tokens": "compact"}
-_UNKNOWN_HELP = "None: no call of the group has a known price (never counted as $0)"
+_UNKNOWN_HELP = "—: no call of the group has a known price (never counted as $0)"
 st.dataframe(
     tables.dollars(frame, [k for k, (_, knd) in tables.METRICS.items() if knd == "usd"]),
+    placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
     hide_index=True,
     width="stretch",
     column_config={

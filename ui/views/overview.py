@@ -95,6 +95,7 @@ if drivers.is_empty():
     st.stop()
 st.dataframe(
     tables.dollars(drivers, ("cost_usd", "previous_cost_usd", "change_usd")),
+    placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
     hide_index=True,
     width="stretch",
     column_config={

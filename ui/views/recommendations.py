@@ -74,6 +74,7 @@ def _recommendations(report: Report) -> None:
     frame = act.recommendations_frame(recs)
     st.dataframe(
         frame,
+        placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
         hide_index=True,
         width="stretch",
         key="recommendations_table",

@@ -26,7 +26,7 @@ _ROWS = "_agentledger_rows_{}"  # the ids behind the rows of each selectable tab
 
 # Written by tables.dollars: a fixed format shows a known $0.00002 as "$0.0000", which reads as free.
 MONEY = st.column_config.NumberColumn(
-    "Cost", help="None: no call has a known price (never counted as $0); unpriced calls left out"
+    "Cost", help="—: no call has a known price (never counted as $0); unpriced calls left out"
 )
 COUNT = {"format": "localized"}
 TIME = st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm")
@@ -64,6 +64,7 @@ def _selectable(frame: pl.DataFrame, key: str, id_column: str, columns: dict, on
     st.session_state[_ROWS.format(key)] = frame[id_column].to_list()
     st.dataframe(
         tables.dollars(frame, ["cost_usd"]),
+        placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
         key=key,
         on_select=on_select,
         selection_mode="single-row",
@@ -218,6 +219,7 @@ def _drill_down(filters: Filters, trace: str) -> None:
     st.plotly_chart(figures.context_growth(calls, typical, label), key="trace_context_growth")
     st.dataframe(
         tables.dollars(calls, ["cost_usd"]),
+        placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
         hide_index=True,
         width="stretch",
         column_order=[

@@ -26,6 +26,7 @@ else:
         st.error(f"{failing.height} source(s) failed on their last run: see the last error column.")
     st.dataframe(
         cursors,
+        placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
         hide_index=True,
         width="stretch",
         column_config={
@@ -46,6 +47,7 @@ if activity.is_empty():
 else:
     st.dataframe(
         activity,
+        placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
         hide_index=True,
         width="stretch",
         column_config={
@@ -87,6 +89,7 @@ else:
         )
         st.dataframe(
             unpriced,
+            placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
             hide_index=True,
             width="stretch",
             column_order=[
@@ -109,7 +112,7 @@ else:
                 "input_tokens": st.column_config.NumberColumn("Input tokens", format="compact"),
                 "output_tokens": st.column_config.NumberColumn("Output tokens", format="compact"),
                 "cost_usd": st.column_config.NumberColumn(
-                    "Counted cost", format="$%.4f", help="The cost a source reported; None: no cost at all"
+                    "Counted cost", format="$%.4f", help="The cost a source reported; —: no cost at all"
                 ),
                 "last_call_at": st.column_config.DatetimeColumn("Last call", format="YYYY-MM-DD HH:mm"),
             },
@@ -140,6 +143,7 @@ else:
             )
         st.dataframe(
             tables.dollars(compared, ("reported_usd", "computed_usd")),
+            placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"
             hide_index=True,
             width="stretch",
             column_order=[
