@@ -48,12 +48,13 @@ def scope(
 ) -> Filters:
     """The filters of one request or command: the window from ISO text (``--since`` and ``--until`` named in
     errors with ``option_prefix="--"``), equality filters by name (``agent``, ``model`` ...), one project.
-    Raises :class:`ConfigError` naming the option that is wrong."""
+    Raises :class:`ConfigError` naming the option that is wrong. An empty value is no filter, as for the
+    window (the ledger stores no empty names: ``?agent=`` would otherwise match nothing)."""
     return Filters(
         since=parse_when(since, f"{option_prefix}since"),
         until=parse_when(until, f"{option_prefix}until"),
         project_id=project_id,
-        **equal,
+        **{name: value or None for name, value in equal.items()},
     )
 
 

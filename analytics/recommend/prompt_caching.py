@@ -11,6 +11,7 @@ import polars as pl
 
 from agentledger.analytics.recommend.base import TARGET_COLUMNS, Context, Finding, number, target_of
 from agentledger.analytics.whatif.policy import Policy, PromptCaching
+from agentledger.core.pricing.catalog import canonical_provider
 
 __all__ = ["recommend_prompt_caching", "uncached_repeats"]
 
@@ -66,7 +67,7 @@ def recommend_prompt_caching(ctx: Context) -> Finding:
             )
         )
         target = target_of(calls, task_type)
-        provider = (target["provider"] or "").lower()
+        provider = canonical_provider(target["provider"]) or ""  # gcp.vertex_ai, gcp.gemini -> google
         evidence = {
             "calls_with_prefix": calls.height,
             "uncached_repeats": repeats.height,

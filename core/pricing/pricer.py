@@ -96,7 +96,8 @@ class Pricer:
 
     Statuses: a catalog price gives ``priced``/``computed``; an override ``override``/``override``; no price
     but a cost reported by the source ``reported_only``/``reported``; nothing ``unpriced``/``none`` with a
-    NULL cost, never 0 (a reported $0 for a call that used tokens counts as nothing). With
+    NULL cost, never 0 (a reported $0 for a call that used tokens counts as nothing, and so does a call
+    that answered without any input tokens recorded: its usage is unknown). With
     ``cost_policy="reported"`` the source's cost counts whenever it reported one.
     """
 
@@ -192,6 +193,11 @@ class Pricer:
             return None
         inp, read, write = call.input_tokens or 0, call.cache_read_tokens or 0, call.cache_write_tokens or 0
         out, reasoning = call.output_tokens or 0, call.reasoning_tokens or 0
+        if not inp and call.status != "error":
+            # Every answered request reads input: none recorded means the source did not report the usage
+            # (a span without token attributes, a stream without usage), so the cost is unknown, not $0 and
+            # not the output's share alone. A refused request (an error) bills nothing.
+            return None
         if read < 0 or write < 0 or reasoning < 0 or read + write > inp or reasoning > out:
             try:
                 TokenCounts.of(call)
@@ -207,9 +213,10 @@ class Pricer:
         computed = self._computed_cost(call, prices)
         call.cost_computed_usd = computed
         reported = call.cost_reported_usd
-        if computed is None and reported == 0 and (call.input_tokens or call.output_tokens):
+        if reported == 0 and (call.input_tokens or call.output_tokens) and not call.response_cache_hit:
             # A source without a price of its own writes 0 for a call that used tokens (Langfuse, Helicone,
-            # LiteLLM, any OTLP exporter): unknown, not free. The 0 stays in cost_reported_usd for the audit.
+            # LiteLLM, any OTLP exporter): unknown, not free, under either cost policy. The 0 stays in
+            # cost_reported_usd for the audit.
             reported = None
         if computed is None:
             call.cost_usd = reported

@@ -6,7 +6,10 @@ Conventions this mapping undoes (FORMATS.md §2):
   :func:`agentledger.core.tokens.from_helicone`.
 - ``cost`` is USD from the REST API but nano-USD (×1e9) in raw ClickHouse exports and Helicone's own test
   records; the caller says which (``cost_unit``), nothing here guesses.
-- ``provider`` is either an upper-case ``ProviderName`` or a lower-case ``ModelProviderName``.
+- ``provider`` is either an upper-case ``ProviderName`` or a lower-case ``ModelProviderName``; both become the
+  canonical OTel GenAI value (:func:`agentledger.core.providers.normalize_provider`: ``X``/``xai`` ->
+  ``x_ai``, ``AWS``/``bedrock`` -> ``aws.bedrock``, ``vertex`` -> ``gcp.vertex_ai``, ``google-ai-studio`` ->
+  ``gcp.gemini``, ``GOOGLE`` (any googleapis.com endpoint) -> ``gcp.gen_ai``).
 - ``response_status`` is the HTTP status, ``-3`` a cancelled stream.
 - A cache hit is a row whose ``cache_reference_id`` is set and not the all-zero UUID.
 
@@ -24,10 +27,12 @@ from datetime import datetime
 from typing import Any, Literal
 
 from agentledger.core.errors import InputError
+from agentledger.core.providers import normalize_provider
 from agentledger.core.records import Call, SpanContext, Status
 from agentledger.core.tokens import from_helicone
 from agentledger.ingest.collectors.base import Normalized
 from agentledger.ingest.collectors.timeutil import parse_optional_timestamp, parse_timestamp
+from agentledger.ingest.otlp.prompts import request_hashes
 
 SOURCE = "helicone"
 CostUnit = Literal["usd", "nano_usd"]
@@ -37,14 +42,6 @@ SESSION_ID = "Helicone-Session-Id"
 SESSION_NAME = "Helicone-Session-Name"
 SESSION_PATH = "Helicone-Session-Path"
 CANCELLED = -3
-# Helicone provider names -> the provider ids of the price catalog where they differ after lower-casing.
-_PROVIDER_ALIASES = {
-    "x": "x-ai",
-    "xai": "x-ai",
-    "google-ai-studio": "google",
-    "vertex": "google",
-    "bedrock": "aws",
-}
 # Custom properties (Helicone-Property-<Key>) that set canonical attributes, matched case-insensitively.
 _PROPERTY_FIELDS = {
     "agent_name": ("agentledger.agent.name", "agent", "agent_name", "agent-name"),
@@ -110,6 +107,7 @@ def _call(
     status, error_type = response_status(record.get("response_status"))
     picked = _pick_properties(props)
     rid = str(record["request_id"])
+    prompt_hash, prefix_hash = _prompt_hashes(record.get("request_body"))
     return Call(
         source=SOURCE,
         trace_id=session or rid,
@@ -142,6 +140,8 @@ def _call(
         status=status,
         error_type=error_type,
         response_cache_hit=cache_hit(record),
+        prompt_hash=prompt_hash,
+        prefix_hash=prefix_hash,
         response_id=_provider_response_id(record.get("response_body")),
         cost_reported_usd=reported_cost(record, cost_unit, tokens.input_tokens + tokens.output_tokens),
         raw=json.dumps(record, sort_keys=True, default=str),
@@ -219,13 +219,6 @@ def cache_hit(record: dict[str, Any]) -> bool | None:
     return False if record.get("cache_enabled") else None
 
 
-def normalize_provider(value: Any) -> str | None:
-    if not value:
-        return None
-    name = str(value).strip().lower()
-    return _PROVIDER_ALIASES.get(name, name)
-
-
 def _pick_properties(props: dict[str, str]) -> dict[str, str]:
     lowered = {k.lower(): v for k, v in props.items()}
     lowered.update({k.lower().removeprefix("helicone-property-"): v for k, v in props.items()})
@@ -281,6 +274,21 @@ def _body(value: Any) -> dict[str, Any]:
         except json.JSONDecodeError:
             return {}
     return value if isinstance(value, dict) else {}
+
+
+def _prompt_hashes(request_body: Any) -> tuple[str | None, str | None]:
+    """The prompt and prefix fingerprints of the provider request (FORMATS.md §2: hash ``request_body``).
+
+    Only a body that is the request object counts: Chat Completions ``messages``, the Responses API's
+    ``input``/``instructions``, Anthropic's ``messages``/``system``, with ``tools``. The API's ``{}`` placeholder
+    (the body is then behind ``signed_body_url``) and the flattened search text of exports give none.
+    """
+    body = _body(request_body)
+    messages = body.get("messages", body.get("input"))
+    system = body.get("system", body.get("instructions"))
+    if messages is None and system is None:
+        return None, None
+    return request_hashes(messages, system, body.get("tools"))
 
 
 def _max_tokens(record: dict[str, Any]) -> int | None:

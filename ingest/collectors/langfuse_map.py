@@ -18,6 +18,10 @@ Conventions this mapping undoes (FORMATS.md §1):
 - The OTel span attributes of an observation are one metadata value (``attributes``), which the API cuts at
   200 characters unless asked for in full; the collector asks, and a value that still arrives as JSON text
   is parsed.
+- Langfuse has no provider field: the provider comes from the span attributes in the metadata, with the
+  OTLP path's precedence, else from ``modelParameters.system``, and is written in its canonical OTel GenAI
+  spelling (:func:`agentledger.core.providers.provider_of`): ``vertex_ai`` -> ``gcp.vertex_ai``, ``OpenAI`` ->
+  ``openai``, an OpenInference ``llm.provider`` host ``azure`` -> ``azure.ai.openai``.
 
 ``response_id`` links a call that another source also recorded (the ledger view counts it once), so it is
 the provider's response id whenever the observation reveals it: ``gen_ai.response.id`` among the span
@@ -35,6 +39,7 @@ from datetime import datetime
 from typing import Any
 
 from agentledger.core.errors import InputError
+from agentledger.core.providers import normalize_provider, provider_of
 from agentledger.core.records import Call, Outcome, SpanContext, SpanKind, Status
 from agentledger.core.tokens import TokenCounts, from_langfuse_usage
 from agentledger.ingest.collectors.base import Normalized
@@ -57,7 +62,6 @@ _FAILURE_WORDS = {"failure", "failed", "fail", "false", "no", "error", "0", "inc
 _META_TASK_TYPE = "agentledger.task.type"
 _META_OUTCOME = "agentledger.task.outcome"
 _META_AGENT = ("gen_ai.agent.name", "agent.name")
-_META_PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "ai.model.provider", "llm.provider")
 _META_RESPONSE_ID = ("gen_ai.response.id",)
 _LITELLM_GENERATION_ID = re.compile(r"^time-\d{2}-\d{2}-\d{2}-\d{6}_(.+)$")
 _ERROR_TYPE_LIMIT = 200
@@ -363,10 +367,10 @@ def _first_meta(meta: dict[str, Any], keys: tuple[str, ...]) -> str | None:
 
 
 def _provider(params: dict[str, Any], meta: dict[str, Any]) -> str | None:
-    value = params.get("system") or _first_meta(meta, _META_PROVIDER)
-    if not value:
-        return None
-    return str(value).strip().lower() or None
+    """The canonical provider: from the span attributes in the metadata with the OTLP path's precedence (GenAI,
+    then OpenInference ``llm.system`` unless ``llm.provider`` is a host, then Vercel), else from
+    ``modelParameters.system`` (Langfuse's copy of ``gen_ai.system``/``ai.model.provider``)."""
+    return provider_of(meta) or normalize_provider(params.get("system"))
 
 
 def _tags(record: dict[str, Any], trace: dict[str, Any]) -> dict[str, str]:

@@ -22,6 +22,12 @@ Identity (see FORMATS.md §3):
   that is the id the same call carries wherever else LiteLLM logs it: the generation id of its Langfuse logger
   (``time-HH-MM-SS-ffffff_<response id>``), ``gen_ai.response.id`` of its OTel callback, a gateway's response
   body. A call without a provider id (an embedding, a failed attempt) has its ``litellm_call_id`` there.
+
+``provider`` is ``custom_llm_provider`` in its canonical OTel GenAI spelling
+(:func:`agentledger.core.providers.normalize_provider`): ``vertex_ai``/``vertex_ai_beta`` -> ``gcp.vertex_ai``,
+``gemini`` -> ``gcp.gemini``, ``bedrock``/``bedrock_converse`` -> ``aws.bedrock``, ``azure`` ->
+``azure.ai.openai``, ``azure_ai`` -> ``azure.ai.inference``, ``xai`` -> ``x_ai``, ``mistral`` -> ``mistral_ai``,
+``together_ai`` -> ``together``, ``fireworks_ai`` -> ``fireworks``, ``cohere_chat`` -> ``cohere``.
 """
 
 from __future__ import annotations
@@ -33,10 +39,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from agentledger.core.errors import InputError
+from agentledger.core.providers import normalize_provider
 from agentledger.core.records import Call, Status
 from agentledger.core.tokens import TokenCounts, from_openai_usage
 from agentledger.ingest.collectors.base import Normalized
-from agentledger.ingest.otlp.prompts import fingerprint
+from agentledger.ingest.otlp.prompts import request_hashes
 
 SOURCE = "litellm"
 
@@ -224,10 +231,16 @@ def _usage(kind: RecordKind, record: dict[str, Any], metadata: dict[str, Any], r
     completion_details = _dict(usage_object.get("completion_tokens_details")) or _dict(
         extra.get("completion_tokens_details")
     )
-    cache_read = prompt_details.get("cached_tokens") or extra.get("cache_read_input_tokens")
+    # LiteLLM's Usage for Anthropic-style providers also carries the counts at its top level.
+    cache_read = (
+        prompt_details.get("cached_tokens")
+        or usage_object.get("cache_read_input_tokens")
+        or extra.get("cache_read_input_tokens")
+    )
     cache_write = (
         prompt_details.get("cache_creation_tokens")
         or prompt_details.get("cache_write_tokens")
+        or usage_object.get("cache_creation_input_tokens")
         or extra.get("cache_creation_input_tokens")
     )
     usage = {
@@ -374,13 +387,7 @@ def _prompt_hashes(kind: RecordKind, record: dict[str, Any], rid: str) -> tuple[
         return None, None
     params = _dict(record.get("model_parameters")) if kind == "payload" else {}
     tools = (params or _dict(_json_field(record, "proxy_server_request", rid))).get("tools")
-    system = (
-        [m for m in messages if isinstance(m, dict) and m.get("role") in ("system", "developer")]
-        if isinstance(messages, list)
-        else []
-    )
-    prefix = {"system": None, "system_messages": system, "tools": tools} if system or tools else None
-    return fingerprint({"system": None, "messages": messages}), (fingerprint(prefix) if prefix else None)
+    return request_hashes(messages, tools=tools)
 
 
 def operation_name(call_type: str | None) -> str | None:
@@ -446,7 +453,7 @@ def to_call(record: dict[str, Any], *, project_id: str) -> Call:
         operation=operation_name(record.get("call_type")),
         environment=_first(user_tags, _ENVIRONMENT_KEYS),
         tags=user_tags | _litellm_tags(kind, record, metadata),
-        provider=_text(record.get("custom_llm_provider")),
+        provider=normalize_provider(_text(record.get("custom_llm_provider"))),
         model_requested=_text(record.get("model_group")),
         model=_model(kind, record),
         started_at=started,

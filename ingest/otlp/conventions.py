@@ -37,6 +37,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agentledger.core.providers import PROVIDERS
+from agentledger.core.providers import normalize_provider as normalize_provider
+from agentledger.core.providers import provider_of as provider_of
 from agentledger.core.records import SpanKind
 
 # ------------------------------------------------------------------------------------------ own attributes
@@ -241,91 +244,9 @@ def present_aliases(attributes: dict[str, Any]) -> dict[str, list[str]]:
 
 # ------------------------------------------------------------------------------------------- providers
 
-_PROVIDERS = {
-    "openai": "openai",
-    "azure": "azure.ai.openai",
-    "azure_openai": "azure.ai.openai",
-    "azure-openai": "azure.ai.openai",
-    "az.ai.openai": "azure.ai.openai",
-    "azure.ai.openai": "azure.ai.openai",
-    "az.ai.inference": "azure.ai.inference",
-    "azure.ai.inference": "azure.ai.inference",
-    "anthropic": "anthropic",
-    "aws": "aws.bedrock",
-    "bedrock": "aws.bedrock",
-    "amazon-bedrock": "aws.bedrock",
-    "amazon_bedrock": "aws.bedrock",
-    "aws_bedrock": "aws.bedrock",
-    "aws.bedrock": "aws.bedrock",
-    "google": "gcp.gen_ai",
-    "gcp.gen_ai": "gcp.gen_ai",
-    "gemini": "gcp.gemini",
-    "gcp.gemini": "gcp.gemini",
-    "google.generative-ai": "gcp.gemini",
-    "google_genai": "gcp.gemini",
-    "google-genai": "gcp.gemini",
-    "vertex": "gcp.vertex_ai",
-    "vertexai": "gcp.vertex_ai",
-    "vertex_ai": "gcp.vertex_ai",
-    "google.vertex": "gcp.vertex_ai",
-    "gcp.vertex_ai": "gcp.vertex_ai",
-    "cohere": "cohere",
-    "mistral": "mistral_ai",
-    "mistralai": "mistral_ai",
-    "mistral_ai": "mistral_ai",
-    "xai": "x_ai",
-    "x_ai": "x_ai",
-    "deepseek": "deepseek",
-    "groq": "groq",
-    "perplexity": "perplexity",
-    "watsonx": "ibm.watsonx.ai",
-    "ibm": "ibm.watsonx.ai",
-    "ibm.watsonx.ai": "ibm.watsonx.ai",
-}
-
-
-def normalize_provider(raw: str | None, *, vercel: bool = False) -> str | None:
-    """Map a provider spelling to the current OTel GenAI ``gen_ai.provider.name`` value.
-
-    Deprecated GenAI values (``xai``, ``az.ai.openai``, ``vertex_ai``), OpenInference ones (``mistralai``,
-    ``vertexai``) and Vercel ones (``openai.chat``, ``google.vertex.chat``) are folded in; unknown providers
-    are kept, lowercased. With ``vercel`` the API suffix after the last dot is dropped when unknown.
-    """
-    if not raw:
-        return None
-    value = raw.strip().lower()
-    known = _PROVIDERS.get(value)
-    if known:
-        return known
-    if "." in value:
-        head = value
-        while "." in head:
-            head = head.rsplit(".", 1)[0]
-            if head in _PROVIDERS:
-                return _PROVIDERS[head]
-        if vercel:
-            return value.split(".", 1)[0]
-    return value
-
-
-def provider_of(attributes: dict[str, Any]) -> str | None:
-    """The provider, from GenAI, then OpenInference (``llm.provider`` is the host, e.g. azure), then Vercel."""
-    # The AI SDK copies its "openai.chat"-style provider into gen_ai.system as well.
-    vercel = "ai.model.provider" in attributes
-    genai = _text(attributes.get("gen_ai.provider.name")) or _text(attributes.get("gen_ai.system"))
-    if genai:
-        return normalize_provider(genai, vercel=vercel)
-    system = _text(attributes.get("llm.system"))
-    host = _text(attributes.get("llm.provider"))
-    if host and (not system or host.lower() in ("azure", "aws")):
-        return normalize_provider(host)
-    if system:
-        return normalize_provider(system)
-    return normalize_provider(_text(attributes.get("ai.model.provider")), vercel=True)
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+# One table and one function for every source: see agentledger.core.providers. Re-exported here for the
+# OTLP mapping (``c.provider_of``) and for existing imports.
+_PROVIDERS = PROVIDERS
 
 
 # ------------------------------------------------------------------------------------------ classification

@@ -221,6 +221,11 @@ def _call(
     model_requested = _first_text(attributes, aliases.get("request_model", ())) or _parameter_text(
         attributes, c.PARAMETER_MODEL
     )
+    response_id = _first_text(attributes, aliases.get("response_id", ()))
+    finish_reason = _finish_reason(attributes, aliases)
+    if response_id is None or finish_reason is None:  # OpenInference: only in the recorded response object
+        output_id, output_reason = _output_fields(attributes)
+        response_id, finish_reason = response_id or output_id, finish_reason or output_reason
     return Call(
         source=context.source,
         trace_id=raw.trace_id,
@@ -250,13 +255,13 @@ def _call(
         output_tokens=tokens[3],
         reasoning_tokens=tokens[4],
         max_tokens=_max_tokens(attributes, aliases),
-        finish_reason=_finish_reason(attributes, aliases),
+        finish_reason=finish_reason,
         status=context.status,
         error_type=_error_type(raw),
         response_cache_hit=_flag(attributes, c.OWN_CACHE_HIT),
         prompt_hash=prompt_hash,
         prefix_hash=prefix_hash,
-        response_id=_first_text(attributes, aliases.get("response_id", ())) or _output_id(attributes),
+        response_id=response_id,
         cost_reported_usd=_reported_cost(attributes),
         raw=raw_json(attributes),
     )
@@ -444,21 +449,33 @@ def _parameters(attributes: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any
             yield key, _json_object(params, key)
 
 
-def _output_id(attributes: dict[str, Any]) -> str | None:
-    """The top-level ``id`` of a JSON output (the provider's response object); None for any other output."""
+def _output_fields(attributes: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(``id``, finish reason) of a JSON output, the provider's response object; (None, None) for any other.
+
+    The finish reason is the first choice's (``choices[0].finish_reason``, Chat Completions and Completions)
+    or Anthropic's ``stop_reason``.
+    """
     value_key, mime_key, mime = c.JSON_OUTPUT
     value = attributes.get(value_key)
     if not isinstance(value, str) or attributes.get(mime_key) != mime or not value.startswith("{"):
-        return None
+        return None, None
     if len(value) >= MAX_STRING_CHARS:  # cut by the limits: the SDKs write the response's "id" first
         leading = _LEADING_ID.match(value)
-        return leading.group(1) if leading else None
+        return (leading.group(1) if leading else None), None
     try:
         parsed = json.loads(value)
     except (ValueError, RecursionError):
-        return None  # an output is not ours to validate: a truncated one just has no id
-    found = parsed.get("id") if isinstance(parsed, dict) else None
-    return clip(found) if isinstance(found, str) and found else None
+        return None, None  # an output is not ours to validate: a truncated one just has no id
+    if not isinstance(parsed, dict):
+        return None, None
+    found = parsed.get("id")
+    choices = parsed.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    reason = first.get("finish_reason") or parsed.get("stop_reason")
+    return (
+        clip(found) if isinstance(found, str) and found else None,
+        clip(reason) if isinstance(reason, str) and reason else None,
+    )
 
 
 def _finish_reason(attributes: dict[str, Any], aliases: dict[str, list[str]]) -> str | None:

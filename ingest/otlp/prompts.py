@@ -70,6 +70,19 @@ def prompt_hashes(attributes: dict[str, Any]) -> tuple[str | None, str | None]:
     return prompt_hash, prefix_hash
 
 
+def request_hashes(messages: Any, system: Any = None, tools: Any = None) -> tuple[str | None, str | None]:
+    """``(prompt_hash, prefix_hash)`` of a request body's parts, as the OTLP path hashes the same prompt.
+
+    For sources that record the provider request itself (LiteLLM's ``messages``, a gateway's request body):
+    ``messages`` the input messages, ``system`` separate system instructions (Anthropic's ``system``, the
+    Responses API's ``instructions``), ``tools`` the tool definitions. ``None`` where nothing was sent.
+    """
+    if messages in (None, {}, [], "") and system in (None, ""):
+        return None, None
+    prefix = _prefix(system, messages, tools)
+    return fingerprint({"system": system, "messages": messages}), (fingerprint(prefix) if prefix else None)
+
+
 def _has_flattened(attributes: dict[str, Any]) -> bool:
     return any(key in attributes for key in _FLATTENED_SENTINELS)
 

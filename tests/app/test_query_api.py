@@ -70,6 +70,15 @@ def test_breakdown(client):
     assert body["previous_window"] == {"since": "2024-12-30T00:00:00Z", "until": "2025-01-06T00:00:00Z"}
 
 
+def test_an_empty_filter_is_no_filter(client):
+    def costs(**extra: str) -> dict:
+        body = client.get("/api/breakdown", params={**WEEK1, "dim": "agent", **extra}, headers=AUTH).json()
+        return {r["key"]: r["total_cost_usd"] for r in body["rows"]}
+
+    assert costs(agent="", model="") == costs() != {}
+    assert costs(agent="planner") == {"planner": pytest.approx(PLANNER_WEEK1)}
+
+
 def test_timeseries(client):
     body = client.get("/api/timeseries", params={"interval": "week"}, headers=AUTH).json()
     assert [r["bucket"] for r in body["rows"]] == ["2025-01-06", "2025-01-13"]

@@ -310,9 +310,35 @@ def test_computed_policy_ignores_the_reported_cost():
     assert (call.cost_usd, call.cost_source) == (pytest.approx(2.5), "computed")
 
 
-def test_zero_tokens_with_a_known_price_cost_zero_and_are_priced():
-    call = priced("gpt-4o", "openai")
+def test_an_answered_call_without_input_tokens_has_an_unknown_cost():
+    # A span that carries no usage (OpenInference without token counts, a stream without usage): not $0,
+    # and not the output's share alone either.
+    no_usage = priced("gpt-4o", "openai")
+    assert (no_usage.cost_usd, no_usage.cost_computed_usd, no_usage.price_status) == (None, None, "unpriced")
+    output_only = priced("gpt-4o", "openai", output_tokens=482)
+    assert (output_only.cost_usd, output_only.price_status, output_only.cost_source) == (
+        None,
+        "unpriced",
+        "none",
+    )
+    reported = priced("gpt-4o", "openai", output_tokens=482, cost_reported_usd=0.004)
+    assert (reported.cost_usd, reported.price_status) == (0.004, "reported_only")
+
+
+def test_a_refused_call_without_tokens_costs_zero():
+    call = priced("gpt-4o", "openai", status="error")
     assert (call.cost_usd, call.price_status) == (0.0, "priced")
+
+
+def test_a_reported_placeholder_zero_does_not_replace_a_known_price_under_the_reported_policy():
+    pricer = Pricer(cost_policy="reported")
+    call = priced("gpt-4o", "openai", pricer, input_tokens=MTOK, cost_reported_usd=0.0)
+    assert (call.cost_usd, call.cost_source, call.price_status) == (pytest.approx(2.5), "computed", "priced")
+    assert call.cost_reported_usd == 0.0
+    cached = priced(
+        "gpt-4o", "openai", pricer, input_tokens=MTOK, cost_reported_usd=0.0, response_cache_hit=True
+    )
+    assert (cached.cost_usd, cached.cost_source) == (0.0, "reported")
 
 
 def test_gateway_cache_hit_costs_zero():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from recommend_histories import (
     OPTIONS,
@@ -79,6 +81,17 @@ def test_prompt_caching_for_a_resent_system_prompt_without_cache_reads() -> None
     assert rec.evidence["uncached_repeats"] == 100 and rec.evidence["median_prefix_tokens"] == 3000
     assert rec.evidence["cache_hit_rate"] == 0.0
     assert "cache_control" in rec.action
+
+
+@pytest.mark.parametrize("provider", ["gcp.vertex_ai", "gcp.gemini"])
+def test_prompt_caching_advice_follows_the_provider_whatever_its_endpoint(provider: str) -> None:
+    calls = [
+        dataclasses.replace(c, model="gemini-2.5-pro", model_requested="gemini-2.5-pro", provider=provider)
+        for c in system_prompt_history()
+    ]
+    rec = only(recommend(ledger(calls), WINDOW, SETTINGS, OPTIONS), "prompt_caching")
+    assert rec.target["provider"] == provider
+    assert "explicit context cache" in rec.action
 
 
 def test_response_caching_for_thirty_percent_exact_duplicates() -> None:

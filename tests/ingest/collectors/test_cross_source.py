@@ -9,6 +9,7 @@ response id must stay. Runs on DuckDB and on ClickHouse (chDB), since the metric
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from agentledger.analytics.breakdowns import trace_calls
 from agentledger.analytics.filters import Filters
 from agentledger.analytics.metrics import compute_metrics
 from agentledger.core.pricing import Pricer
@@ -138,6 +140,26 @@ def test_litellm_and_its_langfuse_logger_count_a_call_once(wh: Warehouse) -> Non
     assert len(wh.sql("SELECT source FROM calls").to_dicts()) == 2
     metrics = compute_metrics(wh, Filters(project_id=PROJECT))
     assert metrics["calls"] == 1 and metrics["input_tokens"] == 13
+
+
+def test_a_trace_drill_down_lists_and_costs_a_call_of_two_sources_once(wh: Warehouse) -> None:
+    """The gateway's record of a call carries the agent's trace id too: the trace lists the call once, and
+    its cost is the ledger's, as in the totals."""
+    langfuse = LangfuseCollector("http://127.0.0.1:9", "pk", "sk").normalize(
+        langfuse_generation(), project_id=PROJECT
+    )
+    (generation,) = langfuse.calls
+    litellm = dataclasses.replace(
+        to_call(litellm_payload(), project_id=PROJECT), trace_id=generation.trace_id
+    )
+    pipeline = Pipeline(wh, Pricer())
+    pipeline.ingest([litellm], [])
+    pipeline.ingest(langfuse.calls, langfuse.spans)
+    steps = trace_calls(wh, PROJECT, generation.trace_id)
+    assert steps["source"].to_list() == ["langfuse"]
+    metrics = compute_metrics(wh, Filters(project_id=PROJECT))
+    assert metrics["calls"] == steps.height == 1
+    assert metrics["total_cost_usd"] == pytest.approx(steps["cost_usd"].sum())
 
 
 def test_calls_without_a_shared_id_are_all_kept(wh: Warehouse) -> None:

@@ -121,6 +121,30 @@ def test_cache_hit_cancelled_server_error_and_anthropic_rows() -> None:
     assert (claude.input_tokens, claude.cache_write_tokens, claude.output_tokens) == (2060, 2048, 400)
 
 
+@pytest.mark.parametrize(
+    ("names", "canonical"),
+    [
+        (["OPENAI", "openai"], "openai"),
+        (["vertex"], "gcp.vertex_ai"),  # ModelProviderName (AI Gateway)
+        (["google-ai-studio"], "gcp.gemini"),  # the Gemini API, not Vertex
+        (["GOOGLE"], "gcp.gen_ai"),  # the proxy's name for any googleapis.com endpoint
+        (["AWS", "BEDROCK", "bedrock"], "aws.bedrock"),
+        (["X", "xai"], "x_ai"),
+        (["MISTRAL", "mistral"], "mistral_ai"),
+        (["AZURE", "azure"], "azure.ai.openai"),
+        (["TOGETHER"], "together"),
+        (["FIREWORKS", "fireworks"], "fireworks"),
+    ],
+)
+def test_provider_names_become_the_canonical_otel_value(names: list[str], canonical: str) -> None:
+    """Helicone's ProviderName (upper case) and ModelProviderName (lower case) land on the value the OTLP,
+    LiteLLM and Langfuse paths write for the same provider (agentledger.core.providers)."""
+    _, ok, *_ = load_mock_records()  # Helicone's own record; provider OPENAI
+    for name in names:
+        (call,) = normalize({**ok, "provider": name}, cost_unit="nano_usd").calls
+        assert call.provider == canonical, name
+
+
 def test_session_properties_make_the_trace_and_its_workflow_span() -> None:
     out = normalize(_rows()["d0000007-0000-4000-8000-000000000007"])
     (call,) = out.calls
@@ -147,6 +171,27 @@ def test_provider_body_gives_the_response_id_and_max_tokens() -> None:
     row["response_body"] = {"id": "chatcmpl-abc123", "choices": [{"finish_reason": "length"}]}
     (call,) = normalize(row).calls
     assert (call.response_id, call.max_tokens, call.finish_reason) == ("chatcmpl-abc123", 256, "length")
+
+
+def test_the_request_body_gives_the_prompt_and_prefix_hashes() -> None:
+    rows = _rows()
+    system = {"role": "system", "content": "You are a course planner."}
+
+    def hashes(messages: list[dict[str, str]], row_id: str = "d0000007-0000-4000-8000-000000000007") -> tuple:
+        row = dict(rows[row_id])
+        row["request_body"] = {"model": "gpt-4o-mini", "messages": messages}
+        (call,) = normalize(row).calls
+        return call.prompt_hash, call.prefix_hash
+
+    first = hashes([system, {"role": "user", "content": "Plan week 1"}])
+    again = hashes([system, {"role": "user", "content": "Plan week 1"}], row_id=next(iter(rows)))
+    other = hashes([system, {"role": "user", "content": "Plan week 2"}])
+    assert first == again and None not in first  # the same request sent twice: an exact duplicate
+    assert other[0] != first[0] and other[1] == first[1]  # same system prompt: the same cacheable prefix
+    # The authentic records hold the flattened search text; the API's placeholder is {}: nothing to hash.
+    for body in (rows[next(iter(rows))]["request_body"], {}):
+        (call,) = normalize({**rows[next(iter(rows))], "request_body": body}).calls
+        assert (call.prompt_hash, call.prefix_hash) == (None, None)
 
 
 # --- paging ---------------------------------------------------------------------------------------------

@@ -147,6 +147,55 @@ def test_response_id_is_the_provider_id_when_the_observation_reveals_it() -> Non
     assert collector.normalize(base, project_id=PROJECT).calls[0].response_id == "0001000000000g01"
 
 
+@pytest.mark.parametrize(
+    ("system", "attributes", "canonical"),
+    [
+        ("openai", {}, "openai"),
+        ("OpenAI", {}, "openai"),
+        ("vertex_ai", {}, "gcp.vertex_ai"),  # LiteLLM / deprecated gen_ai.system spelling
+        ("xai", {}, "x_ai"),
+        ("mistral", {}, "mistral_ai"),
+        ("google.vertex.chat", {}, "gcp.vertex_ai"),  # copied from the AI SDK's ai.model.provider
+        (None, {"gen_ai.provider.name": "aws.bedrock"}, "aws.bedrock"),
+        (None, {"gen_ai.system": "az.ai.openai"}, "azure.ai.openai"),
+        (None, {"llm.system": "openai", "llm.provider": "azure"}, "azure.ai.openai"),  # azure is the host
+        (None, {"llm.system": "mistralai"}, "mistral_ai"),  # OpenInference llm.system, ignored before
+        (None, {"ai.model.provider": "amazon-bedrock"}, "aws.bedrock"),
+        ("openai", {"llm.system": "anthropic", "llm.provider": "aws"}, "aws.bedrock"),  # attributes first
+        (None, {}, None),
+    ],
+)
+def test_provider_is_the_canonical_otel_value(
+    system: str | None, attributes: dict[str, str], canonical: str | None
+) -> None:
+    """The span attributes are read with the OTLP path's precedence (GenAI, then OpenInference ``llm.system``
+    unless ``llm.provider`` is a host, then Vercel), then ``modelParameters.system``; every spelling lands on
+    the value the OTLP, Helicone and LiteLLM paths write for the same provider."""
+    collector = LangfuseCollector("http://127.0.0.1:9", PUBLIC_KEY, SECRET_KEY)
+    base = _by_id()["0001000000000g01"]
+    params = {k: v for k, v in base["modelParameters"].items() if k != "system"}
+    if system is not None:
+        params["system"] = system
+    record = {**base, "modelParameters": params, "metadata": {"attributes": attributes} if attributes else {}}
+    (call,) = collector.normalize(record, project_id=PROJECT).calls
+    assert call.provider == canonical
+
+
+def test_provider_of_an_openinference_span_logged_to_langfuse() -> None:
+    """OpenInference's own example spans (Gemini: ``llm.system`` google; OpenAI) as Langfuse keeps them: the
+    span attributes in the observation metadata, no ``modelParameters.system``."""
+    collector = LangfuseCollector("http://127.0.0.1:9", PUBLIC_KEY, SECRET_KEY)
+    base = _by_id()["0001000000000g01"]
+    params = {k: v for k, v in base["modelParameters"].items() if k != "system"}
+    found = {}
+    for example in (1, 4, 6):
+        span = json.loads(reference(f"openinference/spec_llm_spans.example{example}.json").read_text())
+        attributes = {k: v for k, v in span["attributes"].items() if isinstance(v, str)}
+        record = {**base, "modelParameters": params, "metadata": {"attributes": json.dumps(attributes)}}
+        found[example] = collector.normalize(record, project_id=PROJECT).calls[0].provider
+    assert found == {1: "openai", 4: "anthropic", 6: "gcp.gen_ai"}
+
+
 def test_generation_logged_by_litellm_counts_its_cache_writes_once() -> None:
     """LiteLLM's Langfuse logger (litellm/integrations/langfuse/langfuse.py) sends ``input = prompt_tokens -
     cache reads``, so its ``input`` still holds the cache writes that it also sends as

@@ -119,6 +119,27 @@ def test_completion_ends_up_in_the_ledger(
     assert logger.stats().dropped == 0
 
 
+def test_calls_of_several_providers_are_stored_under_the_canonical_provider(
+    agentledger_server: ThreadedServer, register: Any, ledger: Ledger
+) -> None:
+    """The live callback: LiteLLM's own custom_llm_provider (vertex_ai, bedrock, xai …) is stored as the OTel
+    GenAI value the other sources write for the same provider."""
+    logger = register(AgentLedgerLogger(agentledger_server.url, KEY, flush_interval=0.05))
+    expected = {
+        "vertex_ai/gemini-2.5-pro": "gcp.vertex_ai",
+        "gemini/gemini-2.5-flash": "gcp.gemini",
+        "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0": "aws.bedrock",
+        "xai/grok-3": "x_ai",
+        "mistral/mistral-large-latest": "mistral_ai",
+        "azure/my-gpt-4o-deployment": "azure.ai.openai",
+    }
+    for model in expected:
+        litellm.completion(model=model, messages=MESSAGES, mock_response="hi")
+    assert _wait_for(lambda: logger.stats().sent == len(expected)), logger.stats()
+    stored = {call["model"]: call["provider"] for call in ledger.calls()}
+    assert sorted(stored.values()) == sorted(expected.values()), stored
+
+
 def test_async_success_and_failure_events(
     agentledger_server: ThreadedServer, register: Any, ledger: Ledger
 ) -> None:

@@ -97,6 +97,42 @@ def test_standard_logging_payload_field_by_field(payload: dict[str, Any]) -> Non
     assert json.loads(call.raw) == payload
 
 
+@pytest.mark.parametrize(
+    ("custom_llm_provider", "canonical"),
+    [
+        ("openai", "openai"),
+        ("vertex_ai", "gcp.vertex_ai"),
+        ("vertex_ai_beta", "gcp.vertex_ai"),
+        ("gemini", "gcp.gemini"),  # the Gemini API (AI Studio), not Vertex
+        ("bedrock", "aws.bedrock"),
+        ("bedrock_converse", "aws.bedrock"),
+        ("xai", "x_ai"),
+        ("mistral", "mistral_ai"),
+        ("azure", "azure.ai.openai"),
+        ("azure_ai", "azure.ai.inference"),
+        ("together_ai", "together"),
+        ("fireworks_ai", "fireworks"),
+        ("openrouter", "openrouter"),
+        ("deepseek", "deepseek"),
+        ("groq", "groq"),
+        ("cohere_chat", "cohere"),
+        ("hosted_vllm", "hosted_vllm"),  # a local runtime keeps its name (the pricer knows it)
+        ("", None),
+    ],
+)
+def test_custom_llm_provider_becomes_the_canonical_otel_value(
+    spend_log_copy: dict[str, Any],
+    payload_copy: dict[str, Any],
+    custom_llm_provider: str,
+    canonical: str | None,
+) -> None:
+    """Both record kinds (so the spend-log API, Postgres, JSON logs and the callback alike) write the value the
+    OTLP, Helicone and Langfuse paths write for the same provider."""
+    for record in (spend_log_copy, payload_copy):
+        record["custom_llm_provider"] = custom_llm_provider
+        assert to_call(record, project_id="proj").provider == canonical
+
+
 def test_normalize_returns_one_call_and_no_spans(payload: dict[str, Any]) -> None:
     out = normalize(payload, project_id="default")
     assert len(out.calls) == 1 and out.spans == []
@@ -179,6 +215,28 @@ def test_anthropic_cache_tokens_from_additional_usage_values(spend_log_copy: dic
     spend_log_copy |= {"metadata": metadata, "prompt_tokens": 1300, "completion_tokens": 50}
     call = to_call(spend_log_copy, project_id="p")
     assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (1300, 1000, 200)
+
+
+@pytest.mark.parametrize("details", [None, {"cached_tokens": 800}])
+def test_anthropic_cache_tokens_at_the_top_of_the_usage_object(
+    payload_copy: dict[str, Any], details: dict[str, Any] | None
+) -> None:
+    """LiteLLM's ``Usage`` of an Anthropic response: cache counts beside ``prompt_tokens`` (inclusive)."""
+    payload_copy["metadata"].pop("usage_object", None)
+    payload_copy.pop("hidden_params", None)
+    payload_copy["response"] = {
+        "id": "msg_1",
+        "usage": {
+            "prompt_tokens": 1100,
+            "completion_tokens": 40,
+            "prompt_tokens_details": details,
+            "cache_read_input_tokens": 800,
+            "cache_creation_input_tokens": 200,
+        },
+    }
+    payload_copy |= {"prompt_tokens": 1100, "completion_tokens": 40}
+    call = to_call(payload_copy, project_id="p")
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (1100, 800, 200)
 
 
 def test_cache_creation_tokens_in_prompt_details_of_a_payload(payload_copy: dict[str, Any]) -> None:

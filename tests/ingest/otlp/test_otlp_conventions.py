@@ -55,6 +55,8 @@ def test_openinference_request_model_and_response_id_come_from_the_recorded_json
     # llm.invocation_parameters names the model asked for; output.value is the provider's response object.
     assert (completion.model_requested, completion.model) == ("babbage-002", "babbage:2023-07-21-v2")
     assert completion.response_id == "cmpl-CKz4klHa1MMqAa4hQn3yzIMlLMZHd"
+    # cut at max_tokens=25: the response object's first choice says so (the truncated-output waste reason)
+    assert (completion.finish_reason, completion.output_tokens, completion.max_tokens) == ("length", 25, 25)
     assert tool_call.model_requested == "gpt-3.5-turbo-0613"
     assert tool_call.response_id is None  # its output is a message: the ids inside are tool-call ids
 
@@ -68,6 +70,12 @@ def test_openinference_finish_reason_and_outputs_without_an_id() -> None:
         assert one_call(SpanSpec("0000000000000f02", attributes=attributes)).response_id is None
     text = {**base, "output.value": '{"id": "resp_1"}', "output.mime_type": "text/plain"}
     assert one_call(SpanSpec("0000000000000f03", attributes=text)).response_id is None
+    anthropic = {**base, "output.value": '{"id": "msg_1", "stop_reason": "max_tokens"}'}
+    anthropic["output.mime_type"] = "application/json"
+    call = one_call(SpanSpec("0000000000000f04", attributes=anthropic))
+    assert (call.response_id, call.finish_reason) == ("msg_1", "max_tokens")
+    declared = {**anthropic, "llm.finish_reason": "stop"}  # the attribute wins over the recorded object
+    assert one_call(SpanSpec("0000000000000f05", attributes=declared)).finish_reason == "stop"
 
 
 def test_openinference_prompt_and_prefix_hashes() -> None:
