@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 
 from agentledger.core.errors import ConfigError, WarehouseError
 from agentledger.core.records import CALL_SCHEMA, SPAN_SCHEMA
+from agentledger.warehouse import stored_traces
 from agentledger.warehouse.base import Cursor, DuplicateKeyError, new_ledger_version, projects_of
 from agentledger.warehouse.migrations import Migration, migrate, sql_root
 
@@ -47,8 +48,25 @@ def _key_predicate(left: str, right: str) -> str:
     return " AND ".join(f"{left}.{c} = {right}.{c}" for c in KEY_COLUMNS)
 
 
+# Up to this many trace ids, a look-up in `spans` spells them out (see _span_trace_filter).
+INDEX_LOOKUP_IDS = 256
+
+
+def _span_trace_filter(trace_ids: list[str]) -> tuple[str, list[Any]]:
+    """The predicate selecting the ``spans`` rows of ``trace_ids``, with its positional parameters.
+
+    ``trace_id IN (?, ?, ...)`` is answered from the trace-id index, in a time that does not grow with the
+    table; ``trace_id = ANY(?)`` with a list is planned as a semi-join over a scan of the whole column. At 10^6
+    spans, 64 ids (a request's traces) take 2.7 ms against 11-16 ms; at 10^5, 1.9 ms against 4.6 ms. Past
+    ``INDEX_LOOKUP_IDS`` ids one scan costs less than the index probes and the longer statement.
+    """
+    if len(trace_ids) <= INDEX_LOOKUP_IDS:
+        return f"trace_id IN ({', '.join('?' * len(trace_ids))})", list(trace_ids)
+    return "trace_id = ANY(?)", [trace_ids]
+
+
 def _trace_ids(table: pa.Table) -> list[str]:
-    """The distinct trace ids of a keyed Arrow table, for a ``trace_id = ANY($trace_ids)`` probe."""
+    """The distinct trace ids of a keyed Arrow table, for a look-up by trace id."""
     return pc.unique(table["trace_id"]).drop_null().to_pylist()
 
 
@@ -189,6 +207,8 @@ class DuckDBWarehouse:
         self._stale_views: list[str] = []
         self._names = itertools.count()
         self._queries: dict[str, str] = {}
+        # Which trace ids have stored spans, shared with this process's other connections to the file.
+        self._stored_traces: stored_traces.StoredTraces | None = stored_traces.shared(self.path)
 
     # -- schema ---------------------------------------------------------------------------------
 
@@ -314,8 +334,20 @@ class DuckDBWarehouse:
                 table = _last_per_key(table)
             with self._registered(table) as view:
                 self._insert(target, cols, view, table, new=new)
+            if target == "spans" and self._stored_traces is not None:
+                self._stored_traces.add(_trace_ids(table))
             self._touched.update(projects_of(table))
         return table.num_rows
+
+    def _with_stored_spans(self, trace_ids: Iterable[str]) -> list[str]:
+        """The trace ids that may have stored spans (see :mod:`agentledger.warehouse.stored_traces`)."""
+        if self._stored_traces is None:
+            raise WarehouseError(f"the DuckDB warehouse {self.path!r} is closed")
+        return self._stored_traces.may_have_spans(trace_ids, self._stored_trace_prints)
+
+    def _stored_trace_prints(self) -> Any:
+        table = self._con.sql(stored_traces.LOAD_SQL).to_arrow_table()
+        return table["fingerprint"].to_numpy()
 
     def _insert(self, target: str, cols: str, view: str, table: pa.Table, *, new: bool) -> None:
         if not new:
@@ -333,15 +365,23 @@ class DuckDBWarehouse:
     def _stored_rowids(self, target: str, view: str, trace_ids: list[str]) -> list[int]:
         """Row ids of the stored rows of ``target`` that share an identity with a row of ``view``.
 
-        The probe filters on ``trace_id = ANY(...)`` first: an index lookup on ``spans`` (and a single
-        column scan on ``calls``), then joins the few rows found on the full identity.
+        The probe filters on the trace ids first: an index lookup on ``spans`` (see
+        :func:`_span_trace_filter`) and a single column scan on ``calls``, then joins the few rows found on the
+        full identity.
         """
+        if target == "spans":
+            trace_ids = self._with_stored_spans(trace_ids)
+            if not trace_ids:
+                return []
+        where, params = (
+            _span_trace_filter(trace_ids) if target == "spans" else ("trace_id = ANY(?)", [trace_ids])
+        )
         sql = (
             f"WITH stored AS MATERIALIZED (SELECT rowid AS rid, {', '.join(KEY_COLUMNS)} FROM {target} "
-            "WHERE trace_id = ANY($trace_ids)) "
+            f"WHERE {where}) "
             f"SELECT s.rid FROM stored AS s SEMI JOIN {view} AS b ON {_key_predicate('s', 'b')}"
         )
-        return [row[0] for row in self._con.execute(sql, {"trace_ids": trace_ids}).fetchall()]
+        return [row[0] for row in self._con.execute(sql, params).fetchall()]
 
     def write_calls(self, table: pa.Table) -> int:
         """Upsert calls (CALL_SCHEMA) on their identity; returns rows written (see :meth:`new_rows`)."""
@@ -360,9 +400,14 @@ class DuckDBWarehouse:
         wanted = set(traces)
         if not wanted:
             return set()
-        sql = f"SELECT {', '.join(KEY_COLUMNS)} FROM spans WHERE trace_id = ANY($trace_ids)"
         with self._lock:
-            rows = self._con.execute(sql, {"trace_ids": sorted({t[2] for t in wanted})}).fetchall()
+            trace_ids = self._with_stored_spans(sorted({t[2] for t in wanted}))
+            if not trace_ids:
+                return set()
+            where, params = _span_trace_filter(trace_ids)
+            rows = self._con.execute(
+                f"SELECT {', '.join(KEY_COLUMNS)} FROM spans WHERE {where}", params
+            ).fetchall()
         return {row for row in rows if row[:3] in wanted}
 
     def stored_calls(self, keys: Iterable[tuple[str, str, str, str]]) -> pa.Table:
@@ -382,14 +427,18 @@ class DuckDBWarehouse:
     def trace_spans(self, traces: Iterable[tuple[str, str, str]]) -> pa.Table:
         """Every stored span (SPAN_SCHEMA) of the given (project_id, source, trace_id) traces.
 
-        One indexed probe (``trace_id = ANY(...)``), however many traces a batch touches.
+        One statement, an index look-up (see :func:`_span_trace_filter`), however many traces a batch touches.
         """
         wanted = set(traces)
         if not wanted:
             return SPAN_SCHEMA.empty_table()
-        text = f"SELECT {', '.join(SPAN_SCHEMA.names)} FROM spans WHERE trace_id = ANY($trace_ids)"
         with self._lock:
-            found = self._con.sql(text, params={"trace_ids": sorted({t[2] for t in wanted})}).to_arrow_table()
+            trace_ids = self._with_stored_spans(sorted({t[2] for t in wanted}))
+            if not trace_ids:
+                return SPAN_SCHEMA.empty_table()
+            where, params = _span_trace_filter(trace_ids)
+            text = f"SELECT {', '.join(SPAN_SCHEMA.names)} FROM spans WHERE {where}"
+            found = self._con.sql(text, params=params).to_arrow_table()
         # The probe is by trace_id only (that is what the index covers); keep the exact traces asked for.
         return _with_keys(found.cast(SPAN_SCHEMA), wanted)
 
@@ -512,6 +561,9 @@ class DuckDBWarehouse:
         """Close the connection (checkpointing the file)."""
         with self._lock:
             self._con.close()
+            if self._stored_traces is not None:
+                self._stored_traces = None
+                stored_traces.release(self.path)
 
     def __enter__(self) -> DuckDBWarehouse:
         return self
