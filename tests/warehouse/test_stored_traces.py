@@ -97,3 +97,21 @@ def test_the_fingerprints_live_as_long_as_a_connection_to_the_file(tmp_path: Pat
     assert memory[0]._stored_traces is not memory[1]._stored_traces  # two databases
     for wh in memory:
         wh.close()
+
+
+@pytest.mark.parametrize("asked", [3, 40])  # an index look-up up to INDEX_LOOKUP_IDS ids, a scan past it
+def test_look_ups_by_index_or_scan_find_the_same_spans(tmp_path: Path, asked: int) -> None:
+    from agentledger.warehouse.duckdb import INDEX_LOOKUP_IDS
+
+    assert 3 <= INDEX_LOOKUP_IDS < 40
+    wh = connect(f"duckdb:///{tmp_path / 'l.duckdb'}")
+    try:
+        stored = [f"t{i}" for i in range(60)]
+        wh.write_spans(spans_to_arrow(spans(stored) + spans(stored, project="q")))
+        wanted = [("p", "otlp", t) for t in stored[:asked]] + [("p", "otlp", "missing")]
+        assert wh.stored_span_keys(wanted) == {(*key, f"{key[2]}-s") for key in wanted[:-1]}
+        found = wh.trace_spans(wanted)
+        assert sorted(found["trace_id"].to_pylist()) == sorted(stored[:asked])
+        assert set(found["project_id"].to_pylist()) == {"p"}
+    finally:
+        wh.close()
