@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 import threading
+import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -189,7 +190,7 @@ class DuckDBWarehouse:
         self.url = url
         self.path = database_path(url)
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)  # DuckDB expands ~ too
         try:
             self._con = duckdb.connect(self.path)
         except duckdb.Error as exc:
@@ -208,8 +209,11 @@ class DuckDBWarehouse:
         self._stale_views: list[str] = []
         self._names = itertools.count()
         self._queries: dict[str, str] = {}
-        # Which trace ids have stored spans, shared with this process's other connections to the file.
-        self._stored_traces: stored_traces.StoredTraces | None = stored_traces.shared(self.path)
+        # Which trace ids have stored spans, shared with this process's other connections to the file; released
+        # once, at close() or when this object is collected unclosed (DuckDB then releases the file too).
+        key = stored_traces.key_of(self.path)
+        self._stored_traces: stored_traces.StoredTraces | None = stored_traces.shared(key)
+        self._release_traces = weakref.finalize(self, stored_traces.release, key)
 
     # -- schema ---------------------------------------------------------------------------------
 
@@ -562,9 +566,8 @@ class DuckDBWarehouse:
         """Close the connection (checkpointing the file)."""
         with self._lock:
             self._con.close()
-            if self._stored_traces is not None:
-                self._stored_traces = None
-                stored_traces.release(self.path)
+            self._stored_traces = None
+            self._release_traces()  # once, however often close() is called
 
     def __enter__(self) -> DuckDBWarehouse:
         return self

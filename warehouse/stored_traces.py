@@ -8,8 +8,9 @@ trace id with a stored span, 8 bytes per trace. A fingerprint match only means "
 look-up, never a wrong answer, and so does a fingerprint left behind by a rolled-back write or a deleted trace.
 
 The fingerprints are right only if every span written to the file while they are in use is added, so they are
-shared by all the connections of this process to one file (:func:`shared`) and dropped when the last closes: no
-other process can write the file meanwhile (DuckDB takes a lock on it), and the next opener reads them afresh.
+shared by all the connections of this process to one file (:func:`shared`, keyed by the file the path names when
+the connection opens) and dropped when the last closes or is collected unclosed: no other process can write the
+file meanwhile (DuckDB takes a lock on it), and the next opener reads them afresh.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LOAD_SQL", "StoredTraces", "fingerprint", "release", "shared"]
+__all__ = ["LOAD_SQL", "StoredTraces", "fingerprint", "key_of", "release", "shared"]
 
 # The fingerprints of the stored trace ids, computed by DuckDB (the same function as fingerprint()).
 LOAD_SQL = "SELECT DISTINCT md5_number_lower(trace_id) AS fingerprint FROM spans"
@@ -83,14 +84,21 @@ _registry: dict[str, tuple[StoredTraces, int]] = {}
 _registry_lock = threading.Lock()
 
 
-def shared(path: str) -> StoredTraces:
-    """The fingerprints of the file at ``path`` for one more connection of this process (see :func:`release`).
-
-    An in-memory database is never shared: each connection to ``:memory:`` is a database of its own.
-    """
+def key_of(path: str) -> str | None:
+    """The registry key of a database path: the file it names (``~`` expanded, as DuckDB does, links
+    resolved), taken once when a connection opens; None for an in-memory database, which is never shared."""
     if path == ":memory:":
+        return None
+    return str(Path(path).expanduser().resolve())
+
+
+def shared(key: str | None) -> StoredTraces:
+    """The fingerprints of the file ``key`` (:func:`key_of`) for one more connection of this process.
+
+    Every connection releases them once (:func:`release`), when it closes or is collected unclosed.
+    """
+    if key is None:
         return StoredTraces()
-    key = str(Path(path).resolve())
     with _registry_lock:
         traces, users = _registry.get(key, (None, 0))
         if traces is None:
@@ -99,11 +107,10 @@ def shared(path: str) -> StoredTraces:
         return traces
 
 
-def release(path: str) -> None:
-    """One connection of this process to ``path`` closed; the last one drops the fingerprints."""
-    if path == ":memory:":
+def release(key: str | None) -> None:
+    """One connection of this process to the file ``key`` is gone; the last one drops the fingerprints."""
+    if key is None:
         return
-    key = str(Path(path).resolve())
     with _registry_lock:
         traces, users = _registry.get(key, (None, 0))
         if traces is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -82,21 +83,48 @@ def test_a_file_written_by_another_process_is_read_afresh(tmp_path: Path) -> Non
 
 def test_the_fingerprints_live_as_long_as_a_connection_to_the_file(tmp_path: Path) -> None:
     path = str(tmp_path / "l.duckdb")
+    key = stored_traces.key_of(path)
     first, second = connect(f"duckdb:///{path}"), connect(f"duckdb:///{path}")
     shared = first._stored_traces
     assert shared is second._stored_traces is not None
     first.close()
     first.close()  # closing twice releases once
-    assert stored_traces.shared(path) is shared
-    stored_traces.release(path)
+    assert stored_traces.shared(key) is shared
+    stored_traces.release(key)
     second.close()
-    fresh = stored_traces.shared(path)
-    assert fresh is not shared
-    stored_traces.release(path)
+    assert key not in stored_traces._registry
     memory = connect("duckdb:///:memory:"), connect("duckdb:///:memory:")
     assert memory[0]._stored_traces is not memory[1]._stored_traces  # two databases
     for wh in memory:
         wh.close()
+
+
+def test_a_connection_collected_unclosed_releases_them(tmp_path: Path) -> None:
+    path = str(tmp_path / "l.duckdb")
+    wh = connect(f"duckdb:///{path}")
+    wh.stored_span_keys([("p", "otlp", "a")])  # loaded
+    del wh
+    gc.collect()
+    assert stored_traces.key_of(path) not in stored_traces._registry
+
+
+def test_the_file_is_the_key_whatever_the_spelling_or_the_working_directory(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    by_home, relative = connect("duckdb:///~/l.duckdb"), connect("duckdb:///l.duckdb")
+    absolute = connect(f"duckdb:///{tmp_path / 'l.duckdb'}")
+    assert by_home._stored_traces is relative._stored_traces is absolute._stored_traces
+    assert not (tmp_path / "~").exists()
+    absolute.write_spans(spans_to_arrow(spans(["a"])))
+    assert by_home.stored_span_keys([("p", "otlp", "a")]) == {("p", "otlp", "a", "a-s")}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the relative connection still releases the file it opened
+    for wh in (by_home, relative, absolute):
+        wh.close()
+    assert stored_traces.key_of(str(tmp_path / "l.duckdb")) not in stored_traces._registry
 
 
 @pytest.mark.parametrize("asked", [3, 40])  # an index look-up up to INDEX_LOOKUP_IDS ids, a scan past it
