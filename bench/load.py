@@ -1,6 +1,7 @@
 """Load and soak: concurrent OTLP senders against a real `agentledger serve` on loopback, for a bounded time.
 
-    python bench/load.py [--duration 30] [--senders 8] [--spans-per-request 256] [--out bench/results/load.json]
+    python bench/load.py [--duration 30] [--senders 8] [--spans-per-request 256] [--ingest-workers N]
+        [--out bench/results/load.json]
 
 Each sender posts protobuf requests of fresh traces (an agent span and its chat calls) with a stored API key,
 as fast as the server answers, until the time is up. A 503 (queue full) or a lost connection is retried with
@@ -243,15 +244,22 @@ def _create_key(warehouse: str, project: str) -> str:
 
 
 def run_load(
-    duration: float = 30.0, senders: int = 8, spans_per_request: int = 256, workdir: Path | None = None
+    duration: float = 30.0,
+    senders: int = 8,
+    spans_per_request: int = 256,
+    workdir: Path | None = None,
+    ingest_workers: int = 0,
 ) -> dict:
-    """Run the load against a fresh DuckDB ledger; returns the figures (see the module docstring)."""
+    """Run the load against a fresh DuckDB ledger; returns the figures (see the module docstring).
+
+    ``ingest_workers``: the server's AGENTLEDGER_INGEST_WORKERS (0: no worker processes, the default)."""
     with tempfile.TemporaryDirectory() as tmp:
         folder = workdir or Path(tmp)
         warehouse = f"duckdb:///{folder / 'load.duckdb'}"
         key = _create_key(warehouse, "load")
         template = build_template(spans_per_request)
-        server = start_serve(warehouse, folder / "serve.log")
+        env = {"AGENTLEDGER_INGEST_WORKERS": str(ingest_workers)}  # set either way: not the caller's
+        server = start_serve(warehouse, folder / "serve.log", env)
         stats = [SenderStats() for _ in range(senders)]
         try:
             started = time.monotonic()
@@ -291,6 +299,7 @@ def run_load(
         "connection_errors": sum(s.connection_errors for s in stats),
         "other_statuses": other,
         "server_peak_rss_mb": peak,
+        "ingest_workers": ingest_workers,
     }
 
 
@@ -302,9 +311,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load (default 30)")
     parser.add_argument("--senders", type=int, default=8, help="concurrent senders (default 8)")
     parser.add_argument("--spans-per-request", type=int, default=256, help="spans per request (default 256)")
+    parser.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=0,
+        help="the server's AGENTLEDGER_INGEST_WORKERS (default 0: no worker processes)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "load.json")
     args = parser.parse_args()
-    result = run_load(args.duration, args.senders, args.spans_per_request)
+    result = run_load(args.duration, args.senders, args.spans_per_request, ingest_workers=args.ingest_workers)
     result["machine"] = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
     print(json.dumps(result, indent=2))
     args.out.parent.mkdir(parents=True, exist_ok=True)

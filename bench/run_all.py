@@ -4,7 +4,7 @@ README reports. Results go to bench/results/.
     python bench/run_all.py [--quick]
 
 ``--quick`` runs the smallest size of each, to check the scripts work (a few minutes); without it the full set
-takes about two hours on a 2-core machine (Phoenix's share is most of the second).
+takes about two and a half hours on a 2-core machine (Phoenix's share is most of it).
 """
 
 from __future__ import annotations
@@ -45,10 +45,36 @@ def plan(quick: bool) -> list[list[str]]:
             "10000",
             "100000",
             "--phoenix",
+            "--phoenix-timeout",
+            "600",
             "--out",
             str(BENCH / "results" / "ingest_phoenix.json"),
         ],
+        [
+            "ingest.py",
+            "--spans",
+            "1000000",
+            "--phoenix",
+            "--phoenix-timeout",
+            "600",
+            "--out",
+            str(BENCH / "results" / "ingest_phoenix_1e6.json"),
+        ],
         ["load.py"],
+        # a longer soak with the receiver's worker processes
+        [
+            "load.py",
+            "--duration",
+            "180",
+            "--senders",
+            "10",
+            "--spans-per-request",
+            "512",
+            "--ingest-workers",
+            "2",
+            "--out",
+            str(BENCH / "results" / "load_workers.json"),
+        ],
         ["warehouse.py", "--calls", "1000000", "10000000"],
         ["ui_pages.py", "--calls", "1000000", "--json", str(BENCH / "results" / "ui_pages.json")],
     ]
