@@ -95,6 +95,11 @@ class LangfuseSource(_SourceBase):
         description="Read each trace's scores (the task outcome) and timestamp once per run: from the trace "
         "endpoints on Langfuse v3, from GET /api/public/v3/scores on v4 (which has no trace timestamp)",
     )
+    include_inputs: bool = Field(
+        False,
+        description="Also fetch each observation's input and output (field group io) to fingerprint the prompts: "
+        "duplicate calls and the prompt-caching and compression advice need them; responses grow with the prompts",
+    )
 
     def resolve_host(self, env: Mapping[str, str] | None = None) -> str:
         """The configured host, else ``LANGFUSE_HOST`` (or ``LANGFUSE_BASE_URL``), else Langfuse Cloud."""

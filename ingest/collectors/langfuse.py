@@ -2,7 +2,8 @@
 
 Reading (``fetch``): ``GET /api/public/v2/observations`` with HTTP Basic auth (public key : secret key), the
 field groups that carry model, usage, cost, time, metadata (its ``attributes`` value uncut) and the trace
-context (``basic``: environment, userId, sessionId; ``trace_context``: tags, release, traceName), ``limit`` up
+context (``basic``: environment, userId, sessionId; ``trace_context``: tags, release, traceName), with
+``include_inputs`` also ``io`` (the input is what the prompt fingerprints are taken from), ``limit`` up
 to 1000, paged by the API's cursor. That cursor walks a start-time range newest first (it encodes
 ``lastStartTimeTo``), so a range is only complete once its last page is read: the run reads consecutive
 start-time windows and stores the end of a window as our cursor only after every page of it is written.
@@ -91,8 +92,10 @@ SCORE_PAGE_SIZE = 100
 # trace further away (a long-running one) is read on its own.
 TRACE_LIST_MARGIN = timedelta(minutes=10)
 _BULK_MIN_TRACES = 3  # fewer traces to find than this: reading them one by one costs no more requests
-# core is always returned; the rest are what the mapping reads (io is left out: prompts can be large).
+# core is always returned; the rest are what the mapping reads. io (input and output, as raw text) only with
+# include_inputs: prompts can be large, and only the prompt fingerprints need them.
 FIELD_GROUPS = "core,basic,time,model,usage,metrics,metadata,trace_context"
+IO_FIELD_GROUP = "io"
 # Metadata values over 200 characters come back cut unless named here; the OTel span attributes of an
 # observation (response id, agent, provider) are one such value.
 EXPAND_METADATA = "attributes"
@@ -118,6 +121,7 @@ class LangfuseCollector:
         outcome_scores: Iterable[str] = ("task_success",),
         environments: Iterable[str] = (),
         trace_details: bool = True,
+        include_inputs: bool = False,
         trace_list_margin: timedelta = TRACE_LIST_MARGIN,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         sleep: Callable[[float], None] | None = None,
@@ -135,6 +139,7 @@ class LangfuseCollector:
         self.outcome_scores = tuple(outcome_scores)
         self.environments = list(environments)
         self.trace_details = trace_details
+        self.include_inputs = include_inputs
         self.trace_list_margin = trace_list_margin
         self._clock = clock
         pk, sk = _reveal(public_key), _reveal(secret_key)
@@ -205,7 +210,7 @@ class LangfuseCollector:
 
     def _params(self, lo: datetime | None, hi: datetime, page_cursor: str | None) -> list[tuple[str, str]]:
         params = [
-            ("fields", FIELD_GROUPS),
+            ("fields", f"{FIELD_GROUPS},{IO_FIELD_GROUP}" if self.include_inputs else FIELD_GROUPS),
             ("expandMetadata", EXPAND_METADATA),
             ("limit", str(self.page_size)),
             ("toStartTime", _iso(hi)),

@@ -23,6 +23,13 @@ Conventions this mapping undoes (FORMATS.md §1):
   spelling (:func:`agentledger.core.providers.provider_of`): ``vertex_ai`` -> ``gcp.vertex_ai``, ``OpenAI`` ->
   ``openai``, an OpenInference ``llm.provider`` host ``azure`` -> ``azure.ai.openai``.
 
+The prompt fingerprints (``prompt_hash``, ``prefix_hash``) are taken from the observation's ``input`` when the
+collector fetched it (``include_inputs``; the API returns it as raw text, parsed here when it is JSON) with the
+function the other sources use (:func:`agentledger.ingest.otlp.prompts.request_hashes`): a list is the messages;
+an object with ``messages`` or ``system`` is a request (``system`` or ``instructions``, ``tools`` beside the
+messages); any other value is hashed as it is. ``agentledger.prompt_hash``/``agentledger.prefix_hash`` among the
+span attributes win, as on the OTLP path. The input itself is not kept in the audit record.
+
 ``response_id`` links a call that another source also recorded (the ledger view counts it once), so it is
 the provider's response id whenever the observation reveals it: ``gen_ai.response.id`` among the span
 attributes of an OTel-ingested observation, or the id LiteLLM's Langfuse logger builds as
@@ -33,6 +40,7 @@ elsewhere.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from datetime import datetime
@@ -44,6 +52,8 @@ from agentledger.core.records import Call, Outcome, SpanContext, SpanKind, Statu
 from agentledger.core.tokens import TokenCounts, from_langfuse_usage
 from agentledger.ingest.collectors.base import Normalized
 from agentledger.ingest.collectors.timeutil import parse_optional_timestamp, parse_timestamp
+from agentledger.ingest.otlp.conventions import OWN_PREFIX_HASH, OWN_PROMPT_HASH
+from agentledger.ingest.otlp.prompts import request_hashes
 
 SOURCE = "langfuse"
 CALL_TYPES = {"GENERATION": "chat", "EMBEDDING": "embeddings"}  # observation type -> operation
@@ -166,6 +176,7 @@ def _call(
     ended = parse_optional_timestamp(record.get("endTime"))
     params = record.get("modelParameters") if isinstance(record.get("modelParameters"), dict) else {}
     status = _status(record)
+    prompt_hash, prefix_hash = input_hashes(record.get("input"))
     return Call(
         source=SOURCE,
         trace_id=record["traceId"],
@@ -200,10 +211,30 @@ def _call(
         ),
         status=status,
         error_type=_error_type(record) if status == "error" else None,
+        prompt_hash=_first_meta(meta, (OWN_PROMPT_HASH,)) or prompt_hash,
+        prefix_hash=_first_meta(meta, (OWN_PREFIX_HASH,)) or prefix_hash,
         response_id=response_id(record, meta),
         cost_reported_usd=reported_cost(record, tokens),
-        raw=json.dumps({k: v for k, v in record.items() if k != "_trace"}, sort_keys=True, default=str),
+        raw=json.dumps(
+            {k: v for k, v in record.items() if k not in _NOT_AUDITED}, sort_keys=True, default=str
+        ),
     )
+
+
+_NOT_AUDITED = frozenset({"_trace", "input", "output"})  # the trace is kept apart; prompts are only hashed
+
+
+def input_hashes(value: Any) -> tuple[str | None, str | None]:
+    """``(prompt_hash, prefix_hash)`` of an observation's ``input``; ``(None, None)`` when it has none."""
+    if isinstance(value, str):
+        # The API returns input as raw text: JSON for structured inputs; other text is a prompt, hashed as such.
+        with contextlib.suppress(ValueError, RecursionError):
+            value = json.loads(value)
+    if isinstance(value, dict) and ("messages" in value or "system" in value):
+        return request_hashes(
+            value.get("messages"), value.get("system") or value.get("instructions"), value.get("tools")
+        )
+    return request_hashes(value)
 
 
 _LITELLM_USAGE_KEYS = {"input", "output", "total", "cache_creation_input_tokens", "cache_read_input_tokens"}

@@ -81,6 +81,7 @@ def _langfuse(source: LangfuseSource, *, env: Mapping[str, str] | None = None, *
         "outcome_scores": source.outcome_scores,
         "environments": source.environments,
         "trace_details": source.trace_details,
+        "include_inputs": source.include_inputs,
     }
     return LangfuseCollector(source.resolve_host(env), public_key, secret_key, **{**options, **overrides})
 

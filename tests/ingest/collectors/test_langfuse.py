@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
@@ -18,6 +19,7 @@ from agentledger.ingest.collectors.langfuse_map import score_from_v3, score_trac
 from agentledger.ingest.collectors.registry import build_collector
 from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP, parse_timestamp
 from agentledger.ingest.config import parse_config
+from agentledger.ingest.otlp.prompts import request_hashes
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.ingest.sync import sync_collector
 from agentledger.warehouse.base import cursor_key
@@ -752,3 +754,101 @@ def test_v3_score_rows_only_use_fields_of_the_published_schema() -> None:
     assert set(spec["BaseScoreV3"]["required"]) <= {k for s in scores for k in s}
     for score in scores:
         assert isinstance(score["value"], bool) and score["subject"]["kind"] == "trace"
+
+
+# --- prompt fingerprints from the observation input (include_inputs) ------------------------------------
+
+SYSTEM_PROMPT = {"role": "system", "content": "You are the support desk of ACME. Answer in two sentences."}
+
+
+def _sha(value: Any) -> str:
+    """The documented fingerprint, computed here independently: SHA-256 of JSON with sorted keys, 16 hex digits."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _messages(ticket: int) -> list[dict[str, str]]:
+    return [SYSTEM_PROMPT, {"role": "user", "content": f"Ticket {ticket}: my order has not arrived."}]
+
+
+def _with_input(value: Any, **extra: Any) -> Any:
+    collector = LangfuseCollector("http://127.0.0.1:9", PUBLIC_KEY, SECRET_KEY)
+    record = {**_by_id()["0001000000000g01"], "input": value, **extra}
+    return collector.normalize(record, project_id=PROJECT).calls[0]
+
+
+def test_input_as_raw_json_text_gives_the_prompt_and_prefix_fingerprints() -> None:
+    messages = _messages(7)
+    call = _with_input(json.dumps(messages), output='{"role": "assistant", "content": "On its way."}')
+    assert call.prompt_hash == _sha({"system": None, "messages": messages})
+    assert call.prefix_hash == _sha({"system": None, "system_messages": [SYSTEM_PROMPT], "tools": None})
+    # the same request from a source that records it structured (LiteLLM, Helicone) hashes alike
+    assert (call.prompt_hash, call.prefix_hash) == request_hashes(messages)
+    assert "input" not in json.loads(call.raw) and "output" not in json.loads(call.raw)  # hashed, not kept
+
+
+def test_same_system_prompt_shares_the_prefix_and_a_new_question_changes_the_prompt() -> None:
+    first, again, other = (
+        _with_input(_messages(1)),
+        _with_input(json.dumps(_messages(1))),
+        _with_input(_messages(2)),
+    )
+    assert first.prompt_hash == again.prompt_hash != other.prompt_hash
+    assert first.prefix_hash == again.prefix_hash == other.prefix_hash is not None
+
+
+def test_request_shaped_text_and_missing_inputs() -> None:
+    tools = [{"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object"}}}]
+    request = {"system": "Be brief.", "messages": [{"role": "user", "content": "hi"}], "tools": tools}
+    call = _with_input(json.dumps(request))
+    assert call.prompt_hash == _sha({"system": "Be brief.", "messages": request["messages"]})
+    assert call.prefix_hash == _sha({"system": "Be brief.", "system_messages": [], "tools": tools})
+    text = _with_input("Summarise the ticket below.\n\nIt never arrived.")  # not JSON: a text prompt
+    assert text.prompt_hash == _sha(
+        {"system": None, "messages": "Summarise the ticket below.\n\nIt never arrived."}
+    )
+    assert text.prefix_hash is None  # no system part to reuse
+    for empty in (None, "", "[]"):
+        assert (_with_input(empty).prompt_hash, _with_input(empty).prefix_hash) == (None, None)
+    assert normalize("0001000000000g01").calls[0].prompt_hash is None  # not fetched: nothing to hash
+
+
+def test_explicit_fingerprints_among_the_span_attributes_win() -> None:
+    meta = {"attributes": {"agentledger.prompt_hash": "p-1", "agentledger.prefix_hash": "x-1"}}
+    call = _with_input(_messages(3), metadata=meta)
+    assert (call.prompt_hash, call.prefix_hash) == ("p-1", "x-1")
+
+
+def test_include_inputs_asks_for_io_and_stores_fingerprints_that_find_duplicates(tmp_path) -> None:
+    observations, traces = build_dataset()
+    generations = [o for o in observations if o["type"] == "GENERATION"]
+    for index, obs in enumerate(generations):
+        obs["input"] = _messages(index // 4)  # four generations ask each question
+        obs["output"] = {"role": "assistant", "content": "Sorry about that."}
+    with FakeServer(LangfuseApi(observations, traces)) as srv:
+        config = parse_config({"sources": [{"type": "langfuse", "host": srv.url, "include_inputs": True}]})
+        env = {"LANGFUSE_PUBLIC_KEY": PUBLIC_KEY, "LANGFUSE_SECRET_KEY": SECRET_KEY}
+        collector = build_collector(
+            config.sources[0],
+            env=env,
+            page_size=PAGE,
+            clock=lambda: CLOCK,
+            initial_lookback=timedelta(days=5),
+            sleep=lambda s: None,
+        )
+        wh = open_warehouse(tmp_path, "inputs")
+        sync_collector(collector, Pipeline(wh), wh, project_id=PROJECT)
+        requests = srv.api.requests_to(OBSERVATIONS)
+        assert all("io" in r.query["fields"][0].split(",") for r in requests)
+        rows = wh.sql(
+            "SELECT span_id, prompt_hash, prefix_hash, raw FROM calls WHERE operation = 'chat' ORDER BY span_id"
+        ).to_dicts()
+        wh.close()
+    expected = {o["id"]: request_hashes(o["input"]) for o in generations}
+    stored = {r["span_id"]: (r["prompt_hash"], r["prefix_hash"]) for r in rows}
+    assert (
+        stored == {k: v for k, v in expected.items() if k in stored} and len(stored) >= len(generations) - 1
+    )
+    assert len({p for p, _ in stored.values()}) == len({i // 4 for i in range(len(generations))})
+    assert len({x for _, x in stored.values()}) == 1  # one system prompt: one reusable prefix
+    assert all("Ticket" not in r["raw"] for r in rows)  # the prompt text is not stored

@@ -612,6 +612,9 @@ class LangfuseApi(FakeApi):
     def _select(row: dict[str, Any], groups: set[str], expand: set[str]) -> dict[str, Any]:
         keys = [k for g in groups for k in FIELD_GROUPS.get(g, ())]
         out = {k: copy.deepcopy(row[k]) for k in keys if k in row}
+        for key in ("input", "output"):  # "Input/output fields are always returned as raw strings."
+            if out.get(key) is not None and not isinstance(out[key], str):
+                out[key] = json.dumps(out[key])
         if isinstance(
             out.get("metadata"), dict
         ):  # values over 200 characters are cut unless expandMetadata names them
