@@ -98,7 +98,8 @@ class LangfuseSource(_SourceBase):
     include_inputs: bool = Field(
         False,
         description="Also fetch each observation's input and output (field group io) to fingerprint the prompts: "
-        "duplicate calls and the prompt-caching and compression advice need them; responses grow with the prompts",
+        "duplicate calls and the prompt-caching and compression advice need them; responses grow with the prompts, "
+        "so at most 100 observations are read a request",
     )
 
     def resolve_host(self, env: Mapping[str, str] | None = None) -> str:

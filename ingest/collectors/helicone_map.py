@@ -32,7 +32,7 @@ from agentledger.core.records import Call, SpanContext, Status
 from agentledger.core.tokens import from_helicone
 from agentledger.ingest.collectors.base import Normalized
 from agentledger.ingest.collectors.timeutil import parse_optional_timestamp, parse_timestamp
-from agentledger.ingest.otlp.prompts import request_hashes
+from agentledger.ingest.otlp.prompts import request_body_hashes
 
 SOURCE = "helicone"
 CostUnit = Literal["usd", "nano_usd"]
@@ -279,16 +279,12 @@ def _body(value: Any) -> dict[str, Any]:
 def _prompt_hashes(request_body: Any) -> tuple[str | None, str | None]:
     """The prompt and prefix fingerprints of the provider request (FORMATS.md §2: hash ``request_body``).
 
-    Only a body that is the request object counts: Chat Completions ``messages``, the Responses API's
-    ``input``/``instructions``, Anthropic's ``messages``/``system``, with ``tools``. The API's ``{}`` placeholder
-    (the body is then behind ``signed_body_url``) and the flattened search text of exports give none.
+    Only a body that is the request object counts (:func:`request_body_hashes`: Chat Completions
+    ``messages``, the Responses API's ``input``/``instructions``, Anthropic's ``messages``/``system``, Gemini's
+    ``contents``, with ``tools``). The API's ``{}`` placeholder (the body is then behind ``signed_body_url``)
+    and the flattened search text of exports give none.
     """
-    body = _body(request_body)
-    messages = body.get("messages", body.get("input"))
-    system = body.get("system", body.get("instructions"))
-    if messages is None and system is None:
-        return None, None
-    return request_hashes(messages, system, body.get("tools"))
+    return request_body_hashes(_body(request_body)) or (None, None)
 
 
 def _max_tokens(record: dict[str, Any]) -> int | None:

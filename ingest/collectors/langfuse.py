@@ -3,8 +3,8 @@
 Reading (``fetch``): ``GET /api/public/v2/observations`` with HTTP Basic auth (public key : secret key), the
 field groups that carry model, usage, cost, time, metadata (its ``attributes`` value uncut) and the trace
 context (``basic``: environment, userId, sessionId; ``trace_context``: tags, release, traceName), with
-``include_inputs`` also ``io`` (the input is what the prompt fingerprints are taken from), ``limit`` up
-to 1000, paged by the API's cursor. That cursor walks a start-time range newest first (it encodes
+``include_inputs`` also ``io`` (the input is what the prompt fingerprints are taken from; then at most 100 a
+page, as inputs and outputs can be large), ``limit`` up to 1000, paged by the API's cursor. That cursor walks a start-time range newest first (it encodes
 ``lastStartTimeTo``), so a range is only complete once its last page is read: the run reads consecutive
 start-time windows and stores the end of a window as our cursor only after every page of it is written.
 
@@ -96,6 +96,9 @@ _BULK_MIN_TRACES = 3  # fewer traces to find than this: reading them one by one 
 # include_inputs: prompts can be large, and only the prompt fingerprints need them.
 FIELD_GROUPS = "core,basic,time,model,usage,metrics,metadata,trace_context"
 IO_FIELD_GROUP = "io"
+# Observations per request with io: every observation brings its input and output (tool results, retrieved
+# documents), and Langfuse Cloud caps a response at 5 MB.
+IO_PAGE_SIZE = 100
 # Metadata values over 200 characters come back cut unless named here; the OTel span attributes of an
 # observation (response id, agent, provider) are one such value.
 EXPAND_METADATA = "attributes"
@@ -212,7 +215,7 @@ class LangfuseCollector:
         params = [
             ("fields", f"{FIELD_GROUPS},{IO_FIELD_GROUP}" if self.include_inputs else FIELD_GROUPS),
             ("expandMetadata", EXPAND_METADATA),
-            ("limit", str(self.page_size)),
+            ("limit", str(min(self.page_size, IO_PAGE_SIZE) if self.include_inputs else self.page_size)),
             ("toStartTime", _iso(hi)),
         ]
         if lo is not None:

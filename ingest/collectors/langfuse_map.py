@@ -25,10 +25,14 @@ Conventions this mapping undoes (FORMATS.md §1):
 
 The prompt fingerprints (``prompt_hash``, ``prefix_hash``) are taken from the observation's ``input`` when the
 collector fetched it (``include_inputs``; the API returns it as raw text, parsed here when it is JSON) with the
-function the other sources use (:func:`agentledger.ingest.otlp.prompts.request_hashes`): a list is the messages;
-an object with ``messages`` or ``system`` is a request (``system`` or ``instructions``, ``tools`` beside the
-messages); any other value is hashed as it is. ``agentledger.prompt_hash``/``agentledger.prefix_hash`` among the
-span attributes win, as on the OTLP path. The input itself is not kept in the audit record.
+functions the other sources use (:mod:`agentledger.ingest.otlp.prompts`): an object naming messages or system
+instructions is a provider request (:func:`~agentledger.ingest.otlp.prompts.request_body_hashes`: ``messages``,
+``input``, ``prompt`` or ``contents``; ``system`` or ``instructions``; ``tools``; the model and sampling
+parameters do not count), a list is the messages, any other value is hashed as it is. System instructions and
+tool definitions kept among the span attributes (``gen_ai.system_instructions``, ``gen_ai.tool.definitions``...)
+count where the input lacks them. ``agentledger.prompt_hash``/``agentledger.prefix_hash`` among the span
+attributes win, as on the OTLP path, whether or not the input was fetched. The input and output are not kept in
+the audit record.
 
 ``response_id`` links a call that another source also recorded (the ledger view counts it once), so it is
 the provider's response id whenever the observation reveals it: ``gen_ai.response.id`` among the span
@@ -53,7 +57,8 @@ from agentledger.core.tokens import TokenCounts, from_langfuse_usage
 from agentledger.ingest.collectors.base import Normalized
 from agentledger.ingest.collectors.timeutil import parse_optional_timestamp, parse_timestamp
 from agentledger.ingest.otlp.conventions import OWN_PREFIX_HASH, OWN_PROMPT_HASH
-from agentledger.ingest.otlp.prompts import request_hashes
+from agentledger.ingest.otlp.limits import clip
+from agentledger.ingest.otlp.prompts import recorded_system_and_tools, request_body_hashes, request_hashes
 
 SOURCE = "langfuse"
 CALL_TYPES = {"GENERATION": "chat", "EMBEDDING": "embeddings"}  # observation type -> operation
@@ -176,7 +181,7 @@ def _call(
     ended = parse_optional_timestamp(record.get("endTime"))
     params = record.get("modelParameters") if isinstance(record.get("modelParameters"), dict) else {}
     status = _status(record)
-    prompt_hash, prefix_hash = input_hashes(record.get("input"))
+    prompt_hash, prefix_hash = input_hashes(record.get("input"), meta)
     return Call(
         source=SOURCE,
         trace_id=record["traceId"],
@@ -211,8 +216,8 @@ def _call(
         ),
         status=status,
         error_type=_error_type(record) if status == "error" else None,
-        prompt_hash=_first_meta(meta, (OWN_PROMPT_HASH,)) or prompt_hash,
-        prefix_hash=_first_meta(meta, (OWN_PREFIX_HASH,)) or prefix_hash,
+        prompt_hash=_own_hash(meta, OWN_PROMPT_HASH) or prompt_hash,
+        prefix_hash=_own_hash(meta, OWN_PREFIX_HASH) or prefix_hash,
         response_id=response_id(record, meta),
         cost_reported_usd=reported_cost(record, tokens),
         raw=json.dumps(
@@ -224,17 +229,26 @@ def _call(
 _NOT_AUDITED = frozenset({"_trace", "input", "output"})  # the trace is kept apart; prompts are only hashed
 
 
-def input_hashes(value: Any) -> tuple[str | None, str | None]:
-    """``(prompt_hash, prefix_hash)`` of an observation's ``input``; ``(None, None)`` when it has none."""
+def input_hashes(value: Any, meta: dict[str, Any]) -> tuple[str | None, str | None]:
+    """``(prompt_hash, prefix_hash)`` of an observation's ``input``; ``(None, None)`` when it has none.
+
+    The system instructions and tool definitions an OTel-ingested observation keeps among its span attributes
+    (Langfuse moves only the messages into ``input``) count where the input does not carry them.
+    """
     if isinstance(value, str):
         # The API returns input as raw text: JSON for structured inputs; other text is a prompt, hashed as such.
         with contextlib.suppress(ValueError, RecursionError):
             value = json.loads(value)
-    if isinstance(value, dict) and ("messages" in value or "system" in value):
-        return request_hashes(
-            value.get("messages"), value.get("system") or value.get("instructions"), value.get("tools")
-        )
-    return request_hashes(value)
+    if value is None or value in ("", [], {}):
+        return None, None
+    system, tools = recorded_system_and_tools(meta)
+    if isinstance(value, dict):
+        found = request_body_hashes(value, system=system, tools=tools)
+        if (
+            found is not None
+        ):  # a request object; anything else ({"args": ..., "kwargs": ...}) is hashed whole
+            return found
+    return request_hashes(value, system, tools)
 
 
 _LITELLM_USAGE_KEYS = {"input", "output", "total", "cache_creation_input_tokens", "cache_read_input_tokens"}
@@ -387,6 +401,12 @@ def _metadata(value: Any) -> dict[str, Any]:
         except json.JSONDecodeError:
             attrs = None  # cut at 200 characters by the API: nothing readable in it
     return {**value, **attrs} if isinstance(attrs, dict) else dict(value)
+
+
+def _own_hash(meta: dict[str, Any], key: str) -> str | None:
+    """An ``agentledger.prompt_hash``/``prefix_hash`` span attribute, cut as the OTLP path cuts it."""
+    value = _first_meta(meta, (key,))
+    return clip(value) if value else None
 
 
 def _first_meta(meta: dict[str, Any], keys: tuple[str, ...]) -> str | None:

@@ -83,6 +83,45 @@ def request_hashes(messages: Any, system: Any = None, tools: Any = None) -> tupl
     return fingerprint({"system": system, "messages": messages}), (fingerprint(prefix) if prefix else None)
 
 
+# A provider request object's parts, by the names the APIs give them: Chat Completions and Anthropic
+# ``messages``, the Responses API's ``input``, legacy Completions ``prompt``, Gemini ``contents``; Anthropic
+# ``system``, the Responses API's ``instructions``, Gemini ``system_instruction``.
+_BODY_MESSAGES = ("messages", "input", "prompt", "contents")
+_BODY_SYSTEM = ("system", "instructions", "system_instruction", "systemInstruction")
+
+
+def request_body_hashes(
+    body: dict[str, Any], *, system: Any = None, tools: Any = None
+) -> tuple[str | None, str | None] | None:
+    """``(prompt_hash, prefix_hash)`` of a provider request object (a gateway's request body, an SDK's
+    recorded request), or None when ``body`` is not one (it names neither messages nor system instructions).
+
+    ``system`` and ``tools`` stand in for parts the body does not carry (recorded beside it). Without the
+    messages there is no prompt hash (calls that share only a system prompt are not the same prompt), only
+    the prefix. Other fields (model, temperature...) do not count.
+    """
+    messages = next((body[k] for k in _BODY_MESSAGES if body.get(k) is not None), None)
+    own_system = next((body[k] for k in _BODY_SYSTEM if body.get(k) is not None), None)
+    if messages is None and own_system is None:
+        return None
+    system = own_system if own_system is not None else system
+    tools = body.get("tools") if body.get("tools") is not None else tools
+    if messages in ({}, [], ""):
+        messages = None
+    if messages is None:
+        prefix = _prefix(system, None, tools)
+        return None, (fingerprint(prefix) if prefix else None)
+    return request_hashes(messages, system, tools)
+
+
+def recorded_system_and_tools(attributes: dict[str, Any]) -> tuple[Any, Any]:
+    """The system instructions and tool definitions among span attributes, read as :func:`prompt_hashes`
+    reads them (for sources that keep a span's attributes beside its input)."""
+    return _maybe_json(attributes.get("gen_ai.system_instructions")), _tools(
+        attributes, _has_flattened(attributes)
+    )
+
+
 def _has_flattened(attributes: dict[str, Any]) -> bool:
     return any(key in attributes for key in _FLATTENED_SENTINELS)
 

@@ -19,7 +19,7 @@ from agentledger.ingest.collectors.langfuse_map import score_from_v3, score_trac
 from agentledger.ingest.collectors.registry import build_collector
 from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP, parse_timestamp
 from agentledger.ingest.config import parse_config
-from agentledger.ingest.otlp.prompts import request_hashes
+from agentledger.ingest.otlp.prompts import prompt_hashes, request_hashes
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.ingest.sync import sync_collector
 from agentledger.warehouse.base import cursor_key
@@ -813,6 +813,55 @@ def test_request_shaped_text_and_missing_inputs() -> None:
     assert normalize("0001000000000g01").calls[0].prompt_hash is None  # not fetched: nothing to hash
 
 
+def test_a_system_prompt_alone_is_a_prefix_not_a_prompt() -> None:
+    system = "You are the support desk of ACME."
+    first = _with_input({"system": system, "prompt": "Where is order 1?"})
+    second = _with_input({"system": system, "prompt": "Where is order 2?"})
+    assert first.prompt_hash == _sha({"system": system, "messages": "Where is order 1?"})
+    assert first.prompt_hash != second.prompt_hash  # not duplicates: only the system prompt is shared
+    assert (
+        first.prefix_hash
+        == second.prefix_hash
+        == _sha({"system": system, "system_messages": [], "tools": None})
+    )
+    alone = _with_input({"system": system})  # the messages were not recorded
+    assert (alone.prompt_hash, alone.prefix_hash) == (None, first.prefix_hash)
+
+
+def test_responses_api_request_counts_its_input_instructions_and_tools_not_its_parameters() -> None:
+    tools = [{"type": "function", "name": "lookup_order", "parameters": {"type": "object"}}]
+    question = [{"role": "user", "content": "Where is order 9?"}]
+    body = {
+        "model": "gpt-4.1",
+        "instructions": "Be brief.",
+        "input": question,
+        "tools": tools,
+        "temperature": 0.2,
+    }
+    call = _with_input(json.dumps(body))
+    assert call.prompt_hash == _sha({"system": "Be brief.", "messages": question})
+    assert call.prefix_hash == _sha({"system": "Be brief.", "system_messages": [], "tools": tools})
+    other_model = _with_input({**body, "model": "gpt-4.1-mini", "temperature": 0})
+    assert (other_model.prompt_hash, other_model.prefix_hash) == (call.prompt_hash, call.prefix_hash)
+
+
+def test_system_instructions_and_tools_among_the_span_attributes_join_an_otel_input() -> None:
+    """Langfuse moves an OTel span's messages into ``input`` and keeps the other GenAI attributes in metadata."""
+    system = [{"type": "text", "content": "You are the support desk of ACME."}]
+    tools = [{"type": "function", "name": "lookup_order"}]
+    attributes = {
+        "gen_ai.system_instructions": json.dumps(system),
+        "gen_ai.tool.definitions": json.dumps(tools),
+    }
+    question = [{"role": "user", "parts": [{"type": "text", "content": "Where is order 4?"}]}]
+    call = _with_input(json.dumps(question), metadata={"attributes": attributes})
+    assert call.prefix_hash == _sha({"system": system, "system_messages": [], "tools": tools})
+    # the prefix the OTLP path finds for the same span, whose messages it reads as recorded
+    otlp = prompt_hashes({**attributes, "gen_ai.input.messages": json.dumps(question)})
+    assert call.prefix_hash == otlp[1]
+    assert call.prompt_hash == _sha({"system": system, "messages": question})
+
+
 def test_explicit_fingerprints_among_the_span_attributes_win() -> None:
     meta = {"attributes": {"agentledger.prompt_hash": "p-1", "agentledger.prefix_hash": "x-1"}}
     call = _with_input(_messages(3), metadata=meta)
@@ -840,6 +889,7 @@ def test_include_inputs_asks_for_io_and_stores_fingerprints_that_find_duplicates
         sync_collector(collector, Pipeline(wh), wh, project_id=PROJECT)
         requests = srv.api.requests_to(OBSERVATIONS)
         assert all("io" in r.query["fields"][0].split(",") for r in requests)
+        assert all(int(r.query["limit"][0]) == PAGE for r in requests)
         rows = wh.sql(
             "SELECT span_id, prompt_hash, prefix_hash, raw FROM calls WHERE operation = 'chat' ORDER BY span_id"
         ).to_dicts()
@@ -852,3 +902,11 @@ def test_include_inputs_asks_for_io_and_stores_fingerprints_that_find_duplicates
     assert len({p for p, _ in stored.values()}) == len({i // 4 for i in range(len(generations))})
     assert len({x for _, x in stored.values()}) == 1  # one system prompt: one reusable prefix
     assert all("Ticket" not in r["raw"] for r in rows)  # the prompt text is not stored
+
+
+def test_inputs_are_read_at_most_a_hundred_observations_a_request(server, tmp_path) -> None:
+    _sync(server, tmp_path, "io-pages", page_size=1000, include_inputs=True)[0].close()
+    limits = {int(r.query["limit"][0]) for r in server.api.requests_to(OBSERVATIONS)}
+    assert limits == {100}
+    _sync(server, tmp_path, "plain-pages", page_size=1000)[0].close()
+    assert int(server.api.requests_to(OBSERVATIONS)[-1].query["limit"][0]) == 1000
