@@ -3,10 +3,11 @@
 ``prompt_hash`` fingerprints the whole input (system instructions and messages): two calls with the same hash
 sent the same prompt, which is how exact-duplicate calls are found. ``prefix_hash`` fingerprints the stable
 part that provider prompt caching can reuse: the system instructions, the system/developer messages and the
-tool definitions. Both are :func:`fingerprint` hashes (SHA-256 of JSON with sorted keys). Message lists sent
-as a JSON string are hashed as recorded (parsing and re-rendering them costs more than the rest of the mapping),
-so ``prompt_hash`` compares calls recorded by the same instrumentation; the prefix is always extracted from the
-parsed messages, so ``prefix_hash`` does not depend on the encoding. Explicit ``agentledger.prompt_hash`` /
+tool definitions (also when they were recorded as messages, see :func:`_tool_definition_messages`). Both are
+:func:`fingerprint` hashes (SHA-256 of JSON with sorted keys). Message lists sent as a JSON string are hashed as
+recorded (parsing and re-rendering them costs more than the rest of the mapping), so ``prompt_hash`` compares
+calls recorded by the same instrumentation; the prefix is always extracted from the parsed messages, so
+``prefix_hash`` does not depend on the encoding. Explicit ``agentledger.prompt_hash`` /
 ``agentledger.prefix_hash`` attributes win.
 """
 
@@ -163,13 +164,32 @@ def _input(attributes: dict[str, Any], flattened: bool) -> tuple[Any, Any]:
 
 def _prefix(system: Any, messages: Any, tools: Any) -> dict[str, Any] | None:
     system_messages = []
-    if isinstance(messages, str) and ("system" in messages or "developer" in messages):
+    if isinstance(messages, str) and (
+        "system" in messages or "developer" in messages or (tools is None and '"tool"' in messages)
+    ):
         messages = _maybe_json(messages)
     if isinstance(messages, list):
         system_messages = [m for m in messages if isinstance(m, dict) and _role(m) in _SYSTEM_ROLES]
+        if tools is None:
+            tools = _tool_definition_messages(messages)
     if system is None and not system_messages and tools is None:
         return None
     return {"system": system, "system_messages": system_messages, "tools": tools}
+
+
+def _tool_definition_messages(messages: list[Any]) -> list[Any] | None:
+    """Tool definitions sent among the messages: Langfuse's LangChain integration appends each tool of the
+    request as ``{"role": "tool", "content": <its definition>}``. A tool *result* is a ``tool`` message too,
+    but its content is text (or content parts) and it answers a ``tool_call_id``."""
+    found = [
+        m["content"]
+        for m in messages
+        if isinstance(m, dict)
+        and isinstance(m.get("content"), dict)
+        and "tool_call_id" not in m
+        and _role(m) == "tool"
+    ]
+    return found or None
 
 
 def _tools(attributes: dict[str, Any], flattened: bool) -> Any:

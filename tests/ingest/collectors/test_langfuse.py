@@ -862,6 +862,43 @@ def test_system_instructions_and_tools_among_the_span_attributes_join_an_otel_in
     assert call.prompt_hash == _sha({"system": system, "messages": question})
 
 
+def test_langchain_tool_definitions_appended_as_tool_messages_count_as_the_prefix_tools() -> None:
+    """Langfuse's LangChain handler records a chat model's input as its messages followed by one
+    ``{"role": "tool", "content": <definition>}`` per tool of the request (its ``invocation_params["tools"]``);
+    a tool result is also a ``tool`` message, with text content and a ``tool_call_id``."""
+    tools = [
+        {"type": "function", "function": {"name": "lookup_order", "parameters": {"type": "object"}}},
+        {"type": "function", "function": {"name": "refund", "parameters": {"type": "object"}}},
+    ]
+
+    def recorded(ticket: int, tool_result: str) -> list[dict[str, Any]]:
+        return [
+            *_messages(ticket),
+            {"role": "assistant", "content": "", "tool_calls": [{"name": "lookup_order", "id": "call_1"}]},
+            {"role": "tool", "content": tool_result, "tool_call_id": "call_1"},
+            *({"role": "tool", "content": tool} for tool in tools),
+        ]
+
+    first = _with_input(json.dumps(recorded(1, "shipped")))
+    second = _with_input(recorded(2, "lost"))
+    expected_prefix = _sha({"system": None, "system_messages": [SYSTEM_PROMPT], "tools": tools})
+    assert first.prefix_hash == second.prefix_hash == expected_prefix
+    assert first.prompt_hash == _sha({"system": None, "messages": recorded(1, "shipped")})
+    assert first.prompt_hash != second.prompt_hash
+    # without tools the prefix is the system prompt alone, and a tool result is not a definition
+    plain = _with_input(recorded(1, "shipped")[:-2])
+    assert plain.prefix_hash == _sha({"system": None, "system_messages": [SYSTEM_PROMPT], "tools": None})
+    # the same input exported by the Langfuse SDK over OTLP gives the same prefix
+    otlp = prompt_hashes({"langfuse.observation.input": json.dumps(recorded(3, "late"))})
+    assert otlp[1] == expected_prefix
+    # tool definitions recorded apart win over the messages
+    apart = [{"type": "function", "name": "other"}]
+    attrs = {"langfuse.observation.input": json.dumps(recorded(3, "late")), "gen_ai.tool.definitions": apart}
+    assert prompt_hashes(attrs)[1] == _sha(
+        {"system": None, "system_messages": [SYSTEM_PROMPT], "tools": apart}
+    )
+
+
 def test_explicit_fingerprints_among_the_span_attributes_win() -> None:
     meta = {"attributes": {"agentledger.prompt_hash": "p-1", "agentledger.prefix_hash": "x-1"}}
     call = _with_input(_messages(3), metadata=meta)
