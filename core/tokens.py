@@ -21,6 +21,7 @@ __all__ = [
     "TokenCounts",
     "from_helicone",
     "from_langfuse_usage",
+    "langfuse_usage_map",
     "from_openai_usage",
     "validate",
 ]
@@ -124,13 +125,59 @@ def _is_split_of_present_parent(key: str, details: Mapping[str, Any]) -> bool:
     return any(key.endswith(suffix) and key[: -len(suffix)] in details for suffix in ("_5m", "_1h"))
 
 
+# OpenAI usage objects that Langfuse takes as usage details (``UsageDetails`` is a map,
+# ``OpenAICompletionUsageSchema`` or ``OpenAIResponseUsageSchema``): (input, output, their detail objects).
+_OPENAI_USAGE_SHAPES = (
+    ("prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"),
+    ("input_tokens", "output_tokens", "input_tokens_details", "output_tokens_details"),
+)
+
+
+def langfuse_usage_map(usage_details: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Langfuse's flat usage map for ``usage_details``, converting an OpenAI usage object as its server does.
+
+    The Langfuse SDKs send the usage their client library returned (the OpenAI integration, the OpenAI
+    usage object), and the server turns it into its map: ``input`` = prompt tokens minus every
+    ``prompt_tokens_details`` count, each detail as ``input_<name>``, the same on the output side, ``total``
+    from ``total_tokens``. Spans exported over OTLP carry the object as sent. A map (it has ``input`` or
+    ``output``) and any other shape are returned as they are; keys beside the OpenAI ones are kept.
+    """
+    if "input" in usage_details or "output" in usage_details:
+        return usage_details
+    for inputs, outputs, input_details, output_details in _OPENAI_USAGE_SHAPES:
+        if inputs not in usage_details or outputs not in usage_details:
+            continue
+        known = (inputs, outputs, input_details, output_details, "total_tokens")
+        converted: dict[str, Any] = {k: v for k, v in usage_details.items() if k not in known}
+        for side, total_key, details_key in (
+            ("input", inputs, input_details),
+            ("output", outputs, output_details),
+        ):
+            details = usage_details.get(details_key) or {}
+            if not isinstance(details, Mapping):
+                raise ValueError(f"{details_key} must be an object of counts, got {details!r}")
+            counts = {
+                f"{side}_{name}": _as_int(f"{details_key}.{name}", v)
+                for name, v in details.items()
+                if v is not None
+            }
+            converted[side] = max(_as_int(total_key, usage_details[total_key]) - sum(counts.values()), 0)
+            converted.update(counts)
+        if usage_details.get("total_tokens") is not None:
+            converted["total"] = usage_details["total_tokens"]
+        return converted
+    return usage_details
+
+
 def from_langfuse_usage(usage_details: Mapping[str, Any]) -> TokenCounts:
-    """Canonical counts from a Langfuse observation's ``usageDetails``.
+    """Canonical counts from a Langfuse observation's ``usageDetails`` (or an OpenAI usage object given as
+    such, see :func:`langfuse_usage_map`).
 
     ``input`` and ``output`` are the remainders after Langfuse subtracted every detail key, so the details
     are added back. When ``input`` is missing, it is derived from ``total`` (which includes everything)
     minus the output side.
     """
+    usage_details = langfuse_usage_map(usage_details)
     sums = {"cache_read": 0, "cache_write": 0, "reasoning": 0, "input_other": 0, "output_other": 0}
     for key, value in usage_details.items():
         if key in ("input", "output", "total"):

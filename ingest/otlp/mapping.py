@@ -8,7 +8,8 @@ start, a timestamp before 1970 or after 2100) reject that span alone, with a rea
 tagged ``agentledger.truncated=true``; the prompt and prefix hashes are still computed from every attribute sent.
 
 Token counts follow the OTel GenAI meaning (input includes cached tokens, output includes reasoning). Langfuse
-``usage_details`` are converted with :func:`agentledger.core.tokens.from_langfuse_usage`. One repair is applied
+``usage_details`` (its map, or the OpenAI usage object its SDKs send) are converted with
+:func:`agentledger.core.tokens.from_langfuse_usage`. One repair is applied
 to the other conventions: a cache count larger than the input count, or a reasoning count larger than the output
 count, can only mean the source reported the remainder (raw Anthropic usage passed through, as the AI SDK does),
 so the subset is added back instead of dropping the call.
@@ -27,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from agentledger.core.records import Call, Outcome, SpanContext, Status
-from agentledger.core.tokens import from_langfuse_usage
+from agentledger.core.tokens import from_langfuse_usage, langfuse_usage_map
 from agentledger.ingest.otlp import conventions as c
 from agentledger.ingest.otlp.extras import call_tags, raw_json
 from agentledger.ingest.otlp.limits import MAX_STRING_CHARS, TRUNCATED_TAG, clip, limit_attributes
@@ -291,7 +292,10 @@ def _tokens(attributes: dict[str, Any], aliases: dict[str, list[str]]) -> tuple[
 
 
 def _langfuse_tokens(usage: Any) -> tuple[int, int, int, int, int]:
-    details = _json_object(usage, c.LANGFUSE_USAGE)
+    try:
+        details = langfuse_usage_map(_json_object(usage, c.LANGFUSE_USAGE))
+    except ValueError as exc:
+        raise SpanError(f"{c.LANGFUSE_USAGE}: {exc}") from None
     for key, value in details.items():
         _as_count(value, f"{c.LANGFUSE_USAGE}.{key}")
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -116,6 +117,58 @@ def test_langfuse_usage_details_exclude_cache_and_win_over_genai() -> None:
         "support-agent",
         "lf-session-1",
     )
+
+
+@pytest.mark.parametrize(
+    "usage",
+    [
+        # what the Langfuse SDK's OpenAI integration sends: the OpenAI usage object, as Chat Completions returns it
+        {
+            "prompt_tokens": 1000,
+            "completion_tokens": 300,
+            "total_tokens": 1300,
+            "prompt_tokens_details": {"cached_tokens": 400, "audio_tokens": None},
+            "completion_tokens_details": {"reasoning_tokens": 120, "audio_tokens": 0},
+        },
+        # ... and as the Responses API returns it
+        {
+            "input_tokens": 1000,
+            "output_tokens": 300,
+            "total_tokens": 1300,
+            "input_tokens_details": {"cached_tokens": 400},
+            "output_tokens_details": {"reasoning_tokens": 120},
+        },
+        # ... and the map the Langfuse server makes of either (its documented conversion)
+        {
+            "input": 600,
+            "input_cached_tokens": 400,
+            "output": 180,
+            "output_reasoning_tokens": 120,
+            "total": 1300,
+        },
+    ],
+)
+def test_langfuse_usage_details_as_an_openai_usage_object(usage: dict) -> None:
+    """``UsageDetails`` is a map or an OpenAI usage object (the Langfuse API spec); every shape gives the same
+    canonical counts: input 1000 of which 400 cached, output 300 of which 120 reasoning."""
+    attributes = {
+        "langfuse.observation.type": "generation",
+        "langfuse.observation.model.name": "gpt-4o",
+        "langfuse.observation.usage_details": json.dumps(usage),
+    }
+    call = one_call(SpanSpec("0000000000000e11", attributes=attributes))
+    assert tokens(call) == (1000, 400, 0, 300, 120)
+
+
+def test_langfuse_usage_details_with_a_malformed_detail_object_reject_the_span() -> None:
+    usage = {"prompt_tokens": 10, "completion_tokens": 2, "prompt_tokens_details": [3]}
+    attributes = {
+        "langfuse.observation.type": "generation",
+        "langfuse.observation.usage_details": json.dumps(usage),
+    }
+    batch = mapped(SpanSpec("0000000000000e12", attributes=attributes))
+    [rejection] = batch.rejected
+    assert "prompt_tokens_details" in rejection.reason and batch.calls == []
 
 
 def test_langfuse_level_error_and_non_call_types() -> None:
