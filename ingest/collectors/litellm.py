@@ -243,16 +243,23 @@ def _usage(kind: RecordKind, record: dict[str, Any], metadata: dict[str, Any], r
         or usage_object.get("cache_creation_input_tokens")
         or extra.get("cache_creation_input_tokens")
     )
+    prompt = _int(record.get("prompt_tokens"), "prompt_tokens", rid)
+    completion = _int(record.get("completion_tokens"), "completion_tokens", rid)
+    read = _int(cache_read, "cache_read_input_tokens", rid)
+    write = _int(cache_write, "cache_creation_input_tokens", rid)
+    reasoning = _int(completion_details.get("reasoning_tokens"), "reasoning_tokens", rid)
+    # Cache counts above prompt_tokens (reasoning above completion_tokens) can only mean the remainder was
+    # logged: the provider's raw counts, as LiteLLM versions before its Anthropic normalization wrote them.
+    # The subsets are added back, as the OTLP mapping does, rather than dropping the call and its spend.
+    if read + write > prompt:
+        prompt += read + write
+    if reasoning > completion:
+        completion += reasoning
     usage = {
-        "prompt_tokens": _int(record.get("prompt_tokens"), "prompt_tokens", rid),
-        "completion_tokens": _int(record.get("completion_tokens"), "completion_tokens", rid),
-        "prompt_tokens_details": {
-            "cached_tokens": _int(cache_read, "cache_read_input_tokens", rid),
-            "cache_creation_tokens": _int(cache_write, "cache_creation_input_tokens", rid),
-        },
-        "completion_tokens_details": {
-            "reasoning_tokens": _int(completion_details.get("reasoning_tokens"), "reasoning_tokens", rid)
-        },
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "prompt_tokens_details": {"cached_tokens": read, "cache_creation_tokens": write},
+        "completion_tokens_details": {"reasoning_tokens": reasoning},
     }
     try:
         return from_openai_usage(usage)
@@ -348,14 +355,18 @@ def _status(record: dict[str, Any], metadata: dict[str, Any]) -> Status:
 def _latency_ms(
     kind: RecordKind, record: dict[str, Any], started: datetime, ended: datetime | None, rid: str
 ) -> float | None:
+    """``request_duration_ms`` of a spend log, else ``endTime − startTime``. A callback payload's
+    ``response_time`` is the last resort: for a streamed call LiteLLM sets it to the time to the first chunk."""
     if kind == "spend_log":
         value = _float(record.get("request_duration_ms"), "request_duration_ms", rid)
-    else:
-        seconds = _float(record.get("response_time"), "response_time", rid)
-        value = None if seconds is None else seconds * 1000.0
-    if value is None and ended is not None:
-        value = (ended - started).total_seconds() * 1000.0
-    return value
+        if value is not None:
+            return value
+    if ended is not None:
+        return (ended - started).total_seconds() * 1000.0
+    if kind == "spend_log":
+        return None
+    seconds = _float(record.get("response_time"), "response_time", rid)
+    return None if seconds is None else seconds * 1000.0
 
 
 def _ttft_ms(record: dict[str, Any], started: datetime, rid: str) -> float | None:

@@ -80,7 +80,9 @@ def test_standard_logging_payload_field_by_field(payload: dict[str, Any]) -> Non
     assert call.model == "gpt-4o"
     assert call.started_at == datetime(2025, 1, 24, 9, 20, 46, 847371, tzinfo=UTC)
     assert call.ended_at == datetime(2025, 1, 24, 9, 20, 46, 851954, tzinfo=UTC)
-    assert call.latency_ms == pytest.approx(7.394075393676758)  # response_time is in seconds
+    # endTime - startTime: a streamed call's response_time is its time to the first chunk (LiteLLM's
+    # get_response_time), so it is not the latency
+    assert call.latency_ms == pytest.approx(4.583)
     assert call.ttft_ms == pytest.approx(4.583)
     assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (10, 0, 0)
     assert (call.output_tokens, call.reasoning_tokens) == (20, 0)
@@ -473,12 +475,29 @@ def test_malformed_row_names_record_and_field(
         assert SPEND_LOG_ID in message
 
 
-def test_cache_tokens_above_prompt_tokens_are_rejected(spend_log_copy: dict[str, Any]) -> None:
+def test_cache_tokens_above_prompt_tokens_are_added_back_and_the_call_kept(
+    spend_log_copy: dict[str, Any],
+) -> None:
+    """A cache count above ``prompt_tokens`` means the remainder was logged (raw Anthropic counts, as LiteLLM
+    wrote them before normalizing): the call and its spend stay, with the cache added to the input."""
     metadata = json.loads(spend_log_copy["metadata"])
     metadata["additional_usage_values"] = {"cache_read_input_tokens": 50}  # prompt_tokens is 10
     spend_log_copy["metadata"] = json.dumps(metadata)
-    with pytest.raises(InputError, match=f"{SPEND_LOG_ID}.*cache_read_tokens"):
-        to_call(spend_log_copy, project_id="p")
+    call = to_call(spend_log_copy, project_id="p")
+    assert (call.input_tokens, call.cache_read_tokens, call.cache_write_tokens) == (60, 50, 0)
+    assert call.cost_reported_usd == pytest.approx(float(spend_log_copy["spend"]))
+    metadata["additional_usage_values"] = {"cache_read_input_tokens": 4}  # a subset: kept as it is
+    spend_log_copy["metadata"] = json.dumps(metadata)
+    assert to_call(spend_log_copy, project_id="p").input_tokens == 10
+
+
+def test_a_streamed_payload_without_end_time_falls_back_to_response_time(
+    payload_copy: dict[str, Any],
+) -> None:
+    payload_copy["endTime"] = None
+    call = to_call(payload_copy, project_id="p")
+    assert call.ended_at is None
+    assert call.latency_ms == pytest.approx(7.394075393676758)  # response_time is in seconds
 
 
 def test_not_an_object_is_rejected() -> None:
