@@ -107,6 +107,7 @@ class HttpClient:
         self._secrets = tuple(s for s in secrets if s)
         self._sleep = sleep
         self._rng = rng
+        self.host = _shown_url(base_url)
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             auth=auth,
@@ -138,7 +139,7 @@ class HttpClient:
                     self._sleep(self._wait_for(exc, attempt))
         assert last is not None
         raise TransientError(
-            f"{self.service} {method} {path} failed after {self.max_attempts} attempts: {last}",
+            f"{self.service} {method} {path} at {self.host} failed after {self.max_attempts} attempts: {last}",
             retry_after=last.retry_after,
         ) from last
 
@@ -193,6 +194,16 @@ class HttpClient:
 
     def _redact(self, text: str) -> str:
         return redact(text, self._secrets)
+
+
+def _shown_url(base_url: str) -> str:
+    """The server as errors name it: scheme, host, port and path, never a user name or password in the URL."""
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL:
+        return "the configured host"
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}{url.path.rstrip('/')}" if url.host else "the configured host"
 
 
 def _server_message(response: httpx.Response) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -78,9 +79,29 @@ def test_5xx_and_connection_errors_back_off_then_give_up_as_transient() -> None:
         httpx.ReadTimeout("slow"),
     ]
     http = client(scripted(*failures), sleeps, max_attempts=4, backoff_base=0.5)
-    with pytest.raises(TransientError, match="failed after 4 attempts"):
+    with pytest.raises(TransientError, match="GET /x at http://source.test failed after 4 attempts"):
         http.get_json("/x")
     assert sleeps == [0.5, 1.0, 2.0]  # no sleep after the last attempt
+
+
+def test_an_unreachable_host_is_named_without_the_credentials_of_its_url() -> None:
+    """A real connection refused: the message names the server (not a password in its URL)."""
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    http = HttpClient(
+        f"http://admin:{SECRET}@127.0.0.1:{port}/langfuse/",
+        service="Langfuse",
+        credential_hint="LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY",
+        secrets=[SECRET],
+        max_attempts=2,
+        sleep=lambda _: None,
+    )
+    with pytest.raises(TransientError) as info:
+        http.get_json("/api/public/v2/observations")
+    message = str(info.value)
+    assert f"at http://127.0.0.1:{port}/langfuse failed after 2 attempts" in message
+    assert "ConnectError" in message and SECRET not in message and "admin" not in message
 
 
 def test_401_names_the_credentials_and_never_their_values() -> None:
