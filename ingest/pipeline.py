@@ -170,6 +170,12 @@ class PreparedBatch:
             return [c.response_id for c in self._calls]
         return _column(self.call_table, "response_id")
 
+    def parent_span_ids(self) -> list[str | None]:
+        """The calls' parent span ids, in the order of ``call_keys``."""
+        if self._calls is not None:
+            return [c.parent_span_id for c in self._calls]
+        return _column(self.call_table, "parent_span_id")
+
     def operations(self) -> list[str | None]:
         if self._calls is not None:
             return [c.operation for c in self._calls]
@@ -330,11 +336,35 @@ def responses_overlap(batches: Sequence[PreparedBatch]) -> bool:
     return False
 
 
+def calls_nested_across(batches: Sequence[PreparedBatch], shared: set[TraceKey]) -> bool:
+    """True when a call of one batch is the parent of a call of another (only shared traces can hold one):
+    they may record one API call, and the first must be stored before the second is looked at."""
+    if not shared:
+        return False
+    owner: dict[Key, int] = {}
+    parents: list[tuple[Key, int]] = []
+    for i, b in enumerate(batches):
+        for key, parent in zip(b.call_keys, b.parent_span_ids(), strict=True):
+            if key[:3] in shared:
+                owner[key] = i
+                if parent is not None:
+                    parents.append(((*key[:3], parent), i))
+    return any(owner.get(parent, i) != i for parent, i in parents)
+
+
+def _has_nested_calls(batch: PreparedBatch) -> bool:
+    """Whether a call of ``batch`` may be the parent of another (its span id is another call's parent id)."""
+    if len(batch.call_keys) < 2:
+        return False
+    span_ids = {key[3] for key in batch.call_keys}
+    return not span_ids.isdisjoint(batch.parent_span_ids())
+
+
 def _one_call_per_response(batch: PreparedBatch) -> PreparedBatch:
     """``batch`` without the second record of an API call recorded twice in it (see ingest/twins.py); most
-    batches have none, which their response ids alone tell."""
+    batches have none, which their response ids and the parents of their calls tell."""
     ids = [r for r in batch.response_ids() if r]
-    if len(set(ids)) == len(ids):
+    if len(set(ids)) == len(ids) and not _has_nested_calls(batch):
         return batch
     calls = batch.calls
     kept = one_call_per_response(calls)
@@ -467,8 +497,8 @@ class Pipeline:
         """Write prepared batches in one transaction, completing their calls' context (see :meth:`ingest`).
 
         Batches are written together unless one span identity, or one response id, is in two of them (the
-        same span sent twice in a short while, or two records of one API call: see ingest/twins.py): then one
-        after the other, as consecutive ingests would.
+        same span sent twice in a short while, or two records of one API call: see ingest/twins.py), or a call
+        of one is the parent of a call of another: then one after the other, as consecutive ingests would.
         """
         batches = [_one_call_per_response(b) for b in batches if b.size]
         result = IngestResult(
@@ -477,7 +507,11 @@ class Pipeline:
         if not batches:
             return result
         shared = shared_traces(batches)
-        together = not keys_overlap(batches, shared) and not responses_overlap(batches)
+        together = (
+            not keys_overlap(batches, shared)
+            and not responses_overlap(batches)
+            and not calls_nested_across(batches, shared)
+        )
         parts = [batches] if together else [[b] for b in batches]
         try:
             with self.warehouse.transaction():
@@ -546,7 +580,7 @@ class Pipeline:
         if not before:
             return set()
         traces = {_KEY(s)[:3] for s in before}
-        calls = [c for b in batches for c in b.calls_in(traces) if c.response_id]
+        calls = [c for b in batches for c in b.calls_in(traces)]
         if not calls:
             return set()
         written = {key for b in batches for key in b.call_keys}
@@ -578,15 +612,11 @@ class Pipeline:
 def _twin_traces(
     batches: list[PreparedBatch], unread: set[TraceKey], stored_keys: set[Key] | None
 ) -> set[TraceKey]:
-    """The unread traces with a call that carries a response id and (as far as is known) stored spans: one of
-    them may be the API call's first record, and the trace's calls inherit from what is stored like any other.
-    ``stored_keys`` are the stored span keys of the unread traces, where the backend can probe for them."""
-    traces = {
-        key[:3]
-        for b in batches
-        for key, response_id in zip(b.call_keys, b.response_ids(), strict=True)
-        if response_id
-    }
+    """The unread traces with a call and (as far as is known) stored spans: one of them may be the API call's
+    first record (a twin with the same response id, or a nested one: a stored child), and the trace's calls
+    inherit from what is stored like any other. ``stored_keys`` are the stored span keys of the unread traces,
+    where the backend can probe for them."""
+    traces = {key[:3] for b in batches for key in b.call_keys}
     traces &= unread
     if stored_keys is not None:
         traces &= {key[:3] for key in stored_keys}

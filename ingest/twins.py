@@ -1,20 +1,28 @@
 """One record per API call when two spans of one trace record the same call.
 
 Two instrumentations of one client both record its calls: a provider SDK's own tracing (the Anthropic SDK
-traces every call once a tracer provider is set) under OpenInference's span or beside OpenLLMetry's, or two
-instrumentation libraries wrapping one another. Both spans carry the provider's response id and usage, and
-counting both doubles the bill. Two calls are the same call when they belong to one trace, carry the same
-response id, overlap in time, and one is nested in the other or exactly one of them was recorded by the provider SDK's own
-tracing (its call carries the :data:`SDK_SCOPE_TAG` tag). Calls that merely share a response id stay apart
-(gateways that reuse ids, replayed responses).
+traces every call once a tracer provider is set) under OpenInference's span or beside OpenLLMetry's, two
+instrumentation libraries wrapping one another, or a framework's LLM span (LangChain's, a Langfuse generation
+around an instrumented client) with the client library's span nested in it. Both spans carry the call's usage,
+and counting both doubles the bill. Two calls of one trace that overlap in time are the same call when
+
+* they carry the same response id, and one is nested in the other or exactly one of them was recorded by the
+  provider SDK's own tracing (its call carries the :data:`SDK_SCOPE_TAG` tag); or
+* one is the parent of the other, at most one of them carries a response id (a framework's span rarely
+  records it), and they report the same input and output token counts.
+
+Calls that merely share a response id stay apart (gateways that reuse ids, replayed responses), and so do a
+parent and a child that report different usage (a framework span summing several calls) or two response ids.
 
 The twins meet in three places: in one export request (:func:`one_call_per_response`, when mapping), in the
 requests written together by one write, and across requests, when the first record is already stored
 (:func:`stored_twins`, from the pipeline: exporters that send each span as it ends, such as OpenTelemetry's
 ``SimpleSpanProcessor``, always split them). Within a request the record kept is not the SDK's own, then the
-one with the prompt recorded (a prompt hash), then the earlier start, then the smaller span id. Across
+one with the prompt recorded (a prompt hash), then the earlier start, then the smaller span id; of a parent and
+its child without a shared response id, the one with a response id, then the one with the prompt, then the
+child (the record nearer the provider). Across
 requests the record that arrived first is kept, whether it is stored already or in an earlier request of the
-same write (requests that share a response id are written one after the other, see
+same write (requests that share a response id, or hold a parent and its child, are written one after the other, see
 :meth:`agentledger.ingest.pipeline.Pipeline.write`), so that writing requests together gives what writing them
 one by one gives; the later record stays a context span.
 """
@@ -42,13 +50,30 @@ def _by_sdk(call: Call) -> bool:
 
 
 def same_call(a: Call, b: Call) -> bool:
-    """Whether two calls of one trace with one response id record one API call (see the module docstring)."""
-    if a.response_id != b.response_id or a.trace_id != b.trace_id or _KEY(a) == _KEY(b):
+    """Whether two calls record one API call (see the module docstring)."""
+    if (
+        a.trace_id != b.trace_id
+        or a.project_id != b.project_id
+        or a.source != b.source
+        or a.span_id == b.span_id
+    ):
         return False
     nested = a.parent_span_id == b.span_id or b.parent_span_id == a.span_id
-    if not nested and _by_sdk(a) == _by_sdk(b):  # a provider SDK records each of its calls once
+    if a.response_id and a.response_id == b.response_id:
+        if not nested and _by_sdk(a) == _by_sdk(b):  # a provider SDK records each of its calls once
+            return False
+        return _overlap(a, b)
+    if a.response_id and b.response_id:  # two responses: two calls
         return False
-    return _overlap(a, b)
+    return nested and _same_usage(a, b) and _overlap(a, b)
+
+
+def _same_usage(a: Call, b: Call) -> bool:
+    return a.input_tokens == b.input_tokens and a.output_tokens == b.output_tokens
+
+
+def _nested(a: Call | SpanContext, b: Call | SpanContext) -> bool:
+    return a.parent_span_id == b.span_id or b.parent_span_id == a.span_id
 
 
 def _overlap(a: Call | SpanContext, b: Call | SpanContext) -> bool:
@@ -59,6 +84,7 @@ def _overlap(a: Call | SpanContext, b: Call | SpanContext) -> bool:
 def one_call_per_response(calls: list[Call]) -> list[Call]:
     """``calls`` (of one request) without the second record of any API call recorded twice among them (order
     kept)."""
+    calls = _one_call_per_nesting(calls)
     seen: set[str] = set()
     repeated: set[str] = set()
     for call in calls:  # the common case, every response id once, costs one set lookup per call
@@ -94,9 +120,59 @@ def one_call_per_response(calls: list[Call]) -> list[Call]:
     return [call for call in calls if id(call) not in dropped] if dropped else calls
 
 
+def _one_call_per_nesting(calls: list[Call]) -> list[Call]:
+    """``calls`` without the parents or children that record the same call as a call nested with them and
+    share no response id with it (those are left to the response-id rule). Chains (three instrumentations)
+    collapse into one record: per group of such records, the one with a response id, then with the prompt, then
+    the innermost."""
+    if len(calls) < 2:
+        return calls
+    span_ids = {call.span_id for call in calls}
+    if not any(call.parent_span_id in span_ids for call in calls):  # the common case: no call in a call
+        return calls
+    position = {_KEY(call): i for i, call in enumerate(calls)}
+    group = list(range(len(calls)))  # union-find over the positions
+
+    def root(i: int) -> int:
+        while group[i] != i:
+            group[i] = group[group[i]]
+            i = group[i]
+        return i
+
+    parents: set[int] = set()
+    members: set[int] = set()
+    for i, call in enumerate(calls):
+        if call.parent_span_id is None:
+            continue
+        j = position.get((call.project_id, call.source, call.trace_id, call.parent_span_id))
+        if j is None:
+            continue
+        parent = calls[j]
+        if not (call.response_id and call.response_id == parent.response_id) and same_call(call, parent):
+            group[root(i)] = root(j)
+            parents.add(j)
+            members.update((i, j))
+    if not members:
+        return calls
+    best: dict[int, int] = {}
+    for i in sorted(members):
+        r = root(i)
+        if r not in best or _nested_rank(calls[i], i in parents) < _nested_rank(
+            calls[best[r]], best[r] in parents
+        ):
+            best[r] = i
+    dropped = members - set(best.values())
+    return [call for i, call in enumerate(calls) if i not in dropped]
+
+
+def _nested_rank(call: Call, is_parent: bool) -> tuple[bool, bool, bool]:
+    return (call.response_id is None, call.prompt_hash is None, is_parent)
+
+
 def llm_span_overlaps(calls: Iterable[Call], stored: Iterable[SpanContext]) -> list[SpanContext]:
-    """The stored LLM spans that could be the first record of one of ``calls`` (those with a response id):
-    same trace, another identity, overlapping in time. Only their calls need to be read to find twins.
+    """The stored LLM spans that could be the first record of one of ``calls``: same trace, another identity,
+    overlapping in time, and for a call without a response id its parent or child. Only their calls need to
+    be read to find twins.
 
     Per trace the spans are sorted by start, so a call looks only at those starting within the longest span's
     duration before it and no later than its end (a long trace costs a bisection per call, not a scan)."""
@@ -110,14 +186,18 @@ def llm_span_overlaps(calls: Iterable[Call], stored: Iterable[SpanContext]) -> l
     found: dict[tuple[str, str, str, str], SpanContext] = {}
     for call in calls:
         window = windows.get((call.project_id, call.source, call.trace_id))
-        if window is None or not call.response_id:
+        if window is None:
             continue
         spans, starts, longest = window
         assert call.started_at is not None
         low = bisect_left(starts, call.started_at - longest)
         high = bisect_right(starts, call.ended_at or call.started_at)
         for span in spans[low:high]:
-            if span.span_id != call.span_id and _overlap(call, span):
+            if (
+                span.span_id != call.span_id
+                and (call.response_id or _nested(call, span))
+                and _overlap(call, span)
+            ):
                 found[_KEY(span)] = span
     return list(found.values())
 
@@ -131,13 +211,25 @@ def _by_start(spans: list[SpanContext]) -> tuple[list[SpanContext], list[datetim
 
 
 def stored_twins(calls: Iterable[Call], stored: Iterable[Call]) -> set[tuple[str, str, str, str]]:
-    """Keys of ``calls`` that record an API call a ``stored`` call records already."""
+    """Keys of ``calls`` that record an API call a ``stored`` call records already: one with the same
+    response id, or its stored parent or child."""
     by_response: dict[tuple[str, str, str, str | None], list[Call]] = defaultdict(list)
+    by_span: dict[tuple[str, str, str, str | None], list[Call]] = defaultdict(list)  # by span and by parent
     for call in stored:
-        by_response[(*_KEY(call)[:3], call.response_id)].append(call)
-    return {
-        _KEY(call)
-        for call in calls
-        if call.response_id
-        and any(same_call(call, s) for s in by_response.get((*_KEY(call)[:3], call.response_id), ()))
-    }
+        trace = _KEY(call)[:3]
+        if call.response_id:
+            by_response[(*trace, call.response_id)].append(call)
+        by_span[(*trace, call.span_id)].append(call)
+        if call.parent_span_id is not None:
+            by_span[(*trace, call.parent_span_id)].append(call)
+    found = set()
+    for call in calls:
+        trace = _KEY(call)[:3]
+        candidates = [
+            *(by_response.get((*trace, call.response_id), ()) if call.response_id else ()),
+            *(by_span.get((*trace, call.span_id), ())),
+            *(by_span.get((*trace, call.parent_span_id), ()) if call.parent_span_id is not None else ()),
+        ]
+        if any(same_call(call, other) for other in candidates):
+            found.add(_KEY(call))
+    return found

@@ -164,3 +164,87 @@ def test_the_kept_call_inherits_what_its_later_twin_carries(wh):
     pipeline.ingest([call("root", parent=None, session_id="sess-1", user_id="u1")], [])
     frame = wh.sql("SELECT span_id, session_id, user_id FROM calls")
     assert frame.rows() == [("child", "sess-1", "u1")]
+
+
+# ------------------------------------------------------------- nested records without a shared response id
+
+
+def nested(span_id: str, parent: str | None, response_id: str | None = None, **kw) -> Call:
+    """A framework's LLM span (LangChain's, a Langfuse generation) or the client library's span nested in it."""
+    kw.setdefault("output_tokens", 80)
+    return call(span_id, parent, response_id=response_id, **kw)
+
+
+def test_a_parent_and_child_with_the_same_usage_and_at_most_one_response_id_are_one_call():
+    outer, inner = nested("outer", "agent"), nested("inner", "outer", "chatcmpl-1", start=0.1)
+    assert same_call(outer, inner) and same_call(inner, outer)
+    assert same_call(nested("outer", "agent"), nested("inner", "outer", start=0.1))  # neither has an id
+    # apart: other usage (a framework span summing two calls), two ids, siblings, one after the other
+    assert not same_call(outer, nested("inner", "outer", "chatcmpl-1", input_tokens=300))
+    assert not same_call(outer, nested("inner", "outer", "chatcmpl-1", output_tokens=81))
+    assert not same_call(nested("outer", "agent", "chatcmpl-0"), inner)
+    assert not same_call(nested("a", "agent"), nested("b", "agent", "chatcmpl-1"))
+    assert not same_call(outer, nested("inner", "outer", "chatcmpl-1", start=5))
+    assert not same_call(outer, nested("inner", "outer", "chatcmpl-1", trace_id="t2"))
+
+
+def test_one_record_per_nesting_keeps_the_one_with_the_response_id_then_the_prompt_then_the_innermost():
+    outer, inner = nested("outer", "agent", prompt_hash="h"), nested("inner", "outer", "chatcmpl-1")
+    assert one_call_per_response([outer, inner]) == [inner]
+    outer, inner = nested("outer", "agent", prompt_hash="h"), nested("inner", "outer")
+    assert one_call_per_response([inner, outer]) == [outer]
+    outer, inner = nested("outer", "agent"), nested("inner", "outer")
+    assert one_call_per_response([outer, inner]) == [inner]
+    # three instrumentations in a chain: one record, the one with the id, wherever it is in the chain
+    top, middle, bottom = (
+        nested("top", "agent"),
+        nested("middle", "top", "chatcmpl-1"),
+        nested("bottom", "middle"),
+    )
+    assert one_call_per_response([top, middle, bottom]) == [middle]
+    # a framework span over two calls keeps all three: its usage is theirs summed
+    total = nested("chain-llm", "agent", input_tokens=1000, output_tokens=160)
+    first, second = nested("c1", "chain-llm", "r1"), nested("c2", "chain-llm", "r2", start=1)
+    assert one_call_per_response([total, first, second]) == [total, first, second]
+
+
+def test_a_framework_span_after_its_stored_child_is_context(wh):
+    # SimpleSpanProcessor (Phoenix's register() default): the child ends first and is exported alone
+    pipeline = Pipeline(wh)
+    pipeline.ingest([nested("inner", "outer", "chatcmpl-1", start=0.1)], [])
+    result = pipeline.ingest([nested("outer", "agent")], [agent_span()])
+    assert result.calls == 0
+    assert stored(wh) == {"inner": ("support", 500)}
+    assert span_ids(wh) == ["agent", "inner", "outer"]
+
+
+def test_a_child_after_its_stored_framework_span_is_context(wh):
+    pipeline = Pipeline(wh)
+    pipeline.ingest([nested("outer", "agent")], [agent_span()])
+    pipeline.ingest([nested("inner", "outer", "chatcmpl-1", start=0.1)], [])
+    assert set(stored(wh)) == {"outer"}  # the first to arrive
+
+
+def test_a_root_framework_span_after_its_stored_child_is_context(wh):
+    # no context span, no response id anywhere: the trace is still read for the stored child
+    pipeline = Pipeline(wh)
+    pipeline.ingest([nested("inner", "root", start=0.1)], [])
+    pipeline.ingest([nested("root", None)], [])
+    assert set(stored(wh)) == {"inner"}
+
+
+def test_nested_records_in_requests_written_together_keep_what_one_by_one_keeps(wh, tmp_path):
+    together, one_by_one = Pipeline(wh), Pipeline(connect(f"duckdb:///{tmp_path / 'one_by_one.duckdb'}"))
+    requests = [[nested("inner", "outer", "chatcmpl-1", start=0.1)], [nested("outer", "agent")]]
+    result = together.write([together.prepare(list(r), []) for r in requests])
+    for r in requests:
+        one_by_one.ingest(list(r), [])
+    assert result.calls == 1
+    assert set(stored(wh)) == set(stored(one_by_one.warehouse)) == {"inner"}
+
+
+def test_a_parent_with_other_usage_stays_a_call_across_requests(wh):
+    pipeline = Pipeline(wh)
+    pipeline.ingest([nested("inner", "outer", "chatcmpl-1", start=0.1)], [])
+    pipeline.ingest([nested("outer", "agent", input_tokens=900)], [agent_span()])
+    assert set(stored(wh)) == {"inner", "outer"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from otlp_helpers import (
@@ -480,6 +481,62 @@ def test_the_same_response_id_at_another_time_or_another_id_is_another_call() ->
     assert len(mapped(*later).calls) == 2
     other = _sdk_and_instrumentation_spans(T0 + 1_000_000, T0 + 1_400_000_000, response_id="msg_02")
     assert len(mapped(*other).calls) == 2
+
+
+def _langchain_over_openai(outer_prompt_tokens: int = 1000) -> list[SpanSpec]:
+    """LangChain's ChatOpenAI span and the OpenAI client's span nested in it, both from OpenInference
+    instrumentors (LangChainInstrumentor and OpenAIInstrumentor on at once): the same usage on both, the
+    response id only in the client's recorded response object."""
+
+    def llm(**extra: Any) -> dict[str, Any]:
+        return {
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-4o",
+            "llm.provider": "openai",
+            "llm.token_count.completion": 100,
+            "llm.input_messages.0.message.role": "user",
+            "llm.input_messages.0.message.content": "Where is order 7?",
+            "output.mime_type": "application/json",
+            **extra,
+        }
+
+    chain = SpanSpec(
+        "00000000000000d0", name="RunnableSequence", attributes={"openinference.span.kind": "CHAIN"}
+    )
+    framework = SpanSpec(
+        "00000000000000d1",
+        name="ChatOpenAI",
+        parent_span_id="00000000000000d0",
+        attributes=llm(
+            **{
+                "llm.token_count.prompt": outer_prompt_tokens,
+                "output.value": '{"generations": [[{"text": "On its way.", "type": "ChatGeneration"}]]}',
+            }
+        ),
+    )
+    client = SpanSpec(
+        "00000000000000d2",
+        name="ChatCompletion",
+        parent_span_id="00000000000000d1",
+        start_ns=T0 + 5_000_000,
+        end_ns=T0 + 1_400_000_000,
+        attributes=llm(
+            **{
+                "llm.token_count.prompt": 1000,
+                "output.value": '{"id": "chatcmpl-7", "choices": [{"finish_reason": "stop"}]}',
+            }
+        ),
+    )
+    return [client, framework, chain]
+
+
+def test_a_framework_llm_span_over_the_client_span_of_the_same_call_is_one_call() -> None:
+    batch = mapped(*_langchain_over_openai())
+    [call] = batch.calls
+    assert (call.span_id, call.response_id, call.input_tokens) == ("00000000000000d2", "chatcmpl-7", 1000)
+    assert len(batch.spans) == 3 and batch.rejected == []  # the framework's span stays, as context
+    # other usage on the framework span: not provably one call, both stay
+    assert len(mapped(*_langchain_over_openai(outer_prompt_tokens=2400)).calls) == 2
 
 
 def _anthropic_call(
