@@ -106,9 +106,13 @@ def normalize_observation(
 def _normalize(record: dict[str, Any], project_id: str, outcome_scores: tuple[str, ...]) -> Normalized:
     if not isinstance(record, dict):
         raise InputError(f"Langfuse observation is not an object: {type(record).__name__}")
-    for key in ("id", "traceId", "startTime"):
+    for key in ("id", "startTime"):
         if not record.get(key):
             raise InputError(f"Langfuse observation {observation_id(record)}: missing {key}")
+    if not record.get(
+        "traceId"
+    ):  # nullable in the API: an observation outside any trace is a task of its own
+        record = {**record, "traceId": record["id"]}
     trace = record.get("_trace") or {}
     meta = _metadata(record.get("metadata"))
     out = Normalized(spans=[_observation_span(record, trace, meta, project_id)])

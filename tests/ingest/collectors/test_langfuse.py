@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from agentledger.core.errors import TerminalError, TransientError
+from agentledger.core.errors import InputError, TerminalError, TransientError
 from agentledger.ingest.collectors.langfuse import LangfuseCollector
 from agentledger.ingest.collectors.langfuse_map import score_from_v3, score_trace_id
 from agentledger.ingest.collectors.registry import build_collector
@@ -947,3 +947,17 @@ def test_inputs_are_read_at_most_a_hundred_observations_a_request(server, tmp_pa
     assert limits == {100}
     _sync(server, tmp_path, "plain-pages", page_size=1000)[0].close()
     assert int(server.api.requests_to(OBSERVATIONS)[-1].query["limit"][0]) == 1000
+
+
+def test_a_generation_outside_any_trace_is_a_task_of_its_own() -> None:
+    """``traceId`` is nullable in the observations API: such a generation keeps its spend, as its own trace."""
+    collector = LangfuseCollector("http://127.0.0.1:9", PUBLIC_KEY, SECRET_KEY)
+    record = {**_by_id()["0001000000000g01"], "traceId": None, "parentObservationId": None}
+    record.pop("_trace", None)
+    out = collector.normalize(record, project_id=PROJECT)
+    [call] = out.calls
+    assert call.trace_id == call.span_id == "0001000000000g01" and call.parent_span_id is None
+    assert call.input_tokens == normalize("0001000000000g01").calls[0].input_tokens > 0
+    assert [s.span_id for s in out.spans] == ["0001000000000g01"]  # no separate trace span
+    with pytest.raises(InputError, match="missing id"):
+        collector.normalize({**record, "id": None}, project_id=PROJECT)
