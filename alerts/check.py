@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 
 from agentledger.alerts.channels import Channel, select
 from agentledger.alerts.delivery import Deliverer, RetryPolicy
@@ -24,6 +25,7 @@ from agentledger.alerts.rules import AlertsConfig, Rule
 from agentledger.alerts.state import AlertState, Clock, Transition, plan, system_clock
 from agentledger.alerts.store import AlertStore, Delivery
 from agentledger.analytics.report import WeeklyReport
+from agentledger.core.errors import ConfigError
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
 
@@ -64,6 +66,9 @@ class AlertEngine:
     clock: Clock = system_clock
     sleep: Callable[[float], None] = time.sleep
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    # The rules file that was looked for and not found (its rules are then none): a round refuses to run
+    # while alerts are firing, which it would resolve silently, as when the rules were removed.
+    missing_rules_file: Path | None = None
 
     def __post_init__(self) -> None:
         self.store = AlertStore(self.warehouse, self.settings.project_id)
@@ -85,6 +90,15 @@ class AlertEngine:
         """Evaluate every enabled rule now, store and notify (see the module docstring)."""
         now = self.clock()
         rules = self.rules()
+        if self.missing_rules_file is not None:
+            firing = sorted(key for key, state in self.store.states().items() if state.firing)
+            if firing:
+                raise ConfigError(
+                    f"no rules file at {self.missing_rules_file.resolve()}, while {len(firing)} alert(s) are "
+                    f"firing ({', '.join(firing[:3])}{', ...' if len(firing) > 3 else ''}): run from the folder "
+                    "of the rules file or set AGENTLEDGER_CONFIG_FILE (to drop every rule, keep the file with "
+                    "no rules)"
+                )
         evaluations = [
             ev
             for rule in rules.values()

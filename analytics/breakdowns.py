@@ -24,6 +24,7 @@ import polars as pl
 from agentledger.analytics._common import check_choice, normalized, params
 from agentledger.analytics.filters import GROUP_BY, Filters
 from agentledger.analytics.metrics import METRIC_KEYS, assemble, compute_metrics, metric_families, ratio
+from agentledger.core.errors import InputError
 from agentledger.warehouse.base import Warehouse
 
 __all__ = [
@@ -118,6 +119,11 @@ def decode_series_key(key: str) -> tuple[date, str | None]:
     return date.fromisoformat(bucket), value
 
 
+# The most rows a time series served over HTTP returns (buckets x series): empty buckets are rows too, so a
+# window of centuries would fill the server's memory. Ten years of days for ten series.
+MAX_SERIES_ROWS = 40_000
+
+
 def bucket_of(moment: datetime, interval: str) -> date:
     """The UTC day, or the Monday of the UTC week, that ``moment`` falls in."""
     day = moment.astimezone(UTC).date()
@@ -178,27 +184,44 @@ def _series_cells(wh: Warehouse, filters: Filters, interval: str, dim: str | Non
     return cells
 
 
-def _span(filters: Filters, cells: dict[tuple, Metrics], interval: str) -> list[date]:
-    """The buckets to show: the window's when it is bounded, else from the first to the last with calls."""
+def _span(
+    filters: Filters, cells: dict[tuple, Metrics], interval: str, keys: int, max_rows: int | None
+) -> list[date]:
+    """The buckets to show: the window's when it is bounded, else from the first to the last with calls.
+
+    Raises :class:`InputError` when the series would have more than ``max_rows`` rows (``keys`` series of
+    that many buckets): every empty bucket is a row, and a window of centuries is not a chart."""
     present = sorted(b for _, b in cells)
     first = bucket_of(filters.since, interval) if filters.since else (present[0] if present else None)
     until = filters.until - timedelta(microseconds=1) if filters.until else None
     last = bucket_of(until, interval) if until else (present[-1] if present else None)
     if first is None or last is None:
         return []
+    count = (last - first).days // (7 if interval == "week" else 1) + 1
+    if max_rows is not None and count * max(keys, 1) > max_rows:
+        raise InputError(
+            f"the {interval} series from {first} to {last} would have {count:,} buckets x {keys:,} series, "
+            f"over {max_rows:,} rows: narrow the window (since/until), filter, or use weeks"
+        )
     return bucket_range(first, last, interval)
 
 
 def timeseries(
-    wh: Warehouse, filters: Filters, interval: str = "day", dim: str | None = None
+    wh: Warehouse,
+    filters: Filters,
+    interval: str = "day",
+    dim: str | None = None,
+    *,
+    max_rows: int | None = None,
 ) -> pl.DataFrame:
     """Every scalar metric per day or week (and per value of ``dim``), empty buckets included (zero cost,
-    no ratios), each with its change against the previous bucket of the same key."""
+    no ratios), each with its change against the previous bucket of the same key. With ``max_rows`` (the
+    API's :data:`MAX_SERIES_ROWS`), a series that would be longer is an :class:`InputError`."""
     check_choice("interval", interval, INTERVALS)
     check_choice("dim", dim, (None, *DIMENSIONS))
     cells = _series_cells(wh, filters, interval, dim)
-    buckets = _span(filters, cells, interval)
     values = sorted({v for v, _ in cells}, key=_sort_key) if cells else []
+    buckets = _span(filters, cells, interval, len(values), max_rows)
     rows = []
     for value in values:
         previous = None

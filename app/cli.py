@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import click
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -18,7 +19,7 @@ from typer.core import TyperGroup
 
 from agentledger.core.errors import AgentLedgerError
 from agentledger.core.security import is_loopback, redact_url
-from agentledger.core.settings import Settings
+from agentledger.core.settings import Settings, describe_settings_error
 
 console = Console(stderr=True)
 out = Console()
@@ -34,10 +35,11 @@ class _Group(TyperGroup):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except AgentLedgerError as exc:
+        except (AgentLedgerError, ValidationError) as exc:
             if _State.debug:
                 raise
-            console.print(f"[red]Error:[/] {exc}", highlight=False, soft_wrap=True)
+            message = describe_settings_error(exc) if isinstance(exc, ValidationError) else str(exc)
+            console.print(f"[red]Error:[/] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
 
@@ -207,7 +209,7 @@ def metrics(
         source=source,
         environment=environment,
     )
-    wh = open_warehouse(settings)
+    wh = open_warehouse(settings, existing=True)
     try:
         result = compute_metrics(wh, filters, group_by)
     finally:

@@ -75,12 +75,13 @@ def _settings(warehouse: str | None, config: Path | None) -> Settings:
     return Settings(**values)
 
 
-def open_warehouse(settings: Settings) -> Warehouse:
-    """The settings' warehouse; a DuckDB file held by another process gets a message that says what to do."""
-    from agentledger.warehouse import connect
+def open_warehouse(settings: Settings, *, existing: bool = False) -> Warehouse:
+    """The settings' warehouse; a DuckDB file held by another process gets a message that says what to do.
+    With ``existing``, one that is not there is an error (see :func:`agentledger.app.services.open_warehouse`)."""
+    from agentledger.app import services
 
     try:
-        return connect(settings.warehouse)
+        return services.open_warehouse(settings, existing=existing)
     except WarehouseError as exc:
         match = _LOCKED.search(str(exc))
         if match is None:
@@ -96,9 +97,14 @@ def make_engine(
     wh: Warehouse, settings: Settings, *, clock: Clock = system_clock, dry_run: bool = False
 ) -> AlertEngine:
     """An engine on the current rules file and channels (read again on every call). For a ``dry_run``, a
-    channel whose secret is not set stands in unbuilt (nothing is sent)."""
-    config = load_alerts(settings.config_file)
-    return AlertEngine(wh, settings, config, build_channels(config, settings, lenient=dry_run), clock=clock)
+    channel whose secret is not set stands in unbuilt (nothing is sent). A rules file named by ``--config``
+    or ``AGENTLEDGER_CONFIG_FILE`` must exist; the default one may be absent (no rules, see
+    :attr:`AlertEngine.missing_rules_file`)."""
+    path = settings.config_file
+    config = load_alerts(path, missing_ok="config_file" not in settings.model_fields_set)
+    channels = build_channels(config, settings, lenient=dry_run)
+    missing = None if path.is_file() else path
+    return AlertEngine(wh, settings, config, channels, clock=clock, missing_rules_file=missing)
 
 
 def _sync_function(wh: Warehouse, settings: Settings) -> Any:
@@ -165,7 +171,7 @@ def alerts_check(
 ) -> None:
     """Evaluate every enabled rule now, store the alert states and send the notifications that are due."""
     settings = _settings(warehouse, config)
-    wh = open_warehouse(settings)
+    wh = open_warehouse(settings, existing=True)
     try:
         engine = make_engine(wh, settings, dry_run=dry_run)
         result = engine.check(dry_run=dry_run)
@@ -250,7 +256,7 @@ def alerts_history(
     from agentledger.alerts.store import AlertStore
 
     settings = _settings(warehouse, None)
-    wh = open_warehouse(settings)
+    wh = open_warehouse(settings, existing=True)
     try:
         events = AlertStore(wh, settings.project_id).history(limit=limit, rule=rule)
     finally:
@@ -299,9 +305,9 @@ def report_weekly(
     settings = _settings(warehouse, config)
     now = datetime.now(UTC)
     week = week or previous_week(now, settings.report_timezone)
-    wh = open_warehouse(settings)
+    wh = open_warehouse(settings, existing=True)
     try:
-        engine = make_engine(wh, settings)
+        engine = make_engine(wh, settings, dry_run=not send)  # channels are built strictly only to send
         # Checked before anything is built or written, so a report that cannot go out leaves nothing half done.
         if send and not select(engine.channels, engine.config.report.channels, "the weekly report"):
             empty_list = engine.config.report.channels is not None
@@ -353,7 +359,8 @@ def scheduler(
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(warehouse, config)
-    load_alerts(settings.config_file)  # a broken rules file fails now, not at the first evaluation
+    # a broken or missing (named) rules file fails now, not at the first evaluation
+    load_alerts(settings.config_file, missing_ok="config_file" not in settings.model_fields_set)
     wh = open_warehouse(settings)
     try:
         sched = build_scheduler(wh, settings)

@@ -58,7 +58,7 @@ def _filters(settings: Settings, since: str | None, until: str | None, **equal: 
 def _warehouse(settings: Settings) -> Iterator[Warehouse]:
     from agentledger.app.services import open_warehouse
 
-    wh = open_warehouse(settings)
+    wh = open_warehouse(settings, existing=True)
     try:
         yield wh
     finally:
@@ -253,7 +253,7 @@ def anomalies_command(
 
 def top_command(
     what: Annotated[str, typer.Argument(help="traces or sessions")] = "traces",
-    limit: Annotated[int, typer.Option(help="How many")] = 10,
+    limit: Annotated[int, typer.Option(min=1, help="How many")] = 10,
     since: SinceOpt = None,
     until: UntilOpt = None,
     agent: AgentOpt = None,

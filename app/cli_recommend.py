@@ -74,7 +74,7 @@ def recommend(
 
     settings = _settings(warehouse)
     filters = _filters(settings, since, until)
-    wh = open_warehouse(settings)
+    wh = open_warehouse(settings, existing=True)
     try:
         report = recommend_report(wh, filters, settings, RecommendOptions())
     finally:
@@ -136,7 +136,7 @@ def whatif(
     parsed = load_policy(policy)
     filters = _filters(settings, since, until)
     options = RecommendOptions()
-    wh = open_warehouse(settings)
+    wh = open_warehouse(settings, existing=True)
     try:
         result = run_whatif(
             wh,

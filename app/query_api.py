@@ -345,7 +345,7 @@ def build_query_router(
         dim: Annotated[str | None, _choice("dim", DIMENSIONS)] = None,
     ) -> dict[str, Any]:
         """Every metric per day or week (and per value of ``dim``), empty buckets included."""
-        rows = _run(breakdowns.timeseries, wh, f, interval, dim)
+        rows = _run(breakdowns.timeseries, wh, f, interval, dim, max_rows=breakdowns.MAX_SERIES_ROWS)
         return {"interval": interval, "dim": dim, "rows": records(rows)}
 
     @router.get("/waste", response_model=WasteResponse)

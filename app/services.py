@@ -6,22 +6,52 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, time
+from pathlib import Path
 
 from agentledger.analytics.filters import Filters
 from agentledger.core.errors import ConfigError
 from agentledger.core.pricing import Pricer
+from agentledger.core.records import LEDGER_END, LEDGER_START
+from agentledger.core.security import redact_url
 from agentledger.core.settings import Settings
 from agentledger.ingest.demo import generate_requests
 from agentledger.ingest.otlp import decode_protobuf, map_request
 from agentledger.ingest.pipeline import IngestResult, Pipeline
 from agentledger.warehouse import connect
 from agentledger.warehouse.base import Warehouse
+from agentledger.warehouse.duckdb import database_path
 
 log = logging.getLogger(__name__)
 
 
-def open_warehouse(settings: Settings, url: str | None = None) -> Warehouse:
-    return connect(url or settings.warehouse)
+def open_warehouse(settings: Settings, url: str | None = None, *, existing: bool = False) -> Warehouse:
+    """The warehouse of ``url`` (default: the settings'). With ``existing`` (commands that only read the
+    ledger), a DuckDB file or chDB folder that is not there is an error naming it, not a new empty ledger
+    whose figures would read $0."""
+    url = url or settings.warehouse
+    if existing:
+        missing = missing_ledger(url)
+        if missing is not None:
+            raise ConfigError(
+                f"no ledger at {missing} (AGENTLEDGER_WAREHOUSE or --warehouse {redact_url(url)}): load data "
+                "first (`agentledger demo`, `agentledger ingest ...`, `agentledger sync`) or point the warehouse "
+                "at an existing ledger (a relative path is from the working directory)"
+            )
+    return connect(url)
+
+
+def missing_ledger(url: str) -> Path | None:
+    """The local file or folder an embedded warehouse URL names, when it does not exist; None otherwise
+    (a server, an in-memory database, or one that is there)."""
+    scheme = url.partition("://")[0].lower()
+    if scheme == "duckdb":
+        path = database_path(url)
+        return None if path == ":memory:" or Path(path).exists() else Path(path).absolute()
+    if scheme == "chdb":
+        rest = url.partition("://")[2]
+        path = Path(rest[1:] if rest.startswith("/") else rest)
+        return None if not str(path) or path.exists() else path.absolute()
+    return None
 
 
 def build_pipeline(settings: Settings, warehouse: Warehouse) -> Pipeline:
@@ -34,13 +64,20 @@ def parse_when(value: str | None, name: str) -> datetime | None:
         return None
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            parsed = datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
+        else:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ConfigError(
             f"{name}: {value!r} is not an ISO date (2026-11-01) or date-time (2026-11-01T12:00:00Z)"
         ) from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if not LEDGER_START <= parsed <= LEDGER_END:
+        raise ConfigError(
+            f"{name}: {value!r} is outside the ledger's time range "
+            f"({LEDGER_START:%Y-%m-%d} to {LEDGER_END:%Y-%m-%d})"
+        )
+    return parsed
 
 
 def scope(

@@ -11,7 +11,7 @@ Identity for idempotency is (project_id, source, trace_id, span_id).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any, Literal
 
@@ -106,6 +106,10 @@ class SpanContext:
     def key(self) -> tuple[str, str, str, str]:
         return (self.project_id, self.source, self.trace_id, self.span_id)
 
+
+# The time range the ledger holds: spans outside it are refused at ingest, and windows outside it are errors.
+LEDGER_START = datetime(1970, 1, 1, tzinfo=UTC)
+LEDGER_END = datetime(2100, 1, 1, tzinfo=UTC)
 
 _TS = pa.timestamp("us", tz="UTC")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from agentledger.core.security import redact_url, url_origin
@@ -174,3 +174,15 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """A settings validation error as the variables to fix, never echoing the values given (some are secrets)."""
+    ours = exc.title == Settings.__name__
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        if ours and where in Settings.model_fields:
+            where = f"AGENTLEDGER_{where.upper()}"
+        problems.append(f"{where or exc.title}: {error['msg']}")
+    return ("invalid setting: " if ours else f"invalid {exc.title}: ") + "; ".join(problems)

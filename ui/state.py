@@ -19,6 +19,7 @@ import streamlit as st
 
 from agentledger.analytics.filters import DASHBOARD_DAYS, Filters, day_window, last_days
 from agentledger.core.pricing import Pricer
+from agentledger.core.records import LEDGER_END, LEDGER_START
 from agentledger.core.settings import Settings
 from agentledger.warehouse import connect
 from agentledger.warehouse.base import Warehouse
@@ -71,9 +72,11 @@ def _parse_day(value: str | None) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         return None  # a mangled shared link falls back to the default window rather than failing
+    # a day the ledger cannot hold (the windows before and after it must stay datetimes) falls back the same way
+    return day if LEDGER_START.date() <= day < LEDGER_END.date() else None
 
 
 @dataclass(frozen=True)

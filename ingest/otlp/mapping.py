@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agentledger.core.records import Call, Outcome, SpanContext, Status
+from agentledger.core.records import LEDGER_END, LEDGER_START, Call, Outcome, SpanContext, Status
 from agentledger.core.tokens import from_langfuse_usage, langfuse_usage_map
 from agentledger.ingest.otlp import conventions as c
 from agentledger.ingest.otlp.extras import call_tags, raw_json
@@ -36,8 +36,8 @@ from agentledger.ingest.otlp.prompts import prompt_hashes
 from agentledger.ingest.otlp.raw import DecodedRequest, RawSpan, Rejection, SpanError
 from agentledger.ingest.twins import SDK_SCOPE_TAG, one_call_per_response
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+_EPOCH = LEDGER_START
+_LATEST = LEDGER_END
 MAX_TIMESTAMP_NS = int((_LATEST - _EPOCH).total_seconds()) * 1_000_000_000
 _STATUS: dict[int, Status] = {1: "ok", 2: "error"}
 # Larger token counts, costs or durations are not real calls (and would overflow sums): the span is refused.

@@ -112,6 +112,57 @@ def test_a_dry_run_needs_no_channel_secret_and_names_what_is_missing(
     assert real.exit_code == 1 and "AGENTLEDGER_SMTP_HOST" in str(real.exception or real.output)
 
 
+def test_a_rules_file_named_but_missing_is_an_error_not_an_empty_rule_set(
+    workspace: dict[str, str], http_sink: HttpSink, tmp_path: Path
+) -> None:
+    assert invoke(workspace, "alerts", "check").exit_code == 0  # support-p95 fires
+    typo = tmp_path / "agentledger.yml"
+    for env, args in (
+        ({**workspace, "AGENTLEDGER_CONFIG_FILE": str(typo)}, ("alerts", "check")),
+        (workspace, ("alerts", "check", "--config", str(typo))),
+    ):
+        result = invoke(env, *args)
+        assert result.exit_code == 1 and "no such config file" in str(result.exception)
+    # the alert is still firing: a later round does not notify it again
+    again = invoke(workspace, "alerts", "check", "--json")
+    assert again.exit_code == 0 and len(http_sink.requests) == 1
+
+
+def test_the_default_rules_file_absent_while_alerts_fire_stops_the_round(
+    workspace: dict[str, str], http_sink: HttpSink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run from another folder, the default ``agentledger.yaml`` is not there: resolving every firing alert
+    silently, then firing them again from the right folder, would repeat their notifications."""
+    assert invoke(workspace, "alerts", "check").exit_code == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    env = {**workspace, "AGENTLEDGER_CONFIG_FILE": None}
+    result = invoke(env, "alerts", "check")
+    assert result.exit_code == 1
+    message = " ".join(str(result.exception).split())
+    assert "no rules file at" in message and "support-p95" in message and "AGENTLEDGER_CONFIG_FILE" in message
+    monkeypatch.chdir(tmp_path)  # where the rules file is
+    assert invoke(workspace, "alerts", "check").exit_code == 0
+    assert len(http_sink.requests) == 1  # still firing, inside its cooldown: not notified again
+
+
+def test_report_weekly_needs_no_channel_secret_unless_sent(workspace: dict[str, str], tmp_path: Path) -> None:
+    config = tmp_path / "mail.yaml"
+    channels = [{"name": "finops-mail", "type": "email", "to": ["a@x.test"]}]
+    config.write_text(
+        yaml.safe_dump(
+            {"alerts": {"channels": channels, "rules": [], "report": {"channels": ["finops-mail"]}}}
+        )
+    )
+    env = {**workspace, "AGENTLEDGER_CONFIG_FILE": str(config), "AGENTLEDGER_SMTP_HOST": None}
+    shown = invoke(env, "report", "weekly", "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout)["week"] == previous_week(NOW)
+    sent = invoke(env, "report", "weekly", "--send")
+    assert sent.exit_code == 1 and "AGENTLEDGER_SMTP_HOST" in str(sent.exception)
+
+
 def test_alerts_test_sends_through_the_channel_and_fails_loudly(
     workspace: dict[str, str], http_sink: HttpSink
 ) -> None:

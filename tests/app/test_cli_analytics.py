@@ -85,3 +85,53 @@ def test_top_audit_and_anomalies_run(cli):
     ]
     assert flags[0]["robust_z"] == pytest.approx(1.0 / (1.253314 * 1.5 / 7))
     assert flags[0]["top_trace_ids"] == ["T6"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["anomalies", "--since", "0001-01-10"], "--since: '0001-01-10' is outside the ledger's time range"),
+        (["recommend", "--until", "0001-01-02"], "--until: '0001-01-02' is outside the ledger's time range"),
+        (["metrics", "--since", "2025-01-06", "--until", "9999-12-31"], "outside the ledger's time range"),
+        (["top", "--limit", "0"], "--limit"),
+    ],
+)
+def test_bad_windows_and_limits_are_errors_not_tracebacks(tmp_path, args, message):
+    from agentledger.app.cli import app as main_app
+
+    url = f"duckdb:///{tmp_path / 'ledger.duckdb'}"
+    build(url).close()
+    result = CliRunner().invoke(main_app, [*args, "--warehouse", url])
+    assert result.exit_code in (1, 2), result.output  # 2: typer's own usage error
+    assert message in result.output and "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_an_invalid_setting_names_its_variable_without_a_traceback(tmp_path):
+    from agentledger.app.cli import app as main_app
+
+    env = {"AGENTLEDGER_COST_POLICY": "bogus", "AGENTLEDGER_SMTP_PASSWORD": "hunter2-secret"}
+    result = CliRunner().invoke(
+        main_app, ["metrics", "--warehouse", f"duckdb:///{tmp_path / 'x.duckdb'}"], env=env
+    )
+    assert result.exit_code == 1
+    assert "Error: invalid setting: AGENTLEDGER_COST_POLICY" in result.output
+    assert "bogus" not in result.output  # values are never echoed: some settings are secrets
+    assert "hunter2-secret" not in result.output and "Traceback" not in result.output
+    port = CliRunner().invoke(main_app, ["metrics"], env={"AGENTLEDGER_PORT": "abc"})
+    assert port.exit_code == 1 and "AGENTLEDGER_PORT" in port.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["metrics"], ["top"], ["waste"], ["recommend"], ["alerts", "check"], ["report", "weekly"]],
+)
+def test_a_command_that_reads_the_ledger_refuses_one_that_is_not_there(tmp_path, args):
+    """A mistyped path or another working directory must not read as an empty ledger ($0)."""
+    from agentledger.app.cli import app as main_app
+
+    missing = tmp_path / "nowhere" / "ledger.duckdb"
+    result = CliRunner().invoke(main_app, [*args, "--warehouse", f"duckdb:///{missing}"])
+    assert result.exit_code == 1, result.output
+    assert f"no ledger at {missing}" in " ".join(result.output.split()).replace("\n", "")
+    assert not missing.exists() and not missing.parent.exists()

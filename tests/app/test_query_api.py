@@ -140,6 +140,32 @@ def test_bad_parameters_are_422(client):
     assert client.get("/api/anomalies", params={"metric": "latency"}, headers=AUTH).status_code == 422
 
 
+@pytest.mark.parametrize("path", [p for p in ENDPOINTS if p != "/api/traces/T1"])  # a trace takes no window
+@pytest.mark.parametrize(
+    "window",
+    [
+        {"since": "1000-01-01", "until": "2025-01-13"},
+        {"since": "0001-01-10"},
+        {"since": "2025-01-06", "until": "9999-12-31"},
+    ],
+)
+def test_a_window_outside_the_ledgers_time_range_is_422_naming_it(client, path, window):
+    answer = client.get(path, params=window, headers=AUTH)
+    assert answer.status_code == 422, answer.text
+    assert "outside the ledger's time range" in answer.json()["detail"]
+
+
+def test_a_time_series_too_long_to_serve_is_422_and_the_server_goes_on(client):
+    answer = client.get(
+        "/api/timeseries", params={"since": "1970-01-01", "until": "2099-12-31"}, headers=AUTH
+    )
+    assert answer.status_code == 422 and "narrow the window" in answer.json()["detail"]
+    weekly = {"since": "1970-01-01", "until": "2099-12-31", "interval": "week"}  # 6,800 weeks: served
+    rows = client.get("/api/timeseries", params=weekly, headers=AUTH).json()["rows"]
+    assert len(rows) == 6784 and rows[0]["bucket"] == "1969-12-29"
+    assert client.get("/api/timeseries", params=WEEK1, headers=AUTH).status_code == 200
+
+
 def test_openapi_documents_every_endpoint_with_a_response_model(client):
     schema = client.get("/openapi.json").json()
     for path in ENDPOINTS:

@@ -61,6 +61,9 @@ def test_bad_or_missing_url_parts_fall_back_to_the_default() -> None:
     # reversed dates are put in order rather than rejected
     swapped = View.from_query({"from": "2026-11-10", "to": "2026-11-01"}, DEFAULT)
     assert (swapped.start, swapped.end) == (date(2026, 11, 1), date(2026, 11, 10))
+    # days the ledger cannot hold (the comparison windows before them would not be dates) are not taken
+    far = View.from_query({"from": "0005-01-01", "to": "9999-12-31"}, DEFAULT)
+    assert (far.start, far.end) == (DEFAULT.start, DEFAULT.end)
 
 
 def test_default_view_ends_on_the_last_call_day() -> None:
