@@ -13,6 +13,7 @@ from fastapi.concurrency import run_in_threadpool
 from agentledger import __version__
 from agentledger.analytics.filters import GROUP_BY
 from agentledger.analytics.metrics import compute_metrics
+from agentledger.app.admin import ControlFile, build_admin_router, control_path, local_url
 from agentledger.app.alerts_api import build_alerts_router
 from agentledger.app.api_schema import install as install_schema
 from agentledger.app.auth import build_authenticator, project_for_request, require_key_dependency
@@ -26,12 +27,18 @@ from agentledger.ingest.otlp.workers import MappingPool, Pricing
 from agentledger.ingest.runtime import tune_for_ingest
 from agentledger.ingest.writer import BatchingWriter, IngestFn
 from agentledger.warehouse.base import Warehouse
+from agentledger.warehouse.keys import KeyStore
 
 
-def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAPI:
-    """Build the app on ``warehouse`` (opened from settings when not given, and closed on shutdown)."""
+def create_app(settings: Settings, warehouse: Warehouse | None = None, *, control: bool = False) -> FastAPI:
+    """Build the app on ``warehouse`` (opened from settings when not given, and closed on shutdown).
+
+    With ``control`` (``serve`` and ``up``), a server on a DuckDB file publishes the control file through which
+    ``agentledger keys`` reaches it while it holds the file (see :mod:`agentledger.app.admin`)."""
     owned = warehouse is None
     wh = warehouse or open_warehouse(settings)
+    path = control_path(settings.warehouse) if control else None
+    control_file = ControlFile(path, local_url(settings)) if path is not None else None
     pipeline = build_pipeline(settings, wh)
     # The receivers write through one batching writer: concurrent requests share a transaction, a 200 is
     # sent once the batch is durable, and a full queue answers 503 + Retry-After.
@@ -48,8 +55,12 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
             if mappers is not None:
                 await run_in_threadpool(mappers.start)
             tune_for_ingest()
+            if control_file is not None:
+                control_file.publish()
             yield
         finally:
+            if control_file is not None:
+                control_file.withdraw()
             try:
                 writer.close()
             finally:
@@ -70,6 +81,8 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None) -> FastAP
     auth = build_authenticator(settings, wh)
     require_key = require_key_dependency(auth)
     app.state.authenticator, app.state.require_key = auth, require_key
+    if control_file is not None:
+        app.include_router(build_admin_router(KeyStore(wh), control_file.token))
     app.add_middleware(RetryAfterOn503, seconds=writer.retry_after_seconds)
     pick_project = project_for_request(auth)
     mapper = mappers.prepare_body if mappers is not None else map_in_process

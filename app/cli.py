@@ -316,7 +316,7 @@ def serve(
     console.print(
         f"agentledger API on http://{settings.host}:{settings.port} (warehouse {redact_url(settings.warehouse)})"
     )
-    api = create_app(settings)
+    api = create_app(settings, control=True)
     _warn_if_open(settings, api)
     uvicorn.run(api, host=settings.host, port=settings.port, log_level="info")
 
@@ -373,7 +373,7 @@ def up(
                 sessions=sessions,
                 progress=lambda n: progress.advance(task, n),
             )
-    api = create_app(settings, wh)
+    api = create_app(settings, wh, control=True)
     _warn_if_open(settings, api)
     server = uvicorn.Server(uvicorn.Config(api, host=settings.host, port=settings.port, log_level="warning"))
     api_url = f"http://{settings.host}:{settings.port}"

@@ -124,6 +124,8 @@ def export_focus_command(
     assert out_path is not None
     settings = _settings(warehouse)
     chosen = fmt or ("parquet" if out_path.suffix.lower() == ".parquet" else "csv")
+    if chosen not in ("csv", "parquet"):
+        raise typer.BadParameter(f"{chosen!r}: choose csv or parquet", param_hint="--format")
     with _warehouse(settings) as wh:
         result = export_focus(
             wh,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -15,6 +15,9 @@ from agentledger.core.errors import WarehouseError
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
 from agentledger.warehouse.keys import KeyStore
+
+if TYPE_CHECKING:
+    from agentledger.app.admin import RemoteKeyStore
 
 console = Console(stderr=True)
 out = Console()
@@ -27,18 +30,30 @@ WarehouseOpt = Annotated[
 
 
 @contextmanager
-def _store(warehouse: str | None) -> Iterator[KeyStore]:
+def _store(warehouse: str | None) -> Iterator[KeyStore | RemoteKeyStore]:
+    """The ledger's key store; while a running server holds a DuckDB ledger, that server's (see
+    :mod:`agentledger.app.admin`)."""
+    from agentledger.app.admin import RemoteKeyStore
     from agentledger.app.services import open_warehouse
 
     settings = Settings(**({"warehouse": warehouse} if warehouse else {}))
     try:
         wh: Warehouse = open_warehouse(settings)
     except WarehouseError as exc:
-        hint = ""
-        if settings.warehouse.startswith("duckdb") and "lock" in str(exc).lower():
-            # A DuckDB file has one writing process: keys are managed while the server is stopped.
-            hint = " (a DuckDB ledger is held by its server: stop `agentledger serve`/`up` first)"
-        raise WarehouseError(f"{exc}{hint}") from None
+        held = settings.warehouse.startswith("duckdb") and "lock" in str(exc).lower()
+        remote = RemoteKeyStore.of(settings.warehouse) if held else None
+        if remote is None:
+            # No running server published its control file: a DuckDB file has one writing process.
+            hint = " (a DuckDB ledger is held by another process: stop it first)" if held else ""
+            raise WarehouseError(f"{exc}{hint}") from None
+        console.print(
+            f"the ledger is held by the agentledger server at {remote.url}: asking it", highlight=False
+        )
+        try:
+            yield remote
+        finally:
+            remote.close()
+        return
     try:
         yield KeyStore(wh)
     finally:

@@ -432,3 +432,53 @@ def test_the_otel_sdk_sends_the_key_from_otel_exporter_otlp_headers(
         server.should_exit = True
         thread.join(timeout=30)
         wh.close()
+
+
+def test_keys_are_managed_through_the_server_that_holds_a_duckdb_ledger(
+    tmp_path: Path, server_factory
+) -> None:
+    """A DuckDB file has one writing process: while `agentledger serve` holds it, `agentledger keys` asks the
+    server (through the control file it publishes beside the ledger), and a revoked key is refused at once."""
+    import httpx
+
+    ledger = tmp_path / "held.duckdb"
+    url = f"duckdb:///{ledger}"
+    server = server_factory(url)
+    control = Path(f"{ledger}.server.json")
+    assert control.is_file() and control.stat().st_mode & 0o777 == 0o600  # the owner's alone
+    runner = CliRunner()
+    created = runner.invoke(cli_app, ["keys", "create", "--project", "team-a", "--warehouse", url])
+    assert created.exit_code == 0, created.output
+    key = created.stdout.strip()
+    assert key.startswith("al_team-a_") and "asking it" in " ".join(created.output.split())
+    bearer = {"Authorization": f"Bearer {key}"}
+    assert httpx.get(f"{server.url}/api/metrics", headers=bearer).status_code == 200
+    listed = runner.invoke(cli_app, ["keys", "list", "--warehouse", url], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0 and key[:16] in listed.output and key not in listed.output
+    key_id = next(line.split("│")[1].strip() for line in listed.output.splitlines() if "team-a" in line)
+    revoked = runner.invoke(cli_app, ["keys", "revoke", key_id, "--warehouse", url])
+    assert revoked.exit_code == 0 and "revoked" in revoked.output
+    assert httpx.get(f"{server.url}/api/metrics", headers=bearer).status_code == 401  # at once
+    unknown = runner.invoke(cli_app, ["keys", "revoke", "nope", "--warehouse", url])
+    assert unknown.exit_code == 1 and "no API key with id 'nope'" in unknown.output
+    # the admin endpoints take the control file's token, not an API key, and are not in the public schema
+    assert httpx.get(f"{server.url}/api/admin/keys").status_code == 401
+    assert (
+        httpx.get(f"{server.url}/api/admin/keys", headers={"X-Agentledger-Admin": "guess"}).status_code == 401
+    )
+    assert not any("admin" in path for path in httpx.get(f"{server.url}/openapi.json").json()["paths"])
+    server.stop()
+    assert not control.exists()  # withdrawn on shutdown
+    after = runner.invoke(cli_app, ["keys", "list", "--warehouse", url], env={"COLUMNS": "200"})
+    assert after.exit_code == 0 and "asking it" not in after.output and key_id in after.output
+
+
+def test_a_stale_control_file_of_a_killed_server_is_named_not_trusted(tmp_path: Path, server_factory) -> None:
+    ledger = tmp_path / "held.duckdb"
+    url = f"duckdb:///{ledger}"
+    server = server_factory(url)
+    server.process.kill()  # SIGKILL: no shutdown, the control file stays
+    server.process.wait(10)
+    assert Path(f"{ledger}.server.json").is_file()
+    listed = CliRunner().invoke(cli_app, ["keys", "list", "--warehouse", url])
+    assert listed.exit_code == 0, listed.output  # the file is free again: opened directly

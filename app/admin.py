@@ -1,0 +1,197 @@
+"""Managing API keys through the server that holds an embedded ledger.
+
+A DuckDB file has one writing process: while ``agentledger serve`` or ``up`` runs on it, ``agentledger keys``
+cannot open it, yet a leaked key must be revocable at once. So the server publishes a control file beside the
+ledger (``<ledger>.server.json``: its local URL and a random admin token, readable by the file's owner only),
+and the ``keys`` commands that find the ledger locked send their change to it instead. Whoever can read the
+ledger's folder may change its keys either way; the token only extends that to the running server.
+
+The admin endpoints (``/api/admin/keys``) take the token in ``X-Agentledger-Admin``, answer loopback clients
+only, and are left out of the OpenAPI schema: they are this local channel, not the public API. A key changed
+there goes through the server's own :class:`~agentledger.warehouse.keys.KeyStore`, so its authenticator
+refuses a revoked key at once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from agentledger.core.errors import ConfigError, WarehouseError
+from agentledger.core.security import is_loopback
+from agentledger.core.settings import Settings
+from agentledger.warehouse.duckdb import database_path
+from agentledger.warehouse.keys import KeyStore, StoredKey
+
+ADMIN_HEADER = "X-Agentledger-Admin"
+CONTROL_SUFFIX = ".server.json"
+
+
+def control_path(warehouse_url: str) -> Path | None:
+    """Where the server on ``warehouse_url`` publishes its control file: beside a DuckDB file; None for a
+    ledger other processes can open themselves (a ClickHouse server) or an in-memory one."""
+    if not warehouse_url.lower().startswith("duckdb:"):
+        return None
+    path = database_path(warehouse_url)
+    return None if path == ":memory:" else Path(path + CONTROL_SUFFIX)
+
+
+def local_url(settings: Settings) -> str:
+    """The server's URL as a process on this machine reaches it (a wildcard bind is reached on loopback)."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+class ControlFile:
+    """The control file of one running server (written on start, removed on stop)."""
+
+    def __init__(self, path: Path, url: str) -> None:
+        self.path, self.url = path, url
+        self.token = secrets.token_urlsafe(32)
+
+    def publish(self) -> None:
+        body = json.dumps({"url": self.url, "token": self.token, "pid": os.getpid()})
+        temporary = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(body)
+        os.replace(temporary, self.path)  # readers see the whole file or none
+
+    def withdraw(self) -> None:
+        """Remove the file if it is still this server's."""
+        try:
+            if json.loads(self.path.read_text(encoding="utf-8")).get("token") == self.token:
+                self.path.unlink()
+        except (OSError, ValueError):
+            pass
+
+
+class NewKeyRequest(BaseModel):
+    project: str = Field(min_length=1, description="The project the key reads and writes")
+    name: str | None = Field(None, description="A label")
+
+
+def build_admin_router(store: KeyStore, token: str) -> APIRouter:
+    """``/api/admin/keys``: list, create and revoke keys, for the ``keys`` commands on this machine."""
+
+    def admin_only(request: Request, given: Annotated[str | None, Header(alias=ADMIN_HEADER)] = None) -> None:
+        client = request.client.host if request.client else ""
+        if not is_loopback(client):
+            raise HTTPException(403, "the admin endpoints answer this machine only")
+        if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+            raise HTTPException(401, f"missing or wrong {ADMIN_HEADER} token")
+
+    router = APIRouter(prefix="/api/admin", dependencies=[Depends(admin_only)], include_in_schema=False)
+
+    @router.get("/keys")
+    async def list_keys(project: str | None = None) -> list[dict[str, Any]]:
+        return [_public(row) for row in await run_in_threadpool(store.list, project)]
+
+    @router.post("/keys")
+    async def create_key(body: NewKeyRequest) -> dict[str, Any]:
+        row, key = await run_in_threadpool(store.create, body.project, body.name)
+        return {**_public(row), "key": key}
+
+    @router.post("/keys/{key_id}/revoke")
+    async def revoke_key(key_id: str) -> dict[str, Any]:
+        try:
+            row = await run_in_threadpool(store.revoke, key_id)
+        except ConfigError as exc:
+            raise HTTPException(404, str(exc)) from exc
+        return _public(row)
+
+    return router
+
+
+def _public(row: StoredKey) -> dict[str, Any]:
+    """A key row without its hash."""
+    data = asdict(row)
+    data.pop("key_hash")
+    return data
+
+
+def _row(data: dict[str, Any]) -> StoredKey:
+    moments = {
+        k: datetime.fromisoformat(data[k]) if data.get(k) else None for k in ("created_at", "revoked_at")
+    }
+    return StoredKey(
+        key_id=data["key_id"],
+        project_id=data["project_id"],
+        name=data.get("name"),
+        prefix=data["prefix"],
+        key_hash="",
+        **moments,  # type: ignore[arg-type]
+    )
+
+
+class RemoteKeyStore:
+    """:class:`KeyStore`'s create, list and revoke, done by the server that holds the ledger."""
+
+    def __init__(self, url: str, token: str, pid: int | None = None) -> None:
+        self.url, self.pid = url, pid
+        self._client = httpx.Client(base_url=url, headers={ADMIN_HEADER: token}, timeout=30.0)
+
+    @classmethod
+    def of(cls, warehouse_url: str) -> RemoteKeyStore | None:
+        """The store of the server that published a control file for ``warehouse_url``, if one did."""
+        path = control_path(warehouse_url)
+        if path is None or not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(str(data["url"]), str(data["token"]), data.get("pid"))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def close(self) -> None:
+        self._client.close()
+
+    def create(self, project_id: str, name: str | None = None) -> tuple[StoredKey, str]:
+        data = self._call("POST", "/api/admin/keys", json={"project": project_id, "name": name})
+        return _row(data), str(data["key"])
+
+    def list(self, project_id: str | None = None) -> list[StoredKey]:
+        params = {"project": project_id} if project_id is not None else None
+        return [_row(d) for d in self._call("GET", "/api/admin/keys", params=params)]
+
+    def revoke(self, key_id: str) -> StoredKey:
+        return _row(self._call("POST", f"/api/admin/keys/{key_id}/revoke"))
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        server = f"the agentledger server at {self.url}" + (f" (PID {self.pid})" if self.pid else "")
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise WarehouseError(
+                f"the ledger is held by {server}, which does not answer ({type(exc).__name__}): "
+                "stop it, or run the command when it is up"
+            ) from None
+        if response.status_code == 404:
+            raise ConfigError(_detail(response))
+        if response.status_code >= 400:
+            raise WarehouseError(
+                f"{server} refused the change (HTTP {response.status_code}): {_detail(response)}"
+            )
+        return response.json()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail"))
+    except (ValueError, AttributeError):
+        return response.text[:200]
