@@ -344,33 +344,14 @@ def calls_nested_across(batches: Sequence[PreparedBatch], shared: set[TraceKey])
     owner: dict[Key, int] = {}
     parents: list[tuple[Key, int]] = []
     for i, b in enumerate(batches):
+        if not any(key[:3] in shared for key in b.call_keys):
+            continue  # most batches: their calls' parents need not be read
         for key, parent in zip(b.call_keys, b.parent_span_ids(), strict=True):
             if key[:3] in shared:
                 owner[key] = i
                 if parent is not None:
                     parents.append(((*key[:3], parent), i))
     return any(owner.get(parent, i) != i for parent, i in parents)
-
-
-def _has_nested_calls(batch: PreparedBatch) -> bool:
-    """Whether a call of ``batch`` may be the parent of another (its span id is another call's parent id)."""
-    if len(batch.call_keys) < 2:
-        return False
-    span_ids = {key[3] for key in batch.call_keys}
-    return not span_ids.isdisjoint(batch.parent_span_ids())
-
-
-def _one_call_per_response(batch: PreparedBatch) -> PreparedBatch:
-    """``batch`` without the second record of an API call recorded twice in it (see ingest/twins.py); most
-    batches have none, which their response ids and the parents of their calls tell."""
-    ids = [r for r in batch.response_ids() if r]
-    if len(set(ids)) == len(ids) and not _has_nested_calls(batch):
-        return batch
-    calls = batch.calls
-    kept = one_call_per_response(calls)
-    if len(kept) == len(calls):
-        return batch
-    return batch.without_calls({_KEY(c) for c in calls} - {_KEY(c) for c in kept})
 
 
 def keys_overlap(batches: Sequence[PreparedBatch], shared: set[TraceKey]) -> bool:
@@ -394,6 +375,9 @@ def prepare(calls: list[Call], spans: list[SpanContext], pricer: CallPricer | No
         if pricer is not None:
             pricer.price_many(calls)
     rows = span_rows(calls, spans)
+    # A call recorded twice in the batch (see ingest/twins.py) is written once; the other record's span row
+    # (built above) stays, as context.
+    calls = one_call_per_response(calls)
     call_keys = list(map(_KEY, calls))
     index = TraceIndex(rows.values())
     to_read = traces_to_read(index, set(call_keys))
@@ -500,7 +484,7 @@ class Pipeline:
         same span sent twice in a short while, or two records of one API call: see ingest/twins.py), or a call
         of one is the parent of a call of another: then one after the other, as consecutive ingests would.
         """
-        batches = [_one_call_per_response(b) for b in batches if b.size]
+        batches = [b for b in batches if b.size]
         result = IngestResult(
             calls=sum(len(b.call_keys) for b in batches), spans=sum(b.spans for b in batches)
         )
