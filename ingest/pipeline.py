@@ -54,7 +54,7 @@ from agentledger.core.records import (
     calls_to_arrow,
     spans_to_arrow,
 )
-from agentledger.ingest.twins import llm_span_overlaps, one_call_per_response, stored_twins
+from agentledger.ingest.twins import llm_span_overlaps, nesting_chains, one_call_per_response, stored_twins
 from agentledger.warehouse.base import DuplicateKeyError, Warehouse
 
 log = logging.getLogger(__name__)
@@ -568,10 +568,13 @@ class Pipeline:
         if not calls:
             return set()
         written = {key for b in batches for key in b.call_keys}
-        candidates = llm_span_overlaps(calls, [s for s in before if _KEY(s) not in written])
+        others = [s for s in before if _KEY(s) not in written]
+        chains = nesting_chains(calls, others)
+        candidates = {_KEY(s) for s in llm_span_overlaps(calls, others)}.union(*chains.values())
         if not candidates:
             return set()
-        return stored_twins(calls, calls_from_arrow(self.warehouse.stored_calls(map(_KEY, candidates))))
+        stored = calls_from_arrow(self.warehouse.stored_calls(candidates))
+        return stored_twins(calls, stored, chains)
 
     def _write_split(
         self, batches: list[PreparedBatch], span_table: pa.Table, call_table: pa.Table | None, known: set[Key]

@@ -8,11 +8,13 @@ and counting both doubles the bill. Two calls of one trace that overlap in time 
 
 * they carry the same response id, and one is nested in the other or exactly one of them was recorded by the
   provider SDK's own tracing (its call carries the :data:`SDK_SCOPE_TAG` tag); or
-* one is the parent of the other, at most one of them carries a response id (a framework's span rarely
-  records it), and they report the same input and output token counts.
+* one is the parent of the other and its only LLM child (or they are linked by a chain of such parents and
+  only children: three instrumentations), at most one of them carries a response id (a framework's span
+  rarely records it), and they report the same input and output token counts.
 
 Calls that merely share a response id stay apart (gateways that reuse ids, replayed responses), and so do a
-parent and a child that report different usage (a framework span summing several calls) or two response ids.
+parent and a child that report different usage (a framework span summing several calls) or two response ids,
+and the children of a parent with several LLM children (retries, a loop): none of them is the parent's call.
 
 The twins meet in three places: in one export request (:func:`one_call_per_response`, when mapping), in the
 requests written together by one write, and across requests, when the first record is already stored
@@ -37,12 +39,21 @@ from operator import attrgetter
 
 from agentledger.core.records import Call, SpanContext
 
-__all__ = ["SDK_SCOPE_TAG", "llm_span_overlaps", "one_call_per_response", "same_call", "stored_twins"]
+__all__ = [
+    "SDK_SCOPE_TAG",
+    "llm_span_overlaps",
+    "nesting_chains",
+    "one_call_per_response",
+    "same_call",
+    "same_nested_call",
+    "stored_twins",
+]
 
 # The instrumentation scope of a call recorded by a provider SDK's own tracing (set only on those calls).
 SDK_SCOPE_TAG = "otel.scope.name"
 
 _KEY = attrgetter("project_id", "source", "trace_id", "span_id")
+Key = tuple[str, str, str, str]
 
 
 def _by_sdk(call: Call) -> bool:
@@ -63,17 +74,19 @@ def same_call(a: Call, b: Call) -> bool:
         if not nested and _by_sdk(a) == _by_sdk(b):  # a provider SDK records each of its calls once
             return False
         return _overlap(a, b)
-    if a.response_id and b.response_id:  # two responses: two calls
+    return nested and same_nested_call(a, b)
+
+
+def same_nested_call(a: Call, b: Call) -> bool:
+    """Whether two calls linked by nesting (a parent and its only LLM child, or a chain of them: the caller
+    knows) record one call: at most one response id, the same usage, overlapping times."""
+    if a.response_id and b.response_id and a.response_id != b.response_id:  # two responses: two calls
         return False
-    return nested and _same_usage(a, b) and _overlap(a, b)
+    return _same_usage(a, b) and _overlap(a, b)
 
 
 def _same_usage(a: Call, b: Call) -> bool:
     return a.input_tokens == b.input_tokens and a.output_tokens == b.output_tokens
-
-
-def _nested(a: Call | SpanContext, b: Call | SpanContext) -> bool:
-    return a.parent_span_id == b.span_id or b.parent_span_id == a.span_id
 
 
 def _overlap(a: Call | SpanContext, b: Call | SpanContext) -> bool:
@@ -139,15 +152,21 @@ def _one_call_per_nesting(calls: list[Call]) -> list[Call]:
             i = group[i]
         return i
 
-    parents: set[int] = set()
-    members: set[int] = set()
+    links: list[tuple[int, int]] = []
+    children: dict[int, int] = defaultdict(int)  # LLM children per parent position
     for i, call in enumerate(calls):
         if call.parent_span_id is None:
             continue
         j = position.get((call.project_id, call.source, call.trace_id, call.parent_span_id))
-        if j is None:
+        if j is not None:
+            links.append((i, j))
+            children[j] += 1
+    parents: set[int] = set()
+    members: set[int] = set()
+    for i, j in links:
+        call, parent = calls[i], calls[j]
+        if children[j] != 1:  # a parent of several calls is none of them
             continue
-        parent = calls[j]
         if not (call.response_id and call.response_id == parent.response_id) and same_call(call, parent):
             group[root(i)] = root(j)
             parents.add(j)
@@ -170,9 +189,8 @@ def _nested_rank(call: Call, is_parent: bool) -> tuple[bool, bool, bool]:
 
 
 def llm_span_overlaps(calls: Iterable[Call], stored: Iterable[SpanContext]) -> list[SpanContext]:
-    """The stored LLM spans that could be the first record of one of ``calls``: same trace, another identity,
-    overlapping in time, and for a call without a response id its parent or child. Only their calls need to
-    be read to find twins.
+    """The stored LLM spans that could be the first record of one of ``calls`` (those with a response id):
+    same trace, another identity, overlapping in time. Only their calls need to be read to find twins.
 
     Per trace the spans are sorted by start, so a call looks only at those starting within the longest span's
     duration before it and no later than its end (a long trace costs a bisection per call, not a scan)."""
@@ -186,20 +204,51 @@ def llm_span_overlaps(calls: Iterable[Call], stored: Iterable[SpanContext]) -> l
     found: dict[tuple[str, str, str, str], SpanContext] = {}
     for call in calls:
         window = windows.get((call.project_id, call.source, call.trace_id))
-        if window is None:
+        if window is None or not call.response_id:
             continue
         spans, starts, longest = window
         assert call.started_at is not None
         low = bisect_left(starts, call.started_at - longest)
         high = bisect_right(starts, call.ended_at or call.started_at)
         for span in spans[low:high]:
-            if (
-                span.span_id != call.span_id
-                and (call.response_id or _nested(call, span))
-                and _overlap(call, span)
-            ):
+            if span.span_id != call.span_id and _overlap(call, span):
                 found[_KEY(span)] = span
     return list(found.values())
+
+
+def nesting_chains(calls: list[Call], stored: Iterable[SpanContext]) -> dict[Key, set[Key]]:
+    """Per call of ``calls``: the stored LLM spans linked to it by nesting, those whose calls may record the same
+    API call. Up: its parent when it is that parent's only LLM child, and on; down: its only LLM child, and on.
+    The children are counted over the stored LLM spans and ``calls`` together."""
+    nodes: dict[Key, Call | SpanContext] = {_KEY(s): s for s in stored if s.kind == "llm"}
+    own = {_KEY(call): call for call in calls}
+    nodes.update(own)
+    kids: dict[Key, list[Key]] = defaultdict(list)
+    for key, node in nodes.items():
+        if node.parent_span_id is not None:
+            parent = (*key[:3], node.parent_span_id)
+            if parent in nodes:
+                kids[parent].append(key)
+    if not kids:
+        return {}
+    chains: dict[Key, set[Key]] = {}
+    for key, call in own.items():
+        chain: set[Key] = set()
+        up, node = key, call
+        while node.parent_span_id is not None:
+            parent = (*up[:3], node.parent_span_id)
+            if parent not in nodes or len(kids[parent]) != 1 or parent in chain or parent == key:
+                break
+            chain.add(parent)
+            up, node = parent, nodes[parent]
+        down = key
+        while len(kids.get(down, ())) == 1 and kids[down][0] not in chain and kids[down][0] != key:
+            down = kids[down][0]
+            chain.add(down)
+        chain -= own.keys()
+        if chain:
+            chains[key] = chain
+    return chains
 
 
 def _by_start(spans: list[SpanContext]) -> tuple[list[SpanContext], list[datetime], timedelta]:
@@ -210,26 +259,24 @@ def _by_start(spans: list[SpanContext]) -> tuple[list[SpanContext], list[datetim
     return spans, starts, max(longest, timedelta(0))  # type: ignore[return-value]
 
 
-def stored_twins(calls: Iterable[Call], stored: Iterable[Call]) -> set[tuple[str, str, str, str]]:
+def stored_twins(
+    calls: Iterable[Call], stored: Iterable[Call], chains: dict[Key, set[Key]] | None = None
+) -> set[Key]:
     """Keys of ``calls`` that record an API call a ``stored`` call records already: one with the same
-    response id, or its stored parent or child."""
+    response id (see :func:`same_call`), or one in the call's nesting chain (see :func:`nesting_chains`) with
+    the same usage."""
     by_response: dict[tuple[str, str, str, str | None], list[Call]] = defaultdict(list)
-    by_span: dict[tuple[str, str, str, str | None], list[Call]] = defaultdict(list)  # by span and by parent
+    by_key: dict[Key, Call] = {}
     for call in stored:
-        trace = _KEY(call)[:3]
         if call.response_id:
-            by_response[(*trace, call.response_id)].append(call)
-        by_span[(*trace, call.span_id)].append(call)
-        if call.parent_span_id is not None:
-            by_span[(*trace, call.parent_span_id)].append(call)
+            by_response[(*_KEY(call)[:3], call.response_id)].append(call)
+        by_key[_KEY(call)] = call
+    chains = chains or {}
     found = set()
     for call in calls:
-        trace = _KEY(call)[:3]
-        candidates = [
-            *(by_response.get((*trace, call.response_id), ()) if call.response_id else ()),
-            *(by_span.get((*trace, call.span_id), ())),
-            *(by_span.get((*trace, call.parent_span_id), ()) if call.parent_span_id is not None else ()),
-        ]
-        if any(same_call(call, other) for other in candidates):
-            found.add(_KEY(call))
+        key = _KEY(call)
+        twins = by_response.get((*key[:3], call.response_id), ()) if call.response_id else ()
+        nested = (by_key[k] for k in chains.get(key, ()) if k in by_key)
+        if any(same_call(call, other) for other in twins) or any(same_nested_call(call, o) for o in nested):
+            found.add(key)
     return found

@@ -248,3 +248,45 @@ def test_a_parent_with_other_usage_stays_a_call_across_requests(wh):
     pipeline.ingest([nested("inner", "outer", "chatcmpl-1", start=0.1)], [])
     pipeline.ingest([nested("outer", "agent", input_tokens=900)], [agent_span()])
     assert set(stored(wh)) == {"inner", "outer"}
+
+
+def test_the_children_of_a_parent_with_several_llm_children_are_never_merged(wh, tmp_path):
+    """Retries or a loop under one framework span: each child is its own call, whatever arrives when."""
+    parent = nested("P", "agent", output_tokens=80)
+    first, second = nested("c1", "P", "r1", start=0.1), nested("c2", "P", "r2", start=1)
+    assert one_call_per_response([parent, first, second]) == [parent, first, second]
+    failed = [nested(f"retry{i}", "P", start=i / 10, input_tokens=0, output_tokens=0) for i in range(3)]
+    zero = nested("P", "agent", input_tokens=0, output_tokens=0)
+    assert len(one_call_per_response([zero, *failed])) == 4
+    for order in (["c1", "c2", "P"], ["P", "c1", "c2"], ["c1", "P", "c2"]):
+        pipeline = Pipeline(connect(f"duckdb:///{tmp_path / ('-'.join(order) + '.duckdb')}"))
+        records = {"P": parent, "c1": first, "c2": second}
+        for span_id in order:
+            pipeline.ingest([records[span_id]], [])
+        kept = stored(pipeline.warehouse)
+        # never fewer calls than the two responses, whatever the order (the parent stands in for the first
+        # child when it was stored first and that child was then its only one)
+        assert len(kept) >= 2 and "c2" in kept, (order, kept)
+        pipeline.warehouse.close()
+
+
+@pytest.mark.parametrize("order", [("bottom", "middle", "top"), ("top", "middle", "bottom")])
+def test_a_chain_of_three_records_split_across_requests_is_one_call(tmp_path, order):
+    # (nested spans end inside their parents, so exporters send the middle record before the top one; the
+    # middle one arriving after both ends were stored as calls would leave both: stored calls are not undone)
+    records = {
+        "top": nested("top", "agent"),
+        "middle": nested("middle", "top", "chatcmpl-1", start=0.1),
+        "bottom": nested("bottom", "middle", start=0.2),
+    }
+    assert one_call_per_response(list(records.values())) == [records["middle"]]  # in one request
+    pipeline = Pipeline(connect(f"duckdb:///{tmp_path / 'chain.duckdb'}"))
+    for span_id in order:
+        pipeline.ingest([records[span_id]], [])
+    assert len(stored(pipeline.warehouse)) == 1
+    assert span_ids(pipeline.warehouse) == ["bottom", "middle", "top"]
+    together = Pipeline(connect(f"duckdb:///{tmp_path / 'together.duckdb'}"))
+    result = together.write([together.prepare([records[s]], []) for s in order])
+    assert result.calls == 1 and len(stored(together.warehouse)) == 1
+    pipeline.warehouse.close()
+    together.warehouse.close()
