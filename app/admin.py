@@ -22,6 +22,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
@@ -31,7 +32,7 @@ from pydantic import BaseModel, Field
 from agentledger.core.errors import ConfigError, WarehouseError
 from agentledger.core.security import is_loopback
 from agentledger.core.settings import Settings
-from agentledger.warehouse.duckdb import database_path
+from agentledger.warehouse.duckdb import database_file
 from agentledger.warehouse.keys import KeyStore, StoredKey
 
 ADMIN_HEADER = "X-Agentledger-Admin"
@@ -43,18 +44,18 @@ def control_path(warehouse_url: str) -> Path | None:
     ledger other processes can open themselves (a ClickHouse server) or an in-memory one."""
     if not warehouse_url.lower().startswith("duckdb:"):
         return None
-    path = database_path(warehouse_url)
-    return None if path == ":memory:" else Path(path + CONTROL_SUFFIX)
+    path = database_file(warehouse_url)
+    return None if path is None else path.with_name(path.name + CONTROL_SUFFIX)
 
 
 def local_url(settings: Settings) -> str:
     """The server's URL as a process on this machine reaches it (a wildcard bind is reached on loopback)."""
-    host = settings.host
-    if host in ("", "0.0.0.0", "::", "[::]"):
+    host = settings.host.strip("[]")
+    if host in ("", "0.0.0.0"):
         host = "127.0.0.1"
-    elif ":" in host and not host.startswith("["):
-        host = f"[{host}]"
-    return f"http://{host}:{settings.port}"
+    elif host == "::":
+        host = "::1"  # a "::" bind listens on IPv6 (only, on some systems)
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
 
 
 class ControlFile:
@@ -66,11 +67,21 @@ class ControlFile:
 
     def publish(self) -> None:
         body = json.dumps({"url": self.url, "token": self.token, "pid": os.getpid()})
-        temporary = self.path.with_name(self.path.name + f".{os.getpid()}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(body)
-        os.replace(temporary, self.path)  # readers see the whole file or none
+        # A new file of an unguessable name, never one that exists or a link: nobody else can have opened it,
+        # and it is the owner's alone from its first byte.
+        temporary = self.path.with_name(f"{self.path.name}.{secrets.token_hex(8)}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        descriptor = os.open(temporary, flags, 0o600)
+        try:
+            os.fchmod(descriptor, 0o600)  # whatever the umask
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(body)
+            os.replace(
+                temporary, self.path
+            )  # readers see the whole file or none; a link in its place is replaced
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
 
     def withdraw(self) -> None:
         """Remove the file if it is still this server's."""
@@ -86,12 +97,14 @@ class NewKeyRequest(BaseModel):
     name: str | None = Field(None, description="A label")
 
 
-def build_admin_router(store: KeyStore, token: str) -> APIRouter:
-    """``/api/admin/keys``: list, create and revoke keys, for the ``keys`` commands on this machine."""
+def build_admin_router(store: KeyStore, token: str, bound_host: str = "127.0.0.1") -> APIRouter:
+    """``/api/admin/keys``: list, create and revoke keys, for the ``keys`` commands on this machine (clients
+    on loopback, or on the address the server is bound to: a process here that connects to it comes from it)."""
+    own_address = bound_host.strip("[]")
 
     def admin_only(request: Request, given: Annotated[str | None, Header(alias=ADMIN_HEADER)] = None) -> None:
         client = request.client.host if request.client else ""
-        if not is_loopback(client):
+        if not (is_loopback(client) or client == own_address):
             raise HTTPException(403, "the admin endpoints answer this machine only")
         if given is None or not hmac.compare_digest(given.encode(), token.encode()):
             raise HTTPException(401, f"missing or wrong {ADMIN_HEADER} token")
@@ -104,7 +117,10 @@ def build_admin_router(store: KeyStore, token: str) -> APIRouter:
 
     @router.post("/keys")
     async def create_key(body: NewKeyRequest) -> dict[str, Any]:
-        row, key = await run_in_threadpool(store.create, body.project, body.name)
+        try:
+            row, key = await run_in_threadpool(store.create, body.project, body.name)
+        except ConfigError as exc:  # not a valid project id
+            raise HTTPException(422, str(exc)) from exc
         return {**_public(row), "key": key}
 
     @router.post("/keys/{key_id}/revoke")
@@ -144,7 +160,10 @@ class RemoteKeyStore:
 
     def __init__(self, url: str, token: str, pid: int | None = None) -> None:
         self.url, self.pid = url, pid
-        self._client = httpx.Client(base_url=url, headers={ADMIN_HEADER: token}, timeout=30.0)
+        # trust_env=False: straight to the server, never through a proxy from the environment (the token)
+        self._client = httpx.Client(
+            base_url=url, headers={ADMIN_HEADER: token}, timeout=30.0, trust_env=False
+        )
 
     @classmethod
     def of(cls, warehouse_url: str) -> RemoteKeyStore | None:
@@ -170,7 +189,7 @@ class RemoteKeyStore:
         return [_row(d) for d in self._call("GET", "/api/admin/keys", params=params)]
 
     def revoke(self, key_id: str) -> StoredKey:
-        return _row(self._call("POST", f"/api/admin/keys/{key_id}/revoke"))
+        return _row(self._call("POST", f"/api/admin/keys/{quote(key_id, safe='')}/revoke"))
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         server = f"the agentledger server at {self.url}" + (f" (PID {self.pid})" if self.pid else "")
@@ -181,13 +200,19 @@ class RemoteKeyStore:
                 f"the ledger is held by {server}, which does not answer ({type(exc).__name__}): "
                 "stop it, or run the command when it is up"
             ) from None
-        if response.status_code == 404:
+        if response.status_code in (404, 422):  # an unknown key id, an invalid project: the input's fault
             raise ConfigError(_detail(response))
         if response.status_code >= 400:
             raise WarehouseError(
                 f"{server} refused the change (HTTP {response.status_code}): {_detail(response)}"
             )
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise WarehouseError(
+                f"{self.url} did not answer as an agentledger server (its control file may be stale): "
+                "stop the process that holds the ledger"
+            ) from None
 
 
 def _detail(response: httpx.Response) -> str:

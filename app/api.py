@@ -82,7 +82,7 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None, *, contro
     require_key = require_key_dependency(auth)
     app.state.authenticator, app.state.require_key = auth, require_key
     if control_file is not None:
-        app.include_router(build_admin_router(KeyStore(wh), control_file.token))
+        app.include_router(build_admin_router(KeyStore(wh), control_file.token, settings.host))
     app.add_middleware(RetryAfterOn503, seconds=writer.retry_after_seconds)
     pick_project = project_for_request(auth)
     mapper = mappers.prepare_body if mappers is not None else map_in_process

@@ -44,10 +44,17 @@ def _store(warehouse: str | None) -> Iterator[KeyStore | RemoteKeyStore]:
         remote = RemoteKeyStore.of(settings.warehouse) if held else None
         if remote is None:
             # No running server published its control file: a DuckDB file has one writing process.
-            hint = " (a DuckDB ledger is held by another process: stop it first)" if held else ""
+            hint = (
+                " (a DuckDB ledger is held by another process; an agentledger server that is starting publishes "
+                "its control file once it is up: try again then, or stop the process)"
+                if held
+                else ""
+            )
             raise WarehouseError(f"{exc}{hint}") from None
         console.print(
-            f"the ledger is held by the agentledger server at {remote.url}: asking it", highlight=False
+            f"the ledger is held by the agentledger server at {remote.url}: asking it",
+            highlight=False,
+            markup=False,
         )
         try:
             yield remote

@@ -19,15 +19,15 @@ from agentledger.ingest.otlp import decode_protobuf, map_request
 from agentledger.ingest.pipeline import IngestResult, Pipeline
 from agentledger.warehouse import connect
 from agentledger.warehouse.base import Warehouse
-from agentledger.warehouse.duckdb import database_path
+from agentledger.warehouse.duckdb import database_file
 
 log = logging.getLogger(__name__)
 
 
 def open_warehouse(settings: Settings, url: str | None = None, *, existing: bool = False) -> Warehouse:
     """The warehouse of ``url`` (default: the settings'). With ``existing`` (commands that only read the
-    ledger), a DuckDB file or chDB folder that is not there is an error naming it, not a new empty ledger
-    whose figures would read $0."""
+    ledger), a DuckDB file that is not there is an error naming it, not a new empty ledger whose figures
+    would read $0."""
     url = url or settings.warehouse
     if existing:
         missing = missing_ledger(url)
@@ -41,17 +41,12 @@ def open_warehouse(settings: Settings, url: str | None = None, *, existing: bool
 
 
 def missing_ledger(url: str) -> Path | None:
-    """The local file or folder an embedded warehouse URL names, when it does not exist; None otherwise
-    (a server, an in-memory database, or one that is there)."""
-    scheme = url.partition("://")[0].lower()
-    if scheme == "duckdb":
-        path = database_path(url)
-        return None if path == ":memory:" or Path(path).exists() else Path(path).absolute()
-    if scheme == "chdb":
-        rest = url.partition("://")[2]
-        path = Path(rest[1:] if rest.startswith("/") else rest)
-        return None if not str(path) or path.exists() else path.absolute()
-    return None
+    """The DuckDB file a warehouse URL names, when it does not exist; None otherwise (another backend, an
+    in-memory database, or a file that is there)."""
+    if url.partition("://")[0].lower() != "duckdb":
+        return None  # a server, or chDB (its folder is made by whatever first writes to it)
+    path = database_file(url)
+    return None if path is None or path.exists() else path.absolute()
 
 
 def build_pipeline(settings: Settings, warehouse: Warehouse) -> Pipeline:

@@ -105,6 +105,12 @@ def database_path(url: str) -> str:
     return path or ":memory:"
 
 
+def database_file(url: str) -> Path | None:
+    """The file a ``duckdb://`` URL opens (``~`` expanded, as DuckDB does), or None for an in-memory one."""
+    path = database_path(url)
+    return None if path == ":memory:" else Path(path).expanduser()
+
+
 def sql_fragment(name: str) -> str:
     """A shared piece of canonical SQL, ``sql/queries/fragments/<name>.sql``, for a template slot."""
     path = sql_root() / "queries" / "fragments" / f"{name}.sql"

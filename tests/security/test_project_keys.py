@@ -459,8 +459,17 @@ def test_keys_are_managed_through_the_server_that_holds_a_duckdb_ledger(
     revoked = runner.invoke(cli_app, ["keys", "revoke", key_id, "--warehouse", url])
     assert revoked.exit_code == 0 and "revoked" in revoked.output
     assert httpx.get(f"{server.url}/api/metrics", headers=bearer).status_code == 401  # at once
-    unknown = runner.invoke(cli_app, ["keys", "revoke", "nope", "--warehouse", url])
-    assert unknown.exit_code == 1 and "no API key with id 'nope'" in unknown.output
+    unknown = runner.invoke(cli_app, ["keys", "revoke", "no?pe", "--warehouse", url])
+    assert unknown.exit_code == 1 and "no API key with id 'no?pe'" in unknown.output
+    invalid = runner.invoke(cli_app, ["keys", "create", "--project", "no spaces", "--warehouse", url])
+    assert invalid.exit_code == 1 and "not a valid project id" in invalid.output
+    # never through a proxy from the environment (it would see the admin token)
+    proxied = runner.invoke(
+        cli_app,
+        ["keys", "list", "--warehouse", url],
+        env={"HTTP_PROXY": "http://127.0.0.1:9", "ALL_PROXY": ""},
+    )
+    assert proxied.exit_code == 0, proxied.output
     # the admin endpoints take the control file's token, not an API key, and are not in the public schema
     assert httpx.get(f"{server.url}/api/admin/keys").status_code == 401
     assert (
@@ -482,3 +491,43 @@ def test_a_stale_control_file_of_a_killed_server_is_named_not_trusted(tmp_path: 
     assert Path(f"{ledger}.server.json").is_file()
     listed = CliRunner().invoke(cli_app, ["keys", "list", "--warehouse", url])
     assert listed.exit_code == 0, listed.output  # the file is free again: opened directly
+
+
+def test_a_ledger_under_home_is_found_by_the_server_and_the_commands(tmp_path: Path, server_factory) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    url = "duckdb:///~/ledger.duckdb"
+    server = server_factory(url, {"HOME": str(home)})
+    assert (home / "ledger.duckdb.server.json").is_file()
+    created = CliRunner().invoke(
+        cli_app, ["keys", "create", "--project", "p", "--warehouse", url], env={"HOME": str(home)}
+    )
+    assert created.exit_code == 0, created.output
+    server.stop()
+    metrics = CliRunner().invoke(cli_app, ["metrics", "--warehouse", url], env={"HOME": str(home)})
+    assert metrics.exit_code == 0, metrics.output  # the file under ~ exists: not "no ledger at"
+
+
+def test_the_control_file_is_the_owners_alone_and_replaces_a_link_without_following_it(
+    tmp_path: Path,
+) -> None:
+    from agentledger.app.admin import ControlFile, local_url
+    from agentledger.core.settings import Settings
+
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("untouched")
+    path = tmp_path / "ledger.duckdb.server.json"
+    path.symlink_to(target)
+    control = ControlFile(path, "http://127.0.0.1:1")
+    control.publish()
+    assert not path.is_symlink() and path.stat().st_mode & 0o777 == 0o600
+    assert json.loads(path.read_text())["token"] == control.token and target.read_text() == "untouched"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+    control.withdraw()
+    assert not path.exists()
+    for host, url in (
+        ("::", "http://[::1]:7"),
+        ("0.0.0.0", "http://127.0.0.1:7"),
+        ("fd00::2", "http://[fd00::2]:7"),
+    ):
+        assert local_url(Settings(host=host, port=7, _env_file=None)) == url
