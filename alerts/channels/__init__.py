@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -58,16 +59,28 @@ def _build(
     what = f"{config.type} channel {config.name!r}"
     if isinstance(config, SlackConfig):
         if config.webhook_url_env:
-            return SlackChannel(config.name, _env_secret(config.webhook_url_env, what, env))
+            url = _env_secret(config.webhook_url_env, what, env)
+            _check_url(url.get_secret_value(), f"{what}: {config.webhook_url_env}")
+            return SlackChannel(config.name, url)
         if settings.slack_webhook_url is None:
             raise ConfigError(f"{what}: set AGENTLEDGER_SLACK_WEBHOOK_URL or webhook_url_env")
+        _check_url(settings.slack_webhook_url.get_secret_value(), f"{what}: AGENTLEDGER_SLACK_WEBHOOK_URL")
         return SlackChannel(config.name, settings.slack_webhook_url)
     if isinstance(config, EmailConfig):
         return EmailChannel(config.name, _smtp(settings, what), config.to, config.subject_prefix)
     secret = _env_secret(config.secret_env, what, env) if config.secret_env else settings.webhook_secret
     if secret is None:
         raise ConfigError(f"{what}: webhooks are signed; set AGENTLEDGER_WEBHOOK_SECRET or secret_env")
+    _check_url(config.url, f"{what}: url")
     return WebhookChannel(config.name, config.url, secret)
+
+
+def _check_url(url: str, where: str) -> None:
+    """A channel's endpoint must be an http(s) URL with a host: anything else is a setting to fix, not a
+    delivery to retry. The URL is not echoed (a Slack webhook URL is a secret)."""
+    parsed = urlsplit(url.strip())
+    if parsed.scheme.lower() not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"{where} is not an http(s) URL with a host (https://...)")
 
 
 def implicit_channels(settings: Settings) -> list[SlackConfig | EmailConfig | WebhookConfig]:

@@ -328,3 +328,18 @@ def test_channels_come_from_the_file_and_the_settings() -> None:
         build_channels(config, settings, env={})
     with pytest.raises(ConfigError, match=r"routes to channel\(s\) \['email'\] that are not configured"):
         select(channels, ["email"], "rule 'x'")
+
+
+@pytest.mark.parametrize(
+    "url", ["hooks.slack.com/services/T/B/secret-part", "ftp://hooks.slack.com/x", "https:///T/B/x"]
+)
+def test_a_channel_url_that_is_not_http_is_a_setting_to_fix_never_echoed(url: str) -> None:
+    """Not a delivery to retry three times: the channel is refused when it is built, naming the variable."""
+    config = parse_alerts({"channels": [{"type": "slack", "name": "ops", "webhook_url_env": "OPS_SLACK"}]})
+    with pytest.raises(ConfigError, match="OPS_SLACK is not an http") as info:
+        build_channels(config, Settings(_env_file=None), env={"OPS_SLACK": url})
+    assert url not in str(info.value)
+    with pytest.raises(ConfigError, match="AGENTLEDGER_SLACK_WEBHOOK_URL is not an http"):
+        build_channels(parse_alerts({}), Settings(slack_webhook_url=url, _env_file=None))
+    lenient = build_channels(config, Settings(_env_file=None), env={"OPS_SLACK": url}, lenient=True)
+    assert lenient["ops"].type == "slack"  # a dry run plans with it and says what is wrong
