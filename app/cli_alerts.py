@@ -327,6 +327,11 @@ def report_weekly(
     else:
         print(text, end="")
     for d in sent:
+        sent_at = d.sent_at.replace(tzinfo=d.sent_at.tzinfo or UTC) if d.sent_at is not None else None
+        if d.status == "sent" and sent_at is not None and sent_at < now:  # an earlier run sent it
+            when = sent_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+            console.print(f"already sent → {d.channel} on {when} (--resend sends it again)", highlight=False)
+            continue
         color = "green" if d.status == "sent" else "red"
         console.print(f"[{color}]{d.status}[/] → {d.channel} ({d.attempts} attempt(s)) {d.last_error or ''}")
 

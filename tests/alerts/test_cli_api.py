@@ -197,8 +197,10 @@ def test_report_weekly_in_every_format_and_sent_once(
     assert len(http_sink.requests) == 1 and json.loads(http_sink.requests[0].body)["text"].startswith(
         f"agentledger weekly cost report {week}"
     )
-    assert invoke(workspace, "report", "weekly", "--send").exit_code == 0
+    again = invoke(workspace, "report", "weekly", "--send")
+    assert again.exit_code == 0
     assert len(http_sink.requests) == 1  # this week's report already went to this channel
+    assert "already sent → slack" in again.output and "--resend" in again.output
     assert invoke(workspace, "report", "weekly", "--send", "--resend").exit_code == 0
     assert len(http_sink.requests) == 2
 
