@@ -23,12 +23,14 @@ def plan(quick: bool) -> list[list[str]]:
     if quick:
         return [
             ["pricing.py"],
+            ["stages.py", "--spans", "10000", "--out", "/tmp/agentledger_bench_stages_quick.json"],
             ["ingest.py", "--spans", "10000", "--out", "/tmp/agentledger_bench_ingest_quick.json"],
             ["load.py", "--duration", "10", "--out", "/tmp/agentledger_bench_load_quick.json"],
             ["warehouse.py", "--calls", "100000", "--out", "/tmp/agentledger_bench_warehouse_quick.json"],
         ]
     return [
         ["pricing.py"],
+        ["stages.py"],
         [
             "ingest.py",
             "--spans",
