@@ -7,7 +7,8 @@ package is how prices are updated, and ``agentledger reprice`` re-prices history
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ __all__ = [
     "CatalogMatch",
     "canonical_provider",
     "find_model",
+    "is_local_model_name",
     "is_self_hosted",
     "is_time_of_day_priced",
 ]
@@ -85,6 +87,27 @@ PROVIDER_ALIASES: dict[str, str | None] = {
     "watsonx_text": None,
 }
 
+# Source provider names of one platform: a price override written for one of them (`provider: gcp.vertex_ai`)
+# applies to calls reported under any of them, and not to another platform that shares the catalog's price list
+# (Vertex AI and the Gemini API are both `google` there; Azure OpenAI and Azure AI Inference both `azure`).
+_PLATFORMS: dict[str, tuple[str, ...]] = {
+    "openai": ("openai", "text_completion_openai"),
+    "bedrock": ("aws.bedrock", "aws_bedrock", "bedrock", "bedrock_converse", "amazon_bedrock"),
+    "azure_openai": ("azure.ai.openai", "azure_openai", "azure_text"),
+    "azure_inference": ("azure.ai.inference", "azure_ai"),
+    "vertex_ai": ("gcp.vertex_ai", "vertex_ai", "vertex_ai_beta", "vertexai", "vertex"),
+    "gemini": ("gcp.gemini", "gemini", "google_ai_studio"),
+    "x_ai": ("x_ai", "xai", "x", "grok"),
+    "mistral": ("mistral_ai", "mistral", "mistralai"),
+    "cohere": ("cohere", "cohere_chat"),
+    "perplexity": ("perplexity", "perplexityai"),
+    "together": ("together_ai", "together", "togetherai"),
+    "fireworks": ("fireworks_ai", "fireworks"),
+    "moonshot": ("moonshot", "moonshotai"),
+    "watsonx": ("ibm.watsonx.ai", "watsonx", "watsonx_text"),
+}
+_PLATFORM_OF = {name: platform for platform, names in _PLATFORMS.items() for name in names}
+
 # Runtimes that serve models on the user's own hardware (LiteLLM `ollama/…`, `hosted_vllm/…`, the provider
 # names local servers report). Their calls cost what the user's hardware costs, which no catalog knows:
 # `ollama` + `deepseek-r1:7b` is a local distilled model, not DeepSeek's API at DeepSeek's price. They are
@@ -137,6 +160,9 @@ class CatalogMatch:
     provider_id: str
     model: ModelInfo
     time_of_day: bool  # prices differ by hour (DeepSeek off-peak): resolve per call, not per day
+    # Found by the model's name in another provider's list than the call's (or than the provider its model
+    # prefix names): a guess at who served it. A $0 price found so is not believed (see Pricer).
+    by_name: bool = False
 
     def model_price(self, at: datetime):  # -> genai_prices.types.ModelPrice
         """The catalog's standard price at ``at`` (dated price changes and off-peak windows applied)."""
@@ -176,6 +202,17 @@ def _provider_by_id(provider_id: str) -> Provider | None:
     return next((p for p in _providers() if p.id == provider_id), None)
 
 
+def provider_platform(name: str) -> str:
+    """The platform a source's provider name stands for (see ``_PLATFORMS``); other names stand for themselves."""
+    key = _provider_key(name)
+    return _PLATFORM_OF.get(key, key)
+
+
+def is_catalog_provider_id(name: str) -> bool:
+    """Whether ``name`` is written as a catalog provider id (``google``, ``azure``, ``aws``, ``openai`` …)."""
+    return canonical_provider(name) == _provider_key(name).replace("_", "-")
+
+
 def is_time_of_day_priced(model: ModelInfo) -> bool:
     """Whether any of the model's prices is limited to a time of day."""
     from genai_prices.types import TimeOfDateConstraint
@@ -204,6 +241,11 @@ def _in_provider(provider_id: str | None, ref: str) -> CatalogMatch | None:
         return None
     # find_model falls back to the providers a reseller lists (Azure → OpenAI, Google → Anthropic).
     model = provider.find_model(ref, all_providers=_providers())
+    if model is None:
+        # Hosts list most models under their maker's name (Groq's `openai/gpt-oss-120b`); a client may send
+        # the bare name. Only an unambiguous one is taken.
+        found = [m for m in provider.models if m.id.lower().endswith(f"/{ref}")]
+        model = found[0] if len(found) == 1 else None
     return None if model is None else CatalogMatch(provider.id, model, is_time_of_day_priced(model))
 
 
@@ -215,23 +257,56 @@ def _by_model_pattern(ref: str) -> CatalogMatch | None:
     return None
 
 
+# Ollama's size tags (`deepseek-r1:7b`, `qwen2.5:0.5b`, `llama3:latest`): a local model, whatever client sent it
+# (an OpenAI client pointed at Ollama reports the provider as openai). Bedrock's `…-v1:0` and OpenRouter's
+# `:free` are not such tags.
+_LOCAL_TAG = re.compile(r":(latest|\d+(\.\d+)?[bm])([-_.][\w.-]*)?$")
+
+
+def is_local_model_name(model: str) -> bool:
+    """Whether ``model`` carries a local runtime's size tag (see ``_LOCAL_TAG``)."""
+    return _LOCAL_TAG.search(model.strip().lower()) is not None
+
+
 def find_model(provider: str | None, model: str) -> CatalogMatch | None:
     """Find ``model`` in the catalog: under the call's provider, then by the model name alone.
 
-    Nothing is found for a self-hosted runtime, named as the provider or as a model prefix (``ollama/…``).
+    Nothing is found for a self-hosted runtime, named as the provider or as a model prefix (``ollama/…``), or
+    for a model name with a local runtime's size tag. A call whose provider is a host of other makers' models
+    (a catalog provider that is not one of ``_MAKERS``: Groq, Together, Azure …) is priced from that host's
+    list only: the maker's price would be a confident wrong number. Otherwise a model the provider's list does
+    not hold is looked for under the provider its prefix names, then by genai-prices' model patterns, then in
+    the makers' lists; such a match is marked ``by_name`` when it is not the call's own provider's.
     """
     refs = _model_refs(model)
-    if is_self_hosted(provider) or any(is_self_hosted(hint) for hint, _ in refs):
+    if (
+        is_self_hosted(provider)
+        or any(is_self_hosted(hint) for hint, _ in refs)
+        or is_local_model_name(model)
+    ):
         return None
     provider_id = canonical_provider(provider)
+    host = provider_id is not None and provider_id not in _MAKERS
     for hint, ref in refs:
-        if match := _in_provider(provider_id, ref) or _in_provider(canonical_provider(hint), ref):
+        if match := _in_provider(provider_id, ref):
             return match
+        if host:
+            continue
+        if match := _in_provider(canonical_provider(hint), ref):
+            # The prefix names the provider when the call does not; against the call's own, it is a guess.
+            return match if provider_id is None else _guessed(match, provider_id)
+    if host:
+        return None
     for _, ref in refs:
         if match := _by_model_pattern(ref):
-            return match
+            return _guessed(match, provider_id)
     for _, ref in refs:
         for maker in _MAKERS:
             if match := _in_provider(maker, ref):
-                return match
+                return _guessed(match, provider_id)
     return None
+
+
+def _guessed(match: CatalogMatch, provider_id: str | None) -> CatalogMatch:
+    """``match`` marked ``by_name`` unless it is under the call's own provider."""
+    return match if match.provider_id == provider_id else replace(match, by_name=True)

@@ -42,7 +42,7 @@ from pydantic import (
 )
 
 from agentledger.core.errors import ConfigError
-from agentledger.core.pricing.catalog import canonical_provider
+from agentledger.core.pricing.catalog import canonical_provider, is_catalog_provider_id, provider_platform
 from agentledger.core.pricing.rates import UnitPrices
 
 __all__ = ["PriceOverride", "load_overrides", "parse_overrides"]
@@ -75,7 +75,6 @@ class PriceOverride(BaseModel):
     note: str | None = Field(None, description="Why: contract, batch tier, self-hosted cost estimate")
 
     _pattern: re.Pattern[str] = PrivateAttr()
-    _provider_names: frozenset[str] = PrivateAttr(frozenset())  # as written, and its catalog id
 
     @field_validator("model")
     @classmethod
@@ -104,9 +103,6 @@ class PriceOverride(BaseModel):
                 f"effective_to ({self.effective_to}) must be after effective_from ({self.effective_from})"
             )
         self._pattern = _compile(self.model)
-        if self.provider:
-            names = (self.provider.strip().lower(), canonical_provider(self.provider))
-            self._provider_names = frozenset(name for name in names if name)
         return self
 
     def in_effect(self, day: date) -> bool:
@@ -120,11 +116,18 @@ class PriceOverride(BaseModel):
         return any(self._pattern.search(model) for model in models)
 
     def _provider_matches(self, providers: tuple[str | None, ...]) -> bool:
-        wanted = self._provider_names
-        return any(
-            name is not None and (name.strip().lower() in wanted or canonical_provider(name) in wanted)
-            for name in providers
-        )
+        """``providers``: the call's provider as its source names it, then the catalog provider priced.
+
+        An entry written with a catalog provider id (``google``, ``azure``, ``openai``) covers every source
+        name of that catalog provider; one written with a platform's own name (``gcp.vertex_ai``, ``bedrock``)
+        covers that platform's names only (see :func:`~agentledger.core.pricing.catalog.provider_platform`).
+        """
+        assert self.provider is not None
+        if is_catalog_provider_id(self.provider):
+            wanted = canonical_provider(self.provider)
+            return any(name is not None and canonical_provider(name) == wanted for name in providers)
+        reported = providers[0]
+        return reported is not None and provider_platform(reported) == provider_platform(self.provider)
 
     def unit_prices(self) -> UnitPrices:
         """Absolute prices of the entry, per token (only for entries without a discount)."""

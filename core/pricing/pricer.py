@@ -38,6 +38,7 @@ class _Resolved:
     fixed: UnitPrices | None = None
     catalog: CatalogMatch | None = None  # only when the catalog price depends on the hour
     discount: PriceOverride | None = None
+    override: PriceOverride | None = None  # the override that applied, if one did
 
     def at(self, moment: datetime) -> UnitPrices | None:
         if self.fixed is not None:
@@ -141,7 +142,7 @@ class Pricer:
         providers = (provider, match.provider_id if match else None)
         for override in self._overrides_for(providers, _model_names(model), day):
             if override.discount is None:
-                return _Resolved(fixed=override.unit_prices())
+                return _Resolved(fixed=override.unit_prices(), override=override)
             # A discount needs a catalog token price; without one, the next entry may still apply.
             if match is not None and (resolved := self._catalog(match, day, override)) is not None:
                 return resolved
@@ -150,10 +151,14 @@ class Pricer:
     @staticmethod
     def _catalog(match: CatalogMatch, day: date, discount: PriceOverride | None) -> _Resolved | None:
         if match.time_of_day:
-            return _Resolved(catalog=match, discount=discount)
+            return _Resolved(catalog=match, discount=discount, override=discount)
         # Dated catalog prices switch at UTC midnight, so any moment of the day gives the day's price.
         prices = _catalog_prices(match, datetime.combine(day, time(12), UTC), discount)
-        return None if prices is None else _Resolved(fixed=prices)
+        if prices is None or (match.by_name and discount is None and prices.is_free()):
+            # A $0 price found under another provider than the call's (Google's free Gemma for a Gemma
+            # served elsewhere) is a guess that would show a cost as $0: unknown instead.
+            return None
+        return _Resolved(fixed=prices, override=discount)
 
     def _overrides_for(
         self, providers: tuple[str | None, ...], models: tuple[str, ...], day: date
@@ -169,19 +174,24 @@ class Pricer:
     # --- pricing ----------------------------------------------------------------------------------------
 
     def _prices_for(self, call: Call) -> UnitPrices | None:
-        prices = None
-        if call.model:
-            prices = self.unit_prices(call.provider, call.model, call.started_at)
-        if (prices is None or prices.origin != "override") and (
+        at, day = call.started_at, _utc_day(call.started_at)
+        served = self._resolve(call.provider, call.model, day) if call.model else None
+        if (served is None or served.override is None) and (
             call.model_requested and call.model_requested != call.model
         ):
             # The requested name is priced when the response's is not (it can be a deployment name), and an
             # override written for the requested name ("gpt-4o") wins over the catalog price of the dated
-            # name the response carries ("gpt-4o-2024-08-06").
-            requested = self.unit_prices(call.provider, call.model_requested, call.started_at)
-            if requested is not None and (prices is None or requested.origin == "override"):
-                prices = requested
-        return prices
+            # name the response carries ("gpt-4o-2024-08-06"); a discount applies to the price of the model
+            # that answered, when the catalog has one.
+            requested = self._resolve(call.provider, call.model_requested, day)
+            if requested is not None and (served is None or requested.override is not None):
+                override = requested.override
+                if served is not None and override is not None and override.discount is not None:
+                    match = _find(call.provider, call.model)
+                    assert match is not None  # served without an override is a catalog price
+                    return _catalog_prices(match, at, override)
+                return requested.at(at)
+        return None if served is None else served.at(at)
 
     def _computed_cost(self, call: Call, prices: UnitPrices | None) -> float | None:
         """The cost from ``prices``; None when there is no price or the token counts are inconsistent."""
@@ -193,11 +203,15 @@ class Pricer:
             return None
         inp, read, write = call.input_tokens or 0, call.cache_read_tokens or 0, call.cache_write_tokens or 0
         out, reasoning = call.output_tokens or 0, call.reasoning_tokens or 0
-        if not inp and call.status != "error":
+        if not inp:
             # Every answered request reads input: none recorded means the source did not report the usage
             # (a span without token attributes, a stream without usage), so the cost is unknown, not $0 and
-            # not the output's share alone. A refused request (an error) bills nothing.
-            return None
+            # not the output's share alone. A refused request (an error) without tokens bills nothing, not
+            # even a per-request fee.
+            if call.status != "error":
+                return None
+            if not out:
+                return 0.0
         if read < 0 or write < 0 or reasoning < 0 or read + write > inp or reasoning > out:
             try:
                 TokenCounts.of(call)
@@ -213,10 +227,14 @@ class Pricer:
         computed = self._computed_cost(call, prices)
         call.cost_computed_usd = computed
         reported = call.cost_reported_usd
-        if reported == 0 and (call.input_tokens or call.output_tokens) and not call.response_cache_hit:
+        if (
+            reported == 0
+            and not call.response_cache_hit
+            and (call.input_tokens or call.output_tokens or call.status != "error")
+        ):
             # A source without a price of its own writes 0 for a call that used tokens (Langfuse, Helicone,
-            # LiteLLM, any OTLP exporter): unknown, not free, under either cost policy. The 0 stays in
-            # cost_reported_usd for the audit.
+            # LiteLLM, any OTLP exporter), and for an answered call whose usage it did not record: unknown,
+            # not free, under either cost policy. The 0 stays in cost_reported_usd for the audit.
             reported = None
         if computed is None:
             call.cost_usd = reported

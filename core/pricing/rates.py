@@ -54,6 +54,11 @@ class UnitPrices:
             tiers=tuple((start, band.scaled(factor)) for start, band in self.tiers),
         )
 
+    def is_free(self) -> bool:
+        """Whether every rate (and every long-context band's) is zero."""
+        rates = (self.input, self.cache_read, self.cache_write, self.output, self.reasoning, self.request)
+        return not any(rates) and all(band.is_free() for _, band in self.tiers)
+
     def band(self, input_tokens: int) -> UnitPrices:
         """The prices that apply to a call with ``input_tokens`` input tokens."""
         for start, band in reversed(self.tiers):

@@ -292,8 +292,12 @@ def test_a_reported_zero_for_an_unknown_model_with_tokens_is_unknown_not_free():
     )
     assert (call.cost_usd, call.price_status, call.cost_source) == (None, "unpriced", "none")
     assert call.cost_reported_usd == 0.0  # kept beside, for the audit
-    nothing_used = priced("totally-unknown-model-x", "nobody", cost_reported_usd=0.0)
-    assert (nothing_used.cost_usd, nothing_used.price_status) == (0.0, "reported_only")
+    # Answered without any usage recorded: the source's 0 is no more a price than its missing tokens are.
+    nothing_recorded = priced("totally-unknown-model-x", "nobody", cost_reported_usd=0.0)
+    assert (nothing_recorded.cost_usd, nothing_recorded.price_status) == (None, "unpriced")
+    # Refused without tokens: $0 is what it cost.
+    refused = priced("totally-unknown-model-x", "nobody", cost_reported_usd=0.0, status="error")
+    assert (refused.cost_usd, refused.price_status) == (0.0, "reported_only")
 
 
 def test_reported_policy_uses_the_reported_cost_but_keeps_the_computed_one():
@@ -977,3 +981,113 @@ def test_pricing_is_fast_enough_for_the_ingest_path():
     pricer.price_many(calls)
     per_call_us = (time.perf_counter() - start) / len(calls) * 1e6
     assert per_call_us < 40, f"{per_call_us:.1f} µs per call"
+
+
+# --- who served it: a guess by name is not a price of $0 ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        (None, "gemma-3-27b-it"),  # Google lists Gemma as free; served by whom, nobody said
+        ("openai", "google/gemma-3-27b-it"),  # an OpenAI client pointed at vLLM, Together, DeepInfra …
+    ],
+)
+def test_a_free_price_found_under_another_provider_is_unknown_not_zero(provider, model):
+    call = priced(model, provider, input_tokens=MTOK, output_tokens=100_000)
+    assert (call.cost_usd, call.price_status) == (None, "unpriced")
+    # Under Google itself, the free price is the price.
+    own = priced("gemma-3-27b-it", "google", input_tokens=MTOK, output_tokens=100_000)
+    assert (own.cost_usd, own.price_status) == (0.0, "priced")
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        ("fireworks", "gemma-3-27b-it"),  # not Fireworks' own id: its price is not Google's
+        ("together", "openai/gpt-4o"),  # a host's call is never priced from the maker's list
+        ("groq", "claude-3-5-haiku-20241022"),
+    ],
+)
+def test_a_host_of_other_makers_models_is_priced_from_its_own_list_only(provider, model):
+    call = priced(model, provider, input_tokens=MTOK, output_tokens=MTOK)
+    assert (call.cost_usd, call.price_status) == (None, "unpriced")
+
+
+def test_a_bare_model_name_finds_the_hosts_entry_under_its_makers_prefix():
+    bare = priced("gpt-oss-120b", "groq", input_tokens=MTOK)
+    listed = priced("openai/gpt-oss-120b", "groq", input_tokens=MTOK)
+    openai_price = priced("gpt-oss-120b", "openai", input_tokens=MTOK)
+    assert bare.price_status == "priced"
+    assert bare.cost_usd == pytest.approx(listed.cost_usd)
+    assert bare.cost_usd != pytest.approx(openai_price.cost_usd)  # Groq's price, not OpenAI's
+
+
+@pytest.mark.parametrize("model", ["deepseek-r1:7b", "qwen2.5:0.5b", "llama3:latest", "gemma3:27b-it-q4_K_M"])
+def test_a_local_runtimes_size_tag_is_never_priced_from_the_catalog(model):
+    # An OpenAI client pointed at Ollama reports the provider as openai.
+    call = priced(model, "openai", input_tokens=MTOK, output_tokens=MTOK)
+    assert (call.cost_usd, call.price_status) == (None, "unpriced")
+
+
+def test_bedrock_and_openrouter_suffixes_are_not_size_tags():
+    bedrock = priced("anthropic.claude-3-5-sonnet-20240620-v1:0", "aws.bedrock", input_tokens=MTOK)
+    assert bedrock.price_status == "priced" and bedrock.cost_usd > 0
+    free = priced("meta-llama/llama-3.3-70b-instruct:free", "openrouter", input_tokens=MTOK)
+    assert (free.cost_usd, free.price_status) == (0.0, "priced")  # OpenRouter's own free entry
+
+
+# --- overrides: which provider, which model ----------------------------------------------------------------
+
+
+def test_an_override_for_one_platform_leaves_another_of_the_same_catalog_provider_alone():
+    pricer = Pricer(
+        overrides(
+            {
+                "provider": "gcp.vertex_ai",
+                "model": "gemini-*",
+                "effective_from": "2024-01-01",
+                "discount": 0.5,
+            }
+        )
+    )
+    vertex = priced("gemini-2.5-flash", "gcp.vertex_ai", pricer, input_tokens=MTOK)
+    litellm_vertex = priced("gemini-2.5-flash", "vertex_ai", pricer, input_tokens=MTOK)
+    gemini_api = priced("gemini-2.5-flash", "gcp.gemini", pricer, input_tokens=MTOK)
+    catalog = priced("gemini-2.5-flash", "gcp.gemini", input_tokens=MTOK)
+    assert vertex.price_status == litellm_vertex.price_status == "override"
+    assert vertex.cost_usd == pytest.approx(catalog.cost_usd * 0.5)
+    assert gemini_api.price_status == "priced"
+    assert gemini_api.cost_usd == pytest.approx(catalog.cost_usd)
+    # Written as the catalog's provider, it covers both platforms.
+    umbrella = Pricer(
+        overrides(
+            {"provider": "google", "model": "gemini-*", "effective_from": "2024-01-01", "discount": 0.5}
+        )
+    )
+    for provider in ("gcp.vertex_ai", "gcp.gemini", "vertex_ai"):
+        assert priced("gemini-2.5-flash", provider, umbrella, input_tokens=MTOK).price_status == "override"
+
+
+def test_a_discount_written_for_the_requested_name_applies_to_the_model_that_answered():
+    pricer = Pricer(overrides({"model": "gpt-4o", "effective_from": "2024-01-01", "discount": 0.2}))
+    at = datetime(2024, 9, 1, 12, tzinfo=UTC)
+    served_alone = priced("gpt-4o-2024-05-13", "openai", at=at, input_tokens=MTOK)
+    call = priced("gpt-4o-2024-05-13", "openai", pricer, at=at, model_requested="gpt-4o", input_tokens=MTOK)
+    assert served_alone.cost_usd == pytest.approx(5.0)
+    assert (call.cost_usd, call.price_status) == (pytest.approx(4.0), "override")
+    # An absolute price written for the requested name is that name's price, as before.
+    absolute = Pricer(
+        overrides(
+            {"model": "gpt-4o", "effective_from": "2024-01-01", "input_per_mtok": 1, "output_per_mtok": 1}
+        )
+    )
+    call = priced("gpt-4o-2024-05-13", "openai", absolute, at=at, model_requested="gpt-4o", input_tokens=MTOK)
+    assert call.cost_usd == pytest.approx(1.0)
+
+
+def test_a_refused_call_without_tokens_pays_no_per_request_fee():
+    refused = priced("sonar", "perplexity", status="error")
+    assert (refused.cost_usd, refused.price_status) == (0.0, "priced")
+    answered = priced("sonar", "perplexity", input_tokens=1000, output_tokens=100)
+    assert answered.cost_usd > 0.001  # the request fee is billed when it answered
