@@ -52,6 +52,7 @@ from agentledger.analytics.anomalies import ANOMALY_METRICS
 from agentledger.analytics.filters import GROUP_BY
 from agentledger.analytics.metrics import METRIC_KEYS
 from agentledger.core.errors import ConfigError
+from agentledger.core.yamltext import load_yaml
 
 # Every scalar metric of compute_metrics can be alerted on (the model mix is a table, not a number).
 METRICS = tuple(k for k in METRIC_KEYS if k != "model_mix")
@@ -335,7 +336,7 @@ def describe(exc: ValidationError, origin: str) -> str:
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read it: {exc}") from exc
     if data is None:

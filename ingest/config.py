@@ -30,6 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
 from agentledger.core.errors import ConfigError
+from agentledger.core.yamltext import load_yaml
 
 LANGFUSE_CLOUD = "https://cloud.langfuse.com"
 HELICONE_API = "https://api.helicone.ai"
@@ -216,7 +217,7 @@ def load_config(path: str | Path) -> SourcesConfig:
         raise ConfigError(f"{path}: no such config file (set AGENTLEDGER_CONFIG_FILE or pass --config)")
     try:
         text = path.read_text(encoding="utf-8")
-        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else yaml.safe_load(text)
+        data = tomllib.loads(text) if path.suffix.lower() == ".toml" else load_yaml(text)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read it: {exc}") from exc
     return parse_config(data or {}, origin=str(path))

@@ -42,8 +42,9 @@ from pydantic import (
 )
 
 from agentledger.core.errors import ConfigError
-from agentledger.core.pricing.catalog import canonical_provider, is_catalog_provider_id, provider_platform
+from agentledger.core.pricing.catalog import provider_matches
 from agentledger.core.pricing.rates import UnitPrices
+from agentledger.core.yamltext import StrictLoader, load_yaml
 
 __all__ = ["PriceOverride", "load_overrides", "parse_overrides"]
 
@@ -116,18 +117,9 @@ class PriceOverride(BaseModel):
         return any(self._pattern.search(model) for model in models)
 
     def _provider_matches(self, providers: tuple[str | None, ...]) -> bool:
-        """``providers``: the call's provider as its source names it, then the catalog provider priced.
-
-        An entry written with a catalog provider id (``google``, ``azure``, ``openai``) covers every source
-        name of that catalog provider; one written with a platform's own name (``gcp.vertex_ai``, ``bedrock``)
-        covers that platform's names only (see :func:`~agentledger.core.pricing.catalog.provider_platform`).
-        """
+        """``providers``: the call's provider as its source names it, then the catalog provider priced."""
         assert self.provider is not None
-        if is_catalog_provider_id(self.provider):
-            wanted = canonical_provider(self.provider)
-            return any(name is not None and canonical_provider(name) == wanted for name in providers)
-        reported = providers[0]
-        return reported is not None and provider_platform(reported) == provider_platform(self.provider)
+        return provider_matches(self.provider, *providers)
 
     def unit_prices(self) -> UnitPrices:
         """Absolute prices of the entry, per token (only for entries without a discount)."""
@@ -157,25 +149,13 @@ def _compile(model: str) -> re.Pattern[str]:
     return re.compile(r"\A" + fnmatch.translate(model), re.IGNORECASE)
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML whose bad scalars (``2025-13-01``) fail as YAML errors with their line, not as ValueError."""
-
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep=deep)
-        except (ValueError, OverflowError) as exc:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"cannot read {node.value!r}: {exc}", node.start_mark
-            ) from exc
-
-
 _Locate = Callable[[int, str | None], int | None]
 
 
 def _locator(text: str) -> _Locate:
     """``(entry index, field) -> 1-based line`` of that field (or of the entry) in the overrides file."""
     try:
-        root = yaml.compose(text, Loader=_Loader)
+        root = yaml.compose(text, Loader=StrictLoader)
     except yaml.YAMLError:
         root = None
 
@@ -247,7 +227,7 @@ def load_overrides(path: str | Path) -> list[PriceOverride]:
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: the prices file is not UTF-8 text: {exc}") from exc
     try:
-        document = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+        document = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

@@ -179,3 +179,10 @@ def test_saving_replaces_only_the_alerts_section(tmp_path: Path) -> None:
     assert data["sources"] == [{"type": "helicone"}]
     assert data["alerts"]["rules"] == [{"name": "loops", "max_calls": 40, "window": "6h", "kind": "runaway"}]
     assert load_alerts(path) == config
+
+
+def test_a_rules_file_giving_a_key_twice_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "alerts.yaml"
+    path.write_text("alerts:\n  rules: []\n  rules: []\n")
+    with pytest.raises(ConfigError, match=r"(?s)alerts.yaml: cannot read it: .*'rules' is given twice"):
+        load_alerts(path)

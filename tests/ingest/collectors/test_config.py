@@ -135,3 +135,12 @@ def test_source_from_cli_options() -> None:
     assert isinstance(source, HeliconeSource) and source.label == "helicone"
     with pytest.raises(ConfigError, match="command line"):
         source_from_options({"type": "helicone", "cost_unit": "cents"})
+
+
+def test_a_source_giving_a_key_twice_is_refused_not_read_as_the_last(tmp_path: Path) -> None:
+    path = tmp_path / "agentledger.yaml"
+    path.write_text(
+        "sources:\n  - type: langfuse\n    host: https://a.example\n    host: https://b.example\n"
+    )
+    with pytest.raises(ConfigError, match=r"(?s)agentledger.yaml: cannot read it: .*'host' is given twice"):
+        load_config(path)

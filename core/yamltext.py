@@ -1,0 +1,54 @@
+"""Reading the YAML files users write (sources, prices, alert rules, what-if policies), strictly.
+
+PyYAML's safe loader keeps the last of two equal keys without a word, so a key written twice (``batch:`` once
+empty and once with a discount, an override's ``discount`` twice) silently changes what the file says; and a
+malformed date or number raises a bare ValueError without its line. :class:`StrictLoader` makes both YAML
+errors that name the line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+__all__ = ["StrictLoader", "load_yaml"]
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A safe loader that refuses duplicate mapping keys and reports unreadable scalars (``2025-13-01``) at
+    their line."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except (ValueError, OverflowError) as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read {node.value!r}: {exc}", node.start_mark
+            ) from exc
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # keys merged in (<<: *defaults) may be given again: that is what merging is for
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: the safe loader reports it
+                break
+            if duplicate:
+                first = seen[key].start_mark.line + 1
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"the key {key!r} is given twice (first on line {first})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def load_yaml(text: str) -> Any:
+    """``text`` read with :class:`StrictLoader` (raises ``yaml.YAMLError`` naming the line of a problem)."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506  # StrictLoader is a SafeLoader
