@@ -1,7 +1,9 @@
 """Batching: task types nobody waits for, priced at the provider's batch discount.
 
 A task type is not user-facing when the settings list it (``non_interactive_task_types``) or when at least
-``batch_min_tag_share`` of its calls carry the tag ``<interactive_tag>=false``.
+``batch_min_tag_share`` of its calls carry the tag ``<interactive_tag>=false``; then only those calls are
+priced in batch, not the ones tagged otherwise. Only providers with a batch API (``batch_providers``) are
+counted: the others' calls keep their price.
 """
 
 from __future__ import annotations
@@ -9,26 +11,11 @@ from __future__ import annotations
 import polars as pl
 
 from agentledger.analytics.recommend.base import TARGET_COLUMNS, Context, Finding, target_of
+from agentledger.analytics.whatif.levers import tagged_false
 from agentledger.analytics.whatif.policy import Batch, Policy
+from agentledger.core.pricing import provider_matches
 
-__all__ = ["recommend_batching", "tag_value"]
-
-_FALSE = ("false", "0", "no")
-
-
-def tag_value(calls: pl.DataFrame, key: str) -> pl.Series:
-    """The value of tag ``key`` of every call (null where absent), from a Map column or the list of
-    key/value structs a backend may return instead."""
-    dtype = calls.schema["tags"]
-    if isinstance(dtype, pl.List):
-        values = calls.select(
-            pl.col("tags")
-            .list.eval(pl.element().filter(pl.element().struct.field("key") == key))
-            .list.first()
-            .struct.field("value")
-        )
-        return values.to_series()
-    return calls.select(pl.col("tags").map.get(key)).to_series()
+__all__ = ["recommend_batching"]
 
 
 def _non_interactive(ctx: Context) -> dict[str, str]:
@@ -38,13 +25,7 @@ def _non_interactive(ctx: Context) -> dict[str, str]:
     calls = ctx.priced_columns(*TARGET_COLUMNS, "tags").filter(pl.col("task_type").is_not_null())
     if calls.height == 0:
         return known
-    flagged = calls.with_columns(
-        tag_value(calls, o.interactive_tag)
-        .str.to_lowercase()
-        .is_in(_FALSE)
-        .fill_null(False)
-        .alias("batchable")
-    )
+    flagged = calls.with_columns(tagged_false(calls, o.interactive_tag).alias("batchable"))
     shares = flagged.group_by("task_type").agg(pl.col("batchable").mean(), pl.len().alias("calls"))
     for row in shares.iter_rows(named=True):
         if row["calls"] >= o.min_calls and row["batchable"] >= o.batch_min_tag_share:
@@ -52,16 +33,32 @@ def _non_interactive(ctx: Context) -> dict[str, str]:
     return known
 
 
+def _has_batch_api(provider: str, ctx: Context) -> bool:
+    """Whether ``provider`` is one of the options' ``batch_providers``."""
+    return any(provider_matches(name, provider) for name in ctx.options.batch_providers)
+
+
 def recommend_batching(ctx: Context) -> Finding:
     """A batch-pricing recommendation per non-interactive task type."""
     o = ctx.options
     finding = Finding()
-    priced = ctx.priced_columns(*TARGET_COLUMNS)
+    priced = ctx.priced_columns(*TARGET_COLUMNS, "tags")
     for task_type, basis in sorted(_non_interactive(ctx).items()):
         calls = priced.filter(pl.col("task_type") == task_type)
+        if basis == "tag":  # only the calls tagged non-interactive: one tagged interactive stays as it is
+            calls = calls.filter(tagged_false(calls, o.interactive_tag))
+        # Providers without a batch API (DeepSeek, a self-hosted model priced by override) save nothing.
+        without = sorted({p for p in calls["provider"].drop_nulls().unique() if not _has_batch_api(p, ctx)})
+        calls = calls.filter(pl.col("provider").is_not_null() & ~pl.col("provider").is_in(without))
         if calls.height == 0:
             continue
-        result = ctx.replay(Policy(batch=Batch(task_types=[task_type], discount=o.batch_discount)))
+        batch = Batch(
+            task_types=[task_type],
+            discount=o.batch_discount,
+            provider_discounts=dict.fromkeys(without, 0.0),
+            non_interactive_tag=o.interactive_tag if basis == "tag" else None,
+        )
+        result = ctx.replay(Policy(batch=batch))
         how = (
             "listed in non_interactive_task_types"
             if basis == "settings"
@@ -77,6 +74,7 @@ def recommend_batching(ctx: Context) -> Finding:
                     "calls": calls.height,
                     "non_interactive_because": how,
                     "batch_discount": o.batch_discount,
+                    "providers_without_batch_api": without,
                 },
                 risk="Batch results arrive within 24 hours, not seconds; calls already sent through a batch "
                 "API and priced with a batch override would not save again",

@@ -81,8 +81,13 @@ class RecommendOptions(BaseSettings):
     batch_discount: float = Field(
         0.5, ge=0, lt=1, description="Batch API discount (50 % at OpenAI, Anthropic)"
     )
+    batch_providers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["openai", "anthropic", "google", "aws", "azure", "mistral"],
+        description="Providers with a batch API at batch_discount (comma-separated in the environment); "
+        "calls of the others are not recommended for batching",
+    )
 
-    @field_validator("non_interactive_task_types", mode="before")
+    @field_validator("non_interactive_task_types", "batch_providers", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         if isinstance(value, str):

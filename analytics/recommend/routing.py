@@ -24,6 +24,7 @@ _COLUMNS = (
     "agent_name",
     "model",
     "provider",
+    "operation",
     "trace_index",
     "outcome",
     "output_tokens",
@@ -68,7 +69,29 @@ def _is_candidate(row: dict[str, Any], ctx: Context) -> bool:
     )
 
 
-def _proven(current: dict[str, Any], rows: list[dict[str, Any]], ctx: Context) -> dict[str, Any] | None:
+Operations = dict[tuple[str | None, str], frozenset[str | None]]
+
+
+def model_operations(calls: pl.DataFrame) -> Operations:
+    """The operations (``chat``, ``embeddings`` …; None where unrecorded) each (provider, model) served."""
+    pairs = calls.filter(pl.col("model").is_not_null()).select("provider", "model", "operation").unique()
+    seen: dict[tuple[str | None, str], set[str | None]] = {}
+    for provider, model, operation in pairs.iter_rows():
+        seen.setdefault((provider, model), set()).add(operation)
+    return {key: frozenset(value) for key, value in seen.items()}
+
+
+def _can_serve(candidate: dict[str, Any], current: dict[str, Any], operations: Operations) -> bool:
+    """Whether ``candidate`` was seen doing what ``current`` does: an embedding or moderation model, cheap as
+    it is, is no substitute for a chat model (an unrecorded operation counts as one of its own)."""
+    mine = operations.get((current["provider"], current["model"]), frozenset())
+    theirs = operations.get((candidate["provider"], candidate["model"]), frozenset())
+    return bool(mine & theirs)
+
+
+def _proven(
+    current: dict[str, Any], rows: list[dict[str, Any]], ctx: Context, operations: Operations
+) -> dict[str, Any] | None:
     """The cheapest model that served the same task type with enough successful tasks."""
     o = ctx.options
     cheaper = [
@@ -78,11 +101,14 @@ def _proven(current: dict[str, Any], rows: list[dict[str, Any]], ctx: Context) -
         and r["blended"] < current["blended"]
         and r["tasks"] >= o.routing_min_tasks
         and r["success_rate"] >= o.routing_min_success
+        and _can_serve(r, current, operations)
     ]
     return cheaper[0] if cheaper else None
 
 
-def _shadow(current: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _shadow(
+    current: dict[str, Any], rows: list[dict[str, Any]], operations: Operations
+) -> dict[str, Any] | None:
     """The cheapest budget model of the same provider anywhere in the history (no evidence on this task)."""
     budget = [
         r
@@ -90,6 +116,7 @@ def _shadow(current: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, An
         if r["provider"] == current["provider"]
         and r["tier"] == "budget"
         and r["blended"] < current["blended"]
+        and _can_serve(r, current, operations)
     ]
     return min(budget, key=lambda r: (r["blended"], r["model"])) if budget else None
 
@@ -117,10 +144,16 @@ def _confidence(current: dict[str, Any], proven: dict[str, Any] | None) -> str:
     return "medium"
 
 
-def _one(ctx: Context, priced: pl.DataFrame, current: dict[str, Any], rows: list[dict[str, Any]]) -> Finding:
-    task_type, model = current["task_type"], current["model"]
-    proven = _proven(current, rows, ctx)
-    substitute = proven or _shadow(current, rows)
+def _one(
+    ctx: Context,
+    priced: pl.DataFrame,
+    current: dict[str, Any],
+    rows: list[dict[str, Any]],
+    operations: Operations,
+) -> Finding:
+    task_type, model, provider = current["task_type"], current["model"], current["provider"]
+    proven = _proven(current, rows, ctx, operations)
+    substitute = proven or _shadow(current, rows, operations)
     if substitute is None:
         message = (
             f"{task_type} runs on {model} with {current['success_rate']:.1%} success and short outputs, "
@@ -137,12 +170,16 @@ def _one(ctx: Context, priced: pl.DataFrame, current: dict[str, Any], rows: list
     rule = Substitution(
         task_type=task_type,
         from_model=model,
+        # the same model under another provider is another candidate, with its own replay
+        from_provider=provider,
         model=substitute["model"],
         provider=substitute["provider"],
         output_ratio=ratio,
     )
     result = ctx.replay(Policy(substitutions=[rule]))
-    scope = priced.filter((pl.col("task_type") == task_type) & (pl.col("model") == model))
+    scope = priced.filter(
+        (pl.col("task_type") == task_type) & (pl.col("model") == model) & (pl.col("provider") == provider)
+    )
     evidence = {"current": _describe(current), "output_ratio": ratio}
     if proven is not None:
         evidence["substitute"] = _describe(proven)
@@ -181,8 +218,9 @@ def recommend_routing(ctx: Context) -> Finding:
     """Routing recommendations (see the module docstring)."""
     priced = ctx.priced_columns(*_COLUMNS)
     rows = _priced_stats(ctx, model_stats(priced))
+    operations = model_operations(priced)
     finding = Finding()
     for current in rows:
         if _is_candidate(current, ctx):
-            finding.extend(_one(ctx, priced, current, rows))
+            finding.extend(_one(ctx, priced, current, rows, operations))
     return finding

@@ -29,8 +29,18 @@ from agentledger.analytics.whatif.policy import (
     Scope,
     Substitution,
 )
+from agentledger.core.pricing import provider_matches
 
-__all__ = ["State", "derived_columns", "group_index", "scope_mask", "select"]
+__all__ = [
+    "State",
+    "derived_columns",
+    "group_index",
+    "provider_mask",
+    "scope_mask",
+    "select",
+    "tag_value",
+    "tagged_false",
+]
 
 _MICROS = 1_000_000
 _NO_LIMIT = np.iinfo(np.int64).max
@@ -132,6 +142,40 @@ def _eq(calls: pl.DataFrame, column: str, value: str | None) -> np.ndarray:
     return _in(calls, column, None if value is None else [value])
 
 
+def provider_mask(calls: pl.DataFrame, written: str | None) -> np.ndarray:
+    """The calls whose provider ``written`` names (see :func:`~agentledger.core.pricing.provider_matches`;
+    all calls for None)."""
+    if written is None:
+        return np.ones(calls.height, dtype=bool)
+    providers = calls["provider"].fill_null("")
+    names = providers.unique().to_list()
+    hits = [bool(name) and provider_matches(written, name) for name in names]
+    return providers.replace_strict(names, hits, return_dtype=pl.Boolean).to_numpy()
+
+
+FALSE_TAG_VALUES = ("false", "0", "no")
+
+
+def tag_value(calls: pl.DataFrame, key: str) -> pl.Series:
+    """The value of tag ``key`` of every call (null where absent), from a Map column or the list of
+    key/value structs a backend may return instead."""
+    dtype = calls.schema["tags"]
+    if isinstance(dtype, pl.List):
+        values = calls.select(
+            pl.col("tags")
+            .list.eval(pl.element().filter(pl.element().struct.field("key") == key))
+            .list.first()
+            .struct.field("value")
+        )
+        return values.to_series()
+    return calls.select(pl.col("tags").map.get(key)).to_series()
+
+
+def tagged_false(calls: pl.DataFrame, key: str) -> pl.Series:
+    """Whether each call's tag ``key`` says false (``false``, ``0``, ``no`` in any case)."""
+    return tag_value(calls, key).str.to_lowercase().is_in(FALSE_TAG_VALUES).fill_null(False)
+
+
 def select(calls: pl.DataFrame, column: str, value: str | None) -> np.ndarray:
     """The calls whose ``column`` equals ``value`` (all calls for None), as substitutions and caps match."""
     return _eq(calls, column, value)
@@ -222,6 +266,7 @@ def substitute(state: State, calls: pl.DataFrame, rules: list[Substitution]) -> 
             & _eq(calls, "task_type", rule.task_type)
             & _eq(calls, "agent_name", rule.agent)
             & recorded
+            & provider_mask(calls, rule.from_provider)
         )
         state.rule[mask] = index
         if mask.any():
@@ -461,13 +506,25 @@ def _cache_roles(
     return reads, writes
 
 
+def _batch_discount(batch: Batch, provider: str) -> float:
+    """The discount of ``provider``: its entry in ``provider_discounts`` (as written, else the first entry that
+    names it, see :func:`provider_mask`), else ``discount``."""
+    entries = batch.provider_discounts
+    exact = {k.lower(): v for k, v in entries.items()}
+    if provider.lower() in exact:
+        return exact[provider.lower()]
+    named = [v for k, v in entries.items() if provider and provider_matches(k, provider)]
+    return named[0] if named else batch.discount
+
+
 def price_in_batch(state: State, calls: pl.DataFrame, batch: Batch) -> None:
     """Scale the price of calls nobody waits for by the provider's batch discount."""
     mask = state.repriceable & ~state.free & scope_mask(calls, batch)
-    discounts = {k.lower(): v for k, v in batch.provider_discounts.items()}
+    if batch.non_interactive_tag is not None:
+        mask &= tagged_false(calls, batch.non_interactive_tag).to_numpy()
     providers = state.provider.fill_null("")
     names = providers.unique().to_list()
-    rates = [discounts.get(name.lower(), batch.discount) for name in names]
+    rates = [_batch_discount(batch, name) for name in names]
     rate = providers.replace_strict(names, rates, return_dtype=pl.Float64).to_numpy()
     state.factor = np.where(mask, 1.0 - rate, state.factor)
     state.mark("batch", mask & (rate > 0))

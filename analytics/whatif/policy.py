@@ -2,7 +2,7 @@
 
 ```yaml
 substitutions:                 # first matching rule wins
-  - task_type: classify        # and/or agent:, from_model: (each optional, all given must match)
+  - task_type: classify        # and/or agent:, from_model:, from_provider: (each optional, all must match)
     model: gpt-4o-mini
     provider: openai           # optional: the call's own provider when omitted
     output_ratio: 1.0          # the substitute's outputs are this many times longer
@@ -28,7 +28,8 @@ max_tokens:
 batch:
   task_types: [nightly_report]
   discount: 0.5
-  provider_discounts: {openai: 0.5}
+  provider_discounts: {openai: 0.5, deepseek: 0}   # a provider without a batch API saves nothing
+  non_interactive_tag: interactive  # optional: only calls whose tag says false (false, 0, no)
 ```
 Every lever but ``substitutions`` and ``max_tokens`` also takes ``task_types:`` and ``agents:`` lists that
 restrict it (all calls when omitted). Unknown keys are errors, so a typo never silently does nothing, and so
@@ -44,6 +45,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agentledger.core.errors import ConfigError
+from agentledger.core.yamltext import load_yaml
 
 __all__ = [
     "Batch",
@@ -84,6 +86,10 @@ class Substitution(_Strict):
     task_type: str | None = Field(None, description="Only calls of this task type")
     agent: str | None = Field(None, description="Only calls of this agent")
     from_model: str | None = Field(None, description="Only calls recorded on this model")
+    from_provider: str | None = Field(
+        None,
+        description="Only calls recorded under this provider (a catalog id such as azure covers its platforms)",
+    )
     model: str = Field(..., min_length=1, description="The substitute model")
     provider: str | None = Field(None, description="The substitute's provider (the call's when omitted)")
     output_ratio: float = Field(
@@ -150,7 +156,14 @@ class Batch(Scope):
 
     discount: float = Field(0.5, ge=0, lt=1, description="Fraction off the price (50 % at OpenAI, Anthropic)")
     provider_discounts: dict[str, float] = Field(
-        default_factory=dict, description="Per-provider discount where it differs from `discount`"
+        default_factory=dict,
+        description="Per-provider discount where it differs from `discount` (a catalog id such as azure covers "
+        "its platforms; 0 for a provider without a batch API)",
+    )
+    non_interactive_tag: str | None = Field(
+        None,
+        min_length=1,
+        description="Only calls whose tag of this name is false, 0 or no (all calls of the scope when omitted)",
     )
 
     @model_validator(mode="after")
@@ -225,8 +238,12 @@ def load_policy(path: str | Path) -> Policy:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the policy file: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path}: cannot read the policy file: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from exc
     try:
-        document = yaml.safe_load(text)
+        document = load_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     return parse_policy(document, str(path))

@@ -131,8 +131,8 @@ class ReplayResult:
         """Recorded cost, replayed cost and saving per value of ``column``, biggest saving first."""
         grouped = self.per_call.group_by(column).agg(
             pl.len().alias("calls"),
-            pl.col("recorded_cost").sum().alias("recorded_cost_usd"),
-            pl.col("replayed_cost").sum().alias("replayed_cost_usd"),
+            _known_sum("recorded_cost").alias("recorded_cost_usd"),
+            _known_sum("replayed_cost").alias("replayed_cost_usd"),
             pl.col("saving").sum().alias("savings_usd"),
         )
         rows = grouped.sort(["savings_usd", column], descending=[True, False], nulls_last=True)
@@ -165,6 +165,12 @@ class ReplayResult:
     def notes(self) -> list[str]:
         """Plain-language caveats: calls kept as recorded, added calls."""
         notes = [f"{n} calls {KEPT_REASONS[reason]}" for reason, n in sorted(self.kept().items())]
+        stale = self.repriced_since()
+        if stale:
+            notes.append(
+                f"{stale} calls were recorded at other prices than the catalog and overrides give now: their "
+                "savings are at today's prices (`agentledger reprice` shows the difference, `--apply` stores it)"
+            )
         if self.added_calls:
             notes.append(f"{self.added_calls} summarization calls added, costing ${self.added_cost_usd:,.4f}")
         risk = self.truncation_risk()
@@ -174,6 +180,13 @@ class ReplayResult:
                 "would have been cut at max_tokens"
             )
         return notes
+
+    def repriced_since(self) -> int:
+        """Replayed calls whose stored cost differs from what today's prices give for the same volumes."""
+        calls = self.calls.filter(pl.col("repriceable"))
+        recorded, now = pl.col("cost_usd"), pl.col("base_cost")
+        differ = (recorded - now).abs() > 1e-9 * pl.max_horizontal(recorded.abs(), now.abs(), pl.lit(1e-6))
+        return int(calls.select(differ.fill_null(False).sum()).item())
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape of ``agentledger whatif --json`` and ``POST /api/whatif``."""
@@ -197,3 +210,9 @@ class ReplayResult:
             "by_task_type": self.breakdown("task_type"),
             "notes": self.notes(),
         }
+
+
+def _known_sum(column: str) -> pl.Expr:
+    """The sum of ``column``, null when none of its values is known (a group of unpriced calls costs an
+    unknown amount, not $0)."""
+    return pl.when(pl.col(column).is_not_null().any()).then(pl.col(column).sum())

@@ -41,7 +41,7 @@ _LEVER_COLUMNS = {
         "prefix_estimate_session_key",
         "prefix_estimate_trace_key",
     ),
-    "batch": _SELECTION,
+    "batch": (*_SELECTION, "tags"),
 }
 
 
@@ -70,10 +70,17 @@ def scope_rows(calls: pl.DataFrame, policy: Policy) -> np.ndarray | None:
         return None  # the window-wide figures must come from the whole window
     masks: list[np.ndarray] = []
     for rule in policy.substitutions:
-        if rule.task_type is None and rule.agent is None and rule.from_model is None:
+        if (
+            rule.task_type is None
+            and rule.agent is None
+            and rule.from_model is None
+            and rule.from_provider is None
+        ):
             return None
-        mask = levers.select(calls, "task_type", rule.task_type) & levers.select(
-            calls, "agent_name", rule.agent
+        mask = (
+            levers.select(calls, "task_type", rule.task_type)
+            & levers.select(calls, "agent_name", rule.agent)
+            & levers.provider_mask(calls, rule.from_provider)
         )
         if rule.from_model is not None:
             mask &= levers.select(calls, "model", rule.from_model) | levers.select(

@@ -4,7 +4,13 @@
 token volumes with exactly the same arithmetic.
 """
 
-from agentledger.core.pricing.catalog import PROVIDER_ALIASES, CatalogMatch, canonical_provider, find_model
+from agentledger.core.pricing.catalog import (
+    PROVIDER_ALIASES,
+    CatalogMatch,
+    canonical_provider,
+    find_model,
+    provider_matches,
+)
 from agentledger.core.pricing.overrides import PriceOverride, load_overrides, parse_overrides
 from agentledger.core.pricing.pricer import CostPolicy, Pricer
 from agentledger.core.pricing.rates import TIER_THRESHOLDS, Tier, UnitPrices, cost_of, model_tier
@@ -21,6 +27,7 @@ __all__ = [
     "canonical_provider",
     "cost_of",
     "find_model",
+    "provider_matches",
     "load_overrides",
     "model_tier",
     "parse_overrides",

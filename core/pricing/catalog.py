@@ -23,6 +23,7 @@ __all__ = [
     "find_model",
     "is_local_model_name",
     "is_self_hosted",
+    "provider_matches",
     "is_time_of_day_priced",
 ]
 
@@ -211,6 +212,20 @@ def provider_platform(name: str) -> str:
 def is_catalog_provider_id(name: str) -> bool:
     """Whether ``name`` is written as a catalog provider id (``google``, ``azure``, ``aws``, ``openai`` …)."""
     return canonical_provider(name) == _provider_key(name).replace("_", "-")
+
+
+def provider_matches(written: str, reported: str | None, priced_as: str | None = None) -> bool:
+    """Whether a provider a user wrote (in a price override, a what-if policy) names a call's provider.
+
+    ``reported`` is the call's provider as its source names it, ``priced_as`` the catalog provider its price
+    came from. Written as a catalog provider id (``google``, ``azure``, ``openai``), it covers every source
+    name of that provider; written as a platform's own name (``gcp.vertex_ai``, ``vertex_ai``, ``bedrock``),
+    that platform's names only (see :func:`provider_platform`).
+    """
+    if is_catalog_provider_id(written):
+        wanted = canonical_provider(written)
+        return any(name is not None and canonical_provider(name) == wanted for name in (reported, priced_as))
+    return reported is not None and provider_platform(reported) == provider_platform(written)
 
 
 def is_time_of_day_priced(model: ModelInfo) -> bool:

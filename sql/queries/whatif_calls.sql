@@ -16,7 +16,7 @@ WITH scoped AS (
     -- the ledger (one row per call across sources, sql/ddl/<dialect>/003_ledger_view.sql), as the metrics read it
     SELECT
         c.project_id, c.source, c.trace_id, c.span_id, c.session_id, c.agent_name, c.task_type,
-        c.provider, c.model, c.model_requested, c.started_at,
+        c.provider, c.model, c.model_requested, c.operation, c.started_at,
         c.input_tokens, c.cache_read_tokens, c.cache_write_tokens, c.output_tokens, c.reasoning_tokens,
         c.max_tokens, c.finish_reason, c.status, c.response_cache_hit, c.prompt_hash, c.prefix_hash, c.tags,
         c.cost_usd, c.cost_source
@@ -56,7 +56,7 @@ positions AS (
 )
 SELECT
     s.project_id, s.source, s.trace_id, s.span_id, s.session_id, s.agent_name, s.task_type,
-    s.provider, s.model, s.model_requested, s.started_at,
+    s.provider, s.model, s.model_requested, s.operation, s.started_at,
     s.input_tokens, s.cache_read_tokens, s.cache_write_tokens, s.output_tokens, s.reasoning_tokens,
     s.max_tokens, s.finish_reason, s.status, s.response_cache_hit, s.prompt_hash, s.prefix_hash, s.tags,
     s.cost_usd, s.cost_source,

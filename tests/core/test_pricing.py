@@ -1091,3 +1091,17 @@ def test_a_refused_call_without_tokens_pays_no_per_request_fee():
     assert (refused.cost_usd, refused.price_status) == (0.0, "priced")
     answered = priced("sonar", "perplexity", input_tokens=1000, output_tokens=100)
     assert answered.cost_usd > 0.001  # the request fee is billed when it answered
+
+
+def test_an_overrides_entry_giving_a_field_twice_is_refused_with_both_lines(tmp_path):
+    path = tmp_path / "prices.yaml"
+    path.write_text(
+        "overrides:\n"
+        "  - model: gpt-4o\n"
+        "    effective_from: 2025-01-01\n"
+        "    discount: 0.1\n"
+        "    discount: 0.5\n"
+    )
+    with pytest.raises(ConfigError, match=r"the key 'discount' is given twice \(first on line 4\)") as info:
+        load_overrides(path)
+    assert "line 5" in str(info.value)

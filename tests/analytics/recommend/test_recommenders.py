@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 from recommend_histories import (
+    D0,
     OPTIONS,
     SETTINGS,
     WINDOW,
@@ -14,6 +16,7 @@ from recommend_histories import (
     duplicate_history,
     duplicate_saving,
     ledger,
+    llm,
     output_cap_history,
     output_cap_saving,
     plain_history,
@@ -44,7 +47,13 @@ def test_routing_a_short_successful_classification_to_the_proven_cheaper_model()
     assert (substitute["model"], substitute["tasks"], substitute["success_rate"]) == ("gpt-4o-mini", 50, 1.0)
     assert rec.policy == {
         "substitutions": [
-            {"task_type": "classify", "from_model": "gpt-4o", "model": "gpt-4o-mini", "provider": "openai"}
+            {
+                "task_type": "classify",
+                "from_model": "gpt-4o",
+                "from_provider": "openai",
+                "model": "gpt-4o-mini",
+                "provider": "openai",
+            }
         ]
     }
     assert rec.confidence == "medium"
@@ -171,3 +180,79 @@ def test_the_clickhouse_backend_gives_the_same_recommendations(tmp_path) -> None
     chdb = recommend_report(ledger(calls, f"chdb:///{tmp_path / 'chdb'}"), WINDOW, SETTINGS, OPTIONS)
     assert chdb.model_dump() == duck.model_dump()
     assert {r.kind for r in chdb.recommendations} >= {"routing", "response_caching"}
+
+
+def _series(prefix: str, n: int, minute: int = 0, **fields) -> list:
+    """``n`` calls an hour apart, one trace each, with ``fields``."""
+    return [llm(f"{prefix}-{i}", "c", D0 + timedelta(hours=i, minutes=minute), **fields) for i in range(n)]
+
+
+def _classify_on(model: str, provider: str, prefix: str, tasks: int = 25) -> list:
+    return _series(
+        prefix,
+        tasks,
+        len(prefix),
+        model=model,
+        provider=provider,
+        task_type="classify",
+        agent_name="triage",
+        input_tokens=800,
+        output_tokens=10,
+    )
+
+
+def test_routing_never_proposes_a_model_that_does_another_job() -> None:
+    # The only cheaper model of the provider in the history is an embedding model.
+    calls = _classify_on("gpt-4o", "openai", "big")
+    calls += _series(
+        "emb",
+        12,
+        model="text-embedding-3-small",
+        operation="embeddings",
+        task_type="search",
+        input_tokens=800,
+    )
+    report = recommend_report(ledger(calls), WINDOW, SETTINGS, OPTIONS)
+    assert [r for r in report.recommendations if r.kind == "routing"] == []
+    assert any(n.kind == "routing" and "shadow evaluation" in n.message for n in report.notes)
+
+
+def test_routing_the_same_model_on_two_providers_counts_each_providers_calls_once() -> None:
+    calls = (
+        _classify_on("gpt-4o", "openai", "oa")
+        + _classify_on("gpt-4o", "azure.ai.openai", "az")
+        + _classify_on("gpt-4o-mini", "openai", "mini")
+    )
+    routing = [r for r in recommend(ledger(calls), WINDOW, SETTINGS, OPTIONS) if r.kind == "routing"]
+    per_call = (800 * (2.5 - 0.15) + 10 * (10.0 - 0.6)) / 1e6
+    assert len(routing) == 2
+    for rec in routing:
+        assert rec.policy["substitutions"][0]["from_provider"] == rec.target["provider"]
+        assert rec.monthly_savings_usd == pytest.approx(25 * per_call, rel=0.01)
+
+
+def test_batching_counts_only_calls_tagged_non_interactive_on_providers_with_a_batch_api() -> None:
+    volumes = {"input_tokens": 10_000, "output_tokens": 1_000}
+    calls = _series("digest", 10, model="gpt-4o-mini", task_type="digest", **volumes)
+    for i, c in enumerate(calls):  # 9 tagged non-interactive, 1 interactive
+        c.tags = {"interactive": "true" if i == 0 else "false"}
+    calls += _series(  # DeepSeek has no batch API
+        "nightly",
+        12,
+        5,
+        model="deepseek-chat",
+        provider="deepseek",
+        task_type="nightly",
+        tags={"interactive": "false"},
+        **volumes,
+    )
+    options = OPTIONS.model_copy(update={"min_calls": 5, "min_monthly_savings_usd": 0.0})
+    batching = {
+        r.target["task_type"]: r
+        for r in recommend(ledger(calls), WINDOW, SETTINGS, options)
+        if r.kind == "batching"
+    }
+    assert set(batching) == {"digest"}
+    one_call = (10_000 * 0.15 + 1_000 * 0.6) / 1e6
+    assert batching["digest"].monthly_savings_usd == pytest.approx(0.5 * 9 * one_call, rel=1e-6)
+    assert batching["digest"].evidence["calls"] == 9

@@ -99,3 +99,16 @@ def test_combine_concatenates_rules_and_refuses_two_of_one_lever() -> None:
     assert combined.prompt_caching == PromptCaching()
     with pytest.raises(ConfigError, match="both set prompt_caching"):
         a.combine(Policy(prompt_caching=PromptCaching(ttl_seconds=60)))
+
+
+def test_a_policy_file_that_is_not_utf8_or_gives_a_key_twice_is_refused_by_line(tmp_path: Path) -> None:
+    binary = tmp_path / "utf16.yaml"
+    binary.write_bytes("batch: {}\n".encode("utf-16"))
+    with pytest.raises(ConfigError, match="utf16.yaml: cannot read the policy file: not UTF-8"):
+        load_policy(binary)
+    twice = write(tmp_path, "batch: {}\nbatch:\n  discount: 0.9\n")
+    with pytest.raises(ConfigError, match=r"the key 'batch' is given twice \(first on line 1\)"):
+        load_policy(twice)
+    merged = write(tmp_path, "base: &b {discount: 0.3}\nbatch:\n  <<: *b\n  discount: 0.4\n")
+    with pytest.raises(ConfigError, match="base"):  # merging is allowed; the unknown key is what is refused
+        load_policy(merged)

@@ -166,3 +166,52 @@ def test_steps_count_the_trace_calls_outside_the_window_and_the_filters(backend:
             assert frame["started_at"].is_sorted()
     finally:
         wh.close()
+
+
+def test_a_group_of_unpriced_calls_costs_an_unknown_amount_not_zero(ledger) -> None:
+    calls = load_calls(ledger, WINDOW, resolve_window(ledger, WINDOW))
+    result = replay(calls.with_columns(pl.lit("a").alias("agent_name")), Policy(), Pricer(), resamples=10)
+    by_model = {row["key"]: row for row in result.breakdown("model")}
+    unpriced = by_model["my-private-model"]  # one unpriced call, one with a reported cost
+    assert unpriced["recorded_cost_usd"] == pytest.approx(0.042)
+    only_unpriced = replay(
+        calls.filter(pl.col("cost_usd").is_null()), Policy(), Pricer(), resamples=10
+    ).breakdown("provider")
+    assert [(r["key"], r["recorded_cost_usd"], r["replayed_cost_usd"]) for r in only_unpriced] == [
+        ("acme", None, None)
+    ]
+
+
+def test_a_batch_discount_per_provider_names_the_provider_as_written_or_as_the_catalog_knows_it() -> None:
+    frame = frame_of(
+        [
+            call("t1", "a", 0, provider="azure.ai.openai"),
+            call("t2", "a", 1, provider="openai"),
+        ]
+    )
+    recorded = frame["cost_usd"].to_list()
+    for written in ("azure", "azure.ai.openai", "AZURE.AI.OPENAI"):
+        result = replay(frame, Policy(batch=Batch(provider_discounts={written: 0.0})), Pricer(), resamples=10)
+        saved = dict(zip(result.per_call["provider"], result.per_call["saving"], strict=True))
+        assert saved["azure.ai.openai"] == 0.0, written  # no batch discount on Azure here
+        assert saved["openai"] == pytest.approx(0.5 * recorded[1]), written
+
+
+def test_a_substitution_from_one_provider_leaves_the_same_model_elsewhere_alone() -> None:
+    frame = frame_of([call("t1", "a", 0, provider="azure.ai.openai"), call("t2", "a", 1, provider="openai")])
+    rule = Substitution(from_model="gpt-4o", from_provider="openai", model="gpt-4o-mini", provider="openai")
+    result = replay(frame, Policy(substitutions=[rule]), Pricer(), resamples=10)
+    saved = dict(zip(result.per_call["provider"], result.per_call["saving"], strict=True))
+    assert saved["azure.ai.openai"] == 0.0
+    assert saved["openai"] == pytest.approx(cost(GPT4O, 1000, 100) - cost(GPT4O_MINI, 1000, 100))
+
+
+def test_calls_recorded_at_other_prices_than_todays_are_named_in_the_notes() -> None:
+    frame = frame_of([call("t1", "a", 0), call("t2", "a", 1)])
+    result = replay(frame, Policy(), Pricer(), resamples=10)
+    assert not any("other prices" in n for n in result.notes())
+    stale = frame.with_columns(
+        pl.when(pl.col("trace_id") == "t1").then(pl.col("cost_usd") * 3).otherwise(pl.col("cost_usd"))
+    )
+    notes = replay(stale, Policy(), Pricer(), resamples=10).notes()
+    assert any(n.startswith("1 calls were recorded at other prices") for n in notes)
