@@ -24,6 +24,7 @@ from agentledger.analytics.recommend.base import (
     targets_of,
 )
 from agentledger.analytics.whatif import ReplayResult
+from agentledger.analytics.whatif.levers import prefix_tokens
 from agentledger.analytics.whatif.policy import ContextCap, Policy, PromptTrim
 
 __all__ = ["context_growth", "recommend_compression"]
@@ -41,9 +42,7 @@ def _prefix_trim(
 ) -> Pending | None:
     """A prompt trim for ``task_type``, from its calls with a prefix hash (``prefixed``)."""
     o = ctx.options
-    with_prefix = prefixed.with_columns(
-        pl.col("input_tokens").min().over(["session_key", "prefix_hash"]).alias("prefix_tokens")
-    )
+    with_prefix = prefixed.with_columns(prefix_tokens().alias("prefix_tokens"))
     if with_prefix.height < o.min_calls:
         return None
     prefix = number(with_prefix["prefix_tokens"].median())

@@ -35,6 +35,7 @@ __all__ = [
     "State",
     "derived_columns",
     "group_index",
+    "prefix_tokens",
     "provider_mask",
     "scope_mask",
     "select",
@@ -293,7 +294,7 @@ def derived_columns() -> list[pl.Expr]:
     return [
         pl.col("input_tokens").sort_by("step").first().over("trace_index").alias("trace_base_input"),
         (pl.col("step") - pl.col("step").min().over("trace_index")).alias("trace_distance"),
-        *(_prefix_expr(scope).alias(f"prefix_estimate_{scope}") for scope in ("session_key", "trace_key")),
+        prefix_tokens().alias("prefix_estimate"),
     ]
 
 
@@ -341,25 +342,29 @@ def cap_context(state: State, calls: pl.DataFrame, cap: ContextCap) -> np.ndarra
     return summarized
 
 
-def _prefix_expr(scope_key: str) -> pl.Expr:
-    return (
-        pl.when(pl.col("prefix_hash").is_not_null())
-        .then(pl.col("input_tokens").min().over([scope_key, "prefix_hash"]))
-        .otherwise(0)
-    )
+def prefix_tokens() -> pl.Expr:
+    """Per call, the size of its stable prefix (system prompt and tool definitions): the least input of
+    the window's calls sharing its prefix_hash; 0 without a prefix_hash.
+
+    Every call with that hash sends the same prefix plus something of its own (at least a user message), so
+    the least input over the window, across sessions, is the closest the volumes come to the prefix alone;
+    within one session it would still hold that session's first message (the whole input, for a session of one
+    call). Calls without recorded input (usage unknown) are left out of the minimum.
+    """
+    known = pl.when(pl.col("input_tokens") > 0).then(pl.col("input_tokens"))
+    return pl.when(pl.col("prefix_hash").is_not_null()).then(known.min().over("prefix_hash")).otherwise(0)
 
 
-def _prefix_estimate(calls: pl.DataFrame, scope_key: str) -> np.ndarray:
-    """Per call, the size of its stable prefix: the least input among the calls sharing its prefix_hash
-    in its session (or trace); 0 without a prefix_hash."""
-    name = f"prefix_estimate_{scope_key}"
-    estimate = calls[name] if name in calls.columns else calls.select(_prefix_expr(scope_key)).to_series()
+def _prefix_estimate(calls: pl.DataFrame) -> np.ndarray:
+    """:func:`prefix_tokens` of each call (as derived once per window when ``calls`` carry it)."""
+    name = "prefix_estimate"
+    estimate = calls[name] if name in calls.columns else calls.select(prefix_tokens()).to_series()
     return estimate.fill_null(0).to_numpy().astype(np.int64)
 
 
 def trim_prompt(state: State, calls: pl.DataFrame, trim: PromptTrim) -> None:
     """Remove the part of each call's estimated prefix above the target."""
-    prefix = _prefix_estimate(calls, "session_key")
+    prefix = _prefix_estimate(calls)
     mask = state.repriceable & scope_mask(calls, trim) & (prefix > trim.prefix_target_tokens)
     excess = np.where(mask, prefix - trim.prefix_target_tokens, 0)
     state.remove_input(mask, state.inp - excess)
@@ -463,7 +468,7 @@ def cache_prompts(state: State, calls: pl.DataFrame, caching: PromptCaching) -> 
     prefix = (
         np.full(calls.height, caching.prefix_tokens, dtype=np.int64)
         if caching.prefix_tokens is not None
-        else _prefix_estimate(calls, scope)
+        else _prefix_estimate(calls)
     )
     prefix = np.minimum(np.minimum(prefix, state.prefix_limit), state.inp)
     mask = (

@@ -30,7 +30,7 @@ _SELECTION = ("task_type", "agent_name")
 _LEVER_COLUMNS = {
     "substitutions": (*_SELECTION, "model", "model_requested"),
     "context_cap": (*_SELECTION, "trace_base_input", "trace_distance", "source", "trace_id", "step"),
-    "prompt_trim": (*_SELECTION, "prefix_estimate_session_key", "prefix_hash", "session_key"),
+    "prompt_trim": (*_SELECTION, "prefix_estimate", "prefix_hash", "session_key"),
     "max_tokens": _SELECTION,
     "response_cache": (*_SELECTION, "project_id", "trace_key", "prompt_hash", "status"),
     "prompt_caching": (
@@ -38,16 +38,13 @@ _LEVER_COLUMNS = {
         "session_key",
         "trace_key",
         "prefix_hash",
-        "prefix_estimate_session_key",
-        "prefix_estimate_trace_key",
+        "prefix_estimate",
     ),
     "batch": (*_SELECTION, "tags"),
 }
 
 
-_DERIVED = frozenset(
-    ("trace_base_input", "trace_distance", "prefix_estimate_session_key", "prefix_estimate_trace_key")
-)
+_DERIVED = frozenset(("trace_base_input", "trace_distance", "prefix_estimate"))
 
 
 def lever_columns(calls: pl.DataFrame, policy: Policy) -> list[str]:

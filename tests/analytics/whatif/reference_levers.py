@@ -186,20 +186,19 @@ def cap_context(state: State, calls: pl.DataFrame, cap: ContextCap) -> np.ndarra
     return summarized
 
 
-def _prefix_estimate(calls: pl.DataFrame, scope_key: str) -> np.ndarray:
-    """Per call, the size of its stable prefix: the least input among the calls sharing its prefix_hash
-    in its session (or trace); 0 without a prefix_hash."""
-    estimate = calls.select(
-        pl.when(pl.col("prefix_hash").is_not_null())
-        .then(pl.col("input_tokens").min().over([scope_key, "prefix_hash"]))
-        .otherwise(0)
-    )
-    return estimate.to_series().fill_null(0).to_numpy().astype(np.int64)
+def _prefix_estimate(calls: pl.DataFrame) -> np.ndarray:
+    """Per call, the size of its stable prefix: the least recorded input among the calls sharing its
+    prefix_hash (over the whole window); 0 without a prefix_hash."""
+    sizes: dict[str, int] = {}
+    for prefix_hash, tokens in zip(calls["prefix_hash"], calls["input_tokens"], strict=True):
+        if prefix_hash is not None and tokens:
+            sizes[prefix_hash] = min(sizes.get(prefix_hash, tokens), tokens)
+    return np.array([sizes.get(h, 0) if h is not None else 0 for h in calls["prefix_hash"]], dtype=np.int64)
 
 
 def trim_prompt(state: State, calls: pl.DataFrame, trim: PromptTrim) -> None:
     """Remove the part of each call's estimated prefix above the target."""
-    prefix = _prefix_estimate(calls, "session_key")
+    prefix = _prefix_estimate(calls)
     mask = state.repriceable & scope_mask(calls, trim) & (prefix > trim.prefix_target_tokens)
     excess = np.where(mask, prefix - trim.prefix_target_tokens, 0)
     state.remove_input(mask, state.inp - excess)
@@ -278,7 +277,7 @@ def cache_prompts(state: State, calls: pl.DataFrame, caching: PromptCaching) -> 
     prefix = (
         np.full(calls.height, caching.prefix_tokens, dtype=np.int64)
         if caching.prefix_tokens is not None
-        else _prefix_estimate(calls, scope)
+        else _prefix_estimate(calls)
     )
     prefix = np.minimum(np.minimum(prefix, state.prefix_limit), state.inp)
     mask = (
