@@ -27,26 +27,24 @@ class StrictLoader(yaml.SafeLoader):
                 None, None, f"cannot read {node.value!r}: {exc}", node.start_mark
             ) from exc
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
+    def compose_mapping_node(self, anchor: str | None) -> yaml.MappingNode:
+        # Checked as written, before merge keys (<<: *defaults) copy keys in: merging may override them.
+        node = super().compose_mapping_node(anchor)
+        seen: dict[tuple[str, str], yaml.Node] = {}
         for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # keys merged in (<<: *defaults) may be given again: that is what merging is for
-            key = self.construct_object(key_node, deep=True)
-            try:
-                duplicate = key in seen
-            except TypeError:  # an unhashable key: the safe loader reports it
-                break
-            if duplicate:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
                 first = seen[key].start_mark.line + 1
-                raise yaml.constructor.ConstructorError(
+                raise yaml.composer.ComposerError(
                     "while reading a mapping",
                     node.start_mark,
-                    f"the key {key!r} is given twice (first on line {first})",
+                    f"the key {key_node.value!r} is given twice (first on line {first})",
                     key_node.start_mark,
                 )
             seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
+        return node
 
 
 def load_yaml(text: str) -> Any:

@@ -49,7 +49,8 @@ def recommend_batching(ctx: Context) -> Finding:
             calls = calls.filter(tagged_false(calls, o.interactive_tag))
         # Providers without a batch API (DeepSeek, a self-hosted model priced by override) save nothing.
         without = sorted({p for p in calls["provider"].drop_nulls().unique() if not _has_batch_api(p, ctx)})
-        calls = calls.filter(pl.col("provider").is_not_null() & ~pl.col("provider").is_in(without))
+        # A call without a provider is priced at the default discount, as a policy's batch lever prices it.
+        calls = calls.filter(pl.col("provider").is_null() | ~pl.col("provider").is_in(without))
         if calls.height == 0:
             continue
         batch = Batch(

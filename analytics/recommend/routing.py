@@ -72,18 +72,25 @@ def _is_candidate(row: dict[str, Any], ctx: Context) -> bool:
 Operations = dict[tuple[str | None, str], frozenset[str | None]]
 
 
+# Operations that do not generate text; every other one (chat, generate_content, responses, text_completion, or
+# none recorded) does.
+_NOT_GENERATION = frozenset({"embeddings", "embedding", "moderation", "moderations", "rerank"})
+
+
 def model_operations(calls: pl.DataFrame) -> Operations:
-    """The operations (``chat``, ``embeddings`` …; None where unrecorded) each (provider, model) served."""
+    """The kinds of work each (provider, model) did: ``generation``, or the operation that is not
+    (``embeddings``, ``moderation`` …)."""
     pairs = calls.filter(pl.col("model").is_not_null()).select("provider", "model", "operation").unique()
     seen: dict[tuple[str | None, str], set[str | None]] = {}
     for provider, model, operation in pairs.iter_rows():
-        seen.setdefault((provider, model), set()).add(operation)
+        kind = operation.lower() if operation and operation.lower() in _NOT_GENERATION else "generation"
+        seen.setdefault((provider, model), set()).add(kind)
     return {key: frozenset(value) for key, value in seen.items()}
 
 
 def _can_serve(candidate: dict[str, Any], current: dict[str, Any], operations: Operations) -> bool:
-    """Whether ``candidate`` was seen doing what ``current`` does: an embedding or moderation model, cheap as
-    it is, is no substitute for a chat model (an unrecorded operation counts as one of its own)."""
+    """Whether ``candidate`` was seen doing the kind of work ``current`` does: an embedding or moderation
+    model, cheap as it is, is no substitute for a chat model."""
     mine = operations.get((current["provider"], current["model"]), frozenset())
     theirs = operations.get((candidate["provider"], candidate["model"]), frozenset())
     return bool(mine & theirs)
@@ -144,6 +151,18 @@ def _confidence(current: dict[str, Any], proven: dict[str, Any] | None) -> str:
     return "medium"
 
 
+def _shared_without_provider(current: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
+    """Whether ``current`` is the provider-less calls of a model that other calls of the task type record
+    with a provider: a substitution cannot single them out (``from_provider`` left out means every provider),
+    so they are not routed on their own."""
+    return current["provider"] is None and any(
+        r["task_type"] == current["task_type"]
+        and r["model"] == current["model"]
+        and r["provider"] is not None
+        for r in rows
+    )
+
+
 def _one(
     ctx: Context,
     priced: pl.DataFrame,
@@ -178,7 +197,9 @@ def _one(
     )
     result = ctx.replay(Policy(substitutions=[rule]))
     scope = priced.filter(
-        (pl.col("task_type") == task_type) & (pl.col("model") == model) & (pl.col("provider") == provider)
+        (pl.col("task_type") == task_type)
+        & (pl.col("model") == model)
+        & pl.col("provider").eq_missing(pl.lit(provider, dtype=pl.String))
     )
     evidence = {"current": _describe(current), "output_ratio": ratio}
     if proven is not None:
@@ -221,6 +242,6 @@ def recommend_routing(ctx: Context) -> Finding:
     operations = model_operations(priced)
     finding = Finding()
     for current in rows:
-        if _is_candidate(current, ctx):
+        if _is_candidate(current, ctx) and not _shared_without_provider(current, rows):
             finding.extend(_one(ctx, priced, current, rows, operations))
     return finding

@@ -108,6 +108,8 @@ _PLATFORMS: dict[str, tuple[str, ...]] = {
     "watsonx": ("ibm.watsonx.ai", "watsonx", "watsonx_text"),
 }
 _PLATFORM_OF = {name: platform for platform, names in _PLATFORMS.items() for name in names}
+# Names that stand for every platform of one catalog provider (OTel's "any Google generative AI endpoint").
+_UMBRELLAS = frozenset({"gcp.gen_ai"})
 
 # Runtimes that serve models on the user's own hardware (LiteLLM `ollama/…`, `hosted_vllm/…`, the provider
 # names local servers report). Their calls cost what the user's hardware costs, which no catalog knows:
@@ -222,10 +224,19 @@ def provider_matches(written: str, reported: str | None, priced_as: str | None =
     name of that provider; written as a platform's own name (``gcp.vertex_ai``, ``vertex_ai``, ``bedrock``),
     that platform's names only (see :func:`provider_platform`).
     """
-    if is_catalog_provider_id(written):
-        wanted = canonical_provider(written)
-        return any(name is not None and canonical_provider(name) == wanted for name in (reported, priced_as))
-    return reported is not None and provider_platform(reported) == provider_platform(written)
+    wanted = canonical_provider(written)
+    if is_catalog_provider_id(written) or reported is None or _is_umbrella(reported):
+        # A call whose source did not say which platform served it (no provider, or only the umbrella name
+        # such as `gcp.gen_ai` or a bare `aws`) is matched on its catalog provider, as a catalog id is.
+        return wanted is not None and any(
+            name is not None and canonical_provider(name) == wanted for name in (reported, priced_as)
+        )
+    return provider_platform(reported) == provider_platform(written)
+
+
+def _is_umbrella(name: str) -> bool:
+    """A provider name that says whose catalog but not which of its platforms (see ``_UMBRELLAS``)."""
+    return is_catalog_provider_id(name) or _provider_key(name) in _UMBRELLAS
 
 
 def is_time_of_day_priced(model: ModelInfo) -> bool:
@@ -301,6 +312,9 @@ def find_model(provider: str | None, model: str) -> CatalogMatch | None:
     ):
         return None
     provider_id = canonical_provider(provider)
+    if provider_id is None:
+        # A LiteLLM-style prefix names the provider when the call does not (`together_ai/deepseek-ai/…`).
+        provider_id = next((p for hint, _ in refs if (p := canonical_provider(hint)) is not None), None)
     host = provider_id is not None and provider_id not in _MAKERS
     for hint, ref in refs:
         if match := _in_provider(provider_id, ref):
@@ -308,8 +322,7 @@ def find_model(provider: str | None, model: str) -> CatalogMatch | None:
         if host:
             continue
         if match := _in_provider(canonical_provider(hint), ref):
-            # The prefix names the provider when the call does not; against the call's own, it is a guess.
-            return match if provider_id is None else _guessed(match, provider_id)
+            return _guessed(match, provider_id)  # a prefix naming another provider than the call's
     if host:
         return None
     for _, ref in refs:

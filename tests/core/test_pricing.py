@@ -1105,3 +1105,42 @@ def test_an_overrides_entry_giving_a_field_twice_is_refused_with_both_lines(tmp_
     with pytest.raises(ConfigError, match=r"the key 'discount' is given twice \(first on line 4\)") as info:
         load_overrides(path)
     assert "line 5" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model"),
+    [
+        (None, "anthropic.claude-3-5-sonnet-20240620-v1:0"),  # a Bedrock-only id, no provider recorded
+        (None, "bedrock/anthropic.claude-3-5-sonnet-20240620-v1:0"),  # LiteLLM's prefix names the platform
+        ("aws", "anthropic.claude-3-5-sonnet-20240620-v1:0"),  # the umbrella name
+    ],
+)
+def test_a_platform_override_applies_where_the_source_did_not_name_another_platform(provider, model):
+    pricer = Pricer(
+        overrides({"provider": "aws.bedrock", "model": "*", "effective_from": "2024-01-01", "discount": 0.3})
+    )
+    call = priced(model, provider, pricer, input_tokens=MTOK)
+    assert (call.cost_usd, call.price_status) == (pytest.approx(2.1), "override")
+
+
+def test_a_vertex_override_applies_to_otels_umbrella_google_name():
+    pricer = Pricer(
+        overrides(
+            {
+                "provider": "gcp.vertex_ai",
+                "model": "gemini-*",
+                "effective_from": "2024-01-01",
+                "discount": 0.2,
+            }
+        )
+    )
+    umbrella = priced("gemini-2.5-pro", "gcp.gen_ai", pricer, input_tokens=MTOK)
+    catalog = priced("gemini-2.5-pro", "gcp.gen_ai", input_tokens=MTOK)
+    assert (umbrella.cost_usd, umbrella.price_status) == (pytest.approx(0.8 * catalog.cost_usd), "override")
+
+
+def test_a_host_named_only_by_the_model_prefix_is_priced_from_its_own_list():
+    call = priced("together_ai/openai/gpt-4o", None, input_tokens=MTOK)
+    assert (call.cost_usd, call.price_status) == (None, "unpriced")  # not OpenAI's price for Together's call
+    listed = priced("groq/llama-3.3-70b-versatile", None, input_tokens=MTOK)
+    assert listed.price_status == "priced"

@@ -256,3 +256,22 @@ def test_batching_counts_only_calls_tagged_non_interactive_on_providers_with_a_b
     one_call = (10_000 * 0.15 + 1_000 * 0.6) / 1e6
     assert batching["digest"].monthly_savings_usd == pytest.approx(0.5 * 9 * one_call, rel=1e-6)
     assert batching["digest"].evidence["calls"] == 9
+
+
+@pytest.mark.parametrize("operation", ["generate_content", "responses", None])
+def test_routing_takes_a_model_recorded_under_another_generation_operation(operation) -> None:
+    calls = classification_history()
+    for c in calls:
+        if c.model == "gpt-4o-mini":
+            c.operation = operation
+    rec = only(recommend(ledger(calls), WINDOW, SETTINGS, OPTIONS), "routing")
+    assert rec.evidence["substitute"]["model"] == "gpt-4o-mini"
+
+
+def test_provider_less_calls_of_a_model_recorded_with_a_provider_too_are_not_routed_twice() -> None:
+    calls = _classify_on("gpt-4o", "openai", "oa") + _classify_on("gpt-4o-mini", "openai", "mini")
+    calls += _classify_on("gpt-4o", None, "none")  # the same model, provider not recorded
+    routing = [r for r in recommend(ledger(calls), WINDOW, SETTINGS, OPTIONS) if r.kind == "routing"]
+    per_call = (800 * (2.5 - 0.15) + 10 * (10.0 - 0.6)) / 1e6
+    assert [r.target["provider"] for r in routing] == ["openai"]
+    assert routing[0].monthly_savings_usd == pytest.approx(25 * per_call, rel=0.01)

@@ -144,3 +144,16 @@ def test_a_source_giving_a_key_twice_is_refused_not_read_as_the_last(tmp_path: P
     )
     with pytest.raises(ConfigError, match=r"(?s)agentledger.yaml: cannot read it: .*'host' is given twice"):
         load_config(path)
+
+
+def test_merge_keys_may_override_what_they_merge_at_any_depth(tmp_path: Path) -> None:
+    path = tmp_path / "agentledger.yaml"
+    path.write_text(
+        "x-templates:\n"
+        "  us: &langfuse_us {type: langfuse, host: https://us.cloud.langfuse.com}\n"
+        "  eu: &langfuse_eu {<<: *langfuse_us, host: https://cloud.langfuse.com}\n"
+        "sources:\n"
+        "  - {<<: *langfuse_eu}\n"
+    )
+    (source,) = load_config(path).sources
+    assert source.host == "https://cloud.langfuse.com"
