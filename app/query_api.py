@@ -364,8 +364,8 @@ def build_query_router(
             examples=examples,
             pricer=pricer,
         )
-        counted = rows.filter(pl.col("counts_as_waste"))
-        priced = counted["cost_usd"].drop_nulls()
+        counted = rows.filter(pl.col("counts_as_waste") & (pl.col("calls") > 0))
+        priced = counted["cost_usd"].drop_nulls()  # a reason without calls is no known $0: as /api/metrics
         total = money(float(priced.sum()) if len(priced) else None, int(counted["calls"].sum()))
         return {"group_by": group_by, "waste_usd": total, "rows": records(rows)}
 

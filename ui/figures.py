@@ -235,6 +235,8 @@ def stacked_bars(
     totals = frame.with_columns(pl.sum_horizontal([pl.col(c).fill_null(0) for c in parts]).alias("_total"))
     totals = totals.filter(pl.col("_total") > 0).sort("_total", descending=True).head(20)
     if totals.is_empty():
+        if any(frame[c].null_count() for c in parts):  # what is there is unpriced: unknown, not none
+            return empty(f"{nothing} with a known price in this window")
         return empty(f"{nothing} in this window")
     labels = [fmt.label(k) for k in totals[key].to_list()]
     fig = go.Figure()

@@ -129,7 +129,8 @@ def top_drivers(current: Mapping[Any, Row], previous: Mapping[Any, Row], limit: 
         if cost is None:
             continue
         before = (previous.get(key) or {}).get("total_cost_usd")
-        before = 0.0 if before is None and key not in previous else before
+        # Absent from a period that had calls: a rise from $0. A period without any: nothing to compare with.
+        before = 0.0 if before is None and key not in previous and previous else before
         rows.append(
             {
                 "key": fmt.label(key),

@@ -200,3 +200,39 @@ def test_metrics_endpoint_answers_a_bad_window_with_422():
             assert "empty window" in answer.json()["detail"]
         assert metrics_client.get("/api/metrics", params=WEEK1).json()["calls"] == 0
     wh.close()
+
+
+def test_waste_whose_every_call_is_unpriced_is_unknown_as_in_the_metrics():
+    from datetime import UTC, datetime, timedelta
+
+    from agentledger.core.pricing import Pricer
+    from agentledger.core.records import Call
+    from agentledger.ingest.pipeline import Pipeline
+    from agentledger.warehouse import connect
+
+    wh = connect("duckdb:///:memory:")
+    t0 = datetime(2025, 1, 7, tzinfo=UTC)
+    calls = [  # a failed call retried inside a task that succeeded, on a model without a price
+        Call(
+            source="otlp",
+            trace_id="U1",
+            span_id=f"s{i}",
+            started_at=t0 + timedelta(seconds=i),
+            model="acme-internal",
+            provider="acme",
+            status=status,
+            input_tokens=500,
+            output_tokens=50,
+        )
+        for i, status in enumerate(("error", "ok"))
+    ]
+    Pipeline(wh, Pricer()).ingest(calls, [])
+    settings = Settings(api_keys=KEY, _env_file=None)
+    app = FastAPI()
+    app.include_router(build_query_router(wh, settings, lambda: None))
+    with TestClient(app) as c:
+        waste = c.get("/api/waste", params=WEEK1).json()
+    wh.close()
+    failed_call = next(r for r in waste["rows"] if r["reason"] == "failed_call")
+    assert (failed_call["calls"], failed_call["cost_usd"]) == (1, None)
+    assert waste["waste_usd"] is None  # not $0

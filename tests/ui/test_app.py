@@ -15,7 +15,9 @@ from streamlit.testing.v1 import AppTest
 from ui_helpers import APP, Ledger
 
 from agentledger.analytics.metrics import Filters, call_totals, compute_metrics, waste_breakdown
+from agentledger.core.pricing import Pricer
 from agentledger.core.records import Call, calls_to_arrow
+from agentledger.ingest.pipeline import Pipeline
 from agentledger.ui import format as fmt
 from agentledger.warehouse import connect
 from agentledger.warehouse.base import Cursor
@@ -174,6 +176,19 @@ def test_a_one_day_window_compares_its_drivers_with_the_day_before(ledger_env: L
     assert (high - low) == timedelta(days=1)
 
 
+def test_overview_says_when_the_previous_period_starts_before_the_ledger(ledger_env: Ledger) -> None:
+    wh = connect(ledger_env.url)
+    try:
+        first = wh.sql("SELECT min(started_at) AS t FROM calls")["t"][0].astimezone(UTC).date()
+    finally:
+        wh.close()
+    start = first + timedelta(days=3)  # a week whose previous week starts 4 days before the first call
+    at = run_app("overview", **{"from": start.isoformat(), "to": (start + timedelta(days=6)).isoformat()})
+    assert any(f"the ledger starts on {first:%b %d}" in c.value for c in at.caption)
+    later = run_app("overview")  # the default window's previous period lies wholly inside the ledger
+    assert not any("the ledger starts on" in c.value for c in later.caption)
+
+
 def test_overview_charts_add_up_to_the_spend(ledger_env: Ledger) -> None:
     at = run_app()
     expected = metrics(ledger_env, window(last_call_day(ledger_env), 30))
@@ -281,6 +296,36 @@ def test_waste_page_shows_the_waste_split(ledger_env: Ledger) -> None:
     bars = chart(at, "waste_by_group")
     drawn = sum(sum(v for v in trace["x"] if v) for trace in bars["data"])
     assert drawn == pytest.approx(sum((g["waste_usd"] or 0) for g in by_agent))
+
+
+def test_waste_of_unpriced_calls_is_named_not_shown_as_no_waste(tmp_path, monkeypatch) -> None:
+    url = f"duckdb:///{tmp_path / 'unpriced.duckdb'}"
+    t0 = datetime.now(UTC) - timedelta(days=1)
+    calls = [  # a failed call retried inside a task that succeeded, on a model without a price
+        Call(
+            source="otlp",
+            trace_id="U1",
+            span_id=f"s{i}",
+            started_at=t0 + timedelta(seconds=i),
+            model="acme-internal",
+            provider="acme",
+            status=status,
+            input_tokens=500,
+            output_tokens=50,
+        )
+        for i, status in enumerate(("error", "ok"))
+    ]
+    wh = connect(url)
+    try:
+        Pipeline(wh, Pricer()).ingest(calls, [])
+    finally:
+        wh.close()
+    monkeypatch.setenv("AGENTLEDGER_WAREHOUSE", url)
+    at = run_app("waste")
+    assert any("1 wasted call without a known price is left out" in w.value for w in at.warning)
+    assert chart(at, "waste_by_group")["layout"]["annotations"][0]["text"] == (
+        "No waste with a known price in this window"
+    )
 
 
 def test_waste_by_model_splits_the_same_waste(ledger_env: Ledger) -> None:

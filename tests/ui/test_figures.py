@@ -194,8 +194,14 @@ def test_stacked_bars_of_unpriced_calls_say_so_rather_than_no_cost() -> None:
         frame, key="key", parts={"a": "part a", "b": "part b"}, title="Waste", nothing="No waste"
     )
     assert fig.layout.annotations[0].text == "No priced calls in this window"
+    # No failed task ($0) but failed calls of unknown price: not "no waste".
     zeros = frame.with_columns(pl.lit(0.0).alias("a"))
     fig = figures.stacked_bars(
         zeros, key="key", parts={"a": "part a", "b": "part b"}, title="Waste", nothing="No waste"
+    )
+    assert fig.layout.annotations[0].text == "No waste with a known price in this window"
+    all_zero = zeros.with_columns(pl.lit(0.0).alias("b"))
+    fig = figures.stacked_bars(
+        all_zero, key="key", parts={"a": "part a", "b": "part b"}, title="Waste", nothing="No waste"
     )
     assert fig.layout.annotations[0].text == "No waste in this window"

@@ -77,6 +77,12 @@ def test_top_drivers_rank_by_cost_with_change() -> None:
     assert new["change"] is None
 
 
+def test_top_drivers_against_a_period_without_any_call_compare_with_nothing() -> None:
+    frame = tables.top_drivers({"classify": {"total_cost_usd": 5.0}}, {})
+    row = frame.row(0, named=True)
+    assert (row["previous_cost_usd"], row["change_usd"], row["change"]) == (None, None, None)
+
+
 def test_metrics_table_orders_by_spend_and_keeps_unknowns() -> None:
     groups = [
         {"key": "a", "total_cost_usd": 1.0, "calls": 3, "waste_ratio": 0.5},

@@ -19,6 +19,11 @@ now, prev = periods["current"], periods["previous"]
 
 st.title("Overview")
 compared = f"vs {before.start:%b %d} – {before.end:%b %d}"
+extent = state.fetch("sources", "data_extent", state.settings().project_id)
+first_day = extent.first_call_at.date() if extent.first_call_at is not None else None
+if prev["calls"] and first_day is not None and before.start < first_day <= before.end:
+    # A previous period mostly before the first call would read as a spike: say what it covers.
+    compared += f" (the ledger starts on {first_day:%b %d}: the changes compare with that part of it only)"
 st.caption(f"{view.start:%b %d, %Y} – {view.end:%b %d, %Y} ({view.days} days), {compared}")
 
 # A row that wraps: each tile as wide as its text needs, so no value or change is cut on a narrow screen.

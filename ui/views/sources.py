@@ -45,6 +45,9 @@ activity = state.fetch("sources", "source_activity", project_id)
 if activity.is_empty():
     st.markdown(state.GET_DATA_IN)
 else:
+    st.caption(
+        "The whole ledger, whatever the dates and filters of the sidebar: what each source brought in."
+    )
     st.dataframe(
         activity,
         placeholder=fmt.UNKNOWN,  # an unknown value reads "—", not "None"

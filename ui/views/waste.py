@@ -35,6 +35,15 @@ with st.spinner("Attributing waste to its reasons…"):
 # A row that wraps: each tile as wide as its text needs, so no label is cut on a narrow screen.
 tiles = st.container(horizontal=True, key="waste_tiles")
 
+wasted = summary["reasons"].filter(pl.col("counts_as_waste"))
+unpriced = int(wasted["unpriced_calls"].sum()) if "unpriced_calls" in wasted.columns else 0
+if unpriced:
+    st.warning(
+        f"{fmt.plural(unpriced, 'wasted call')} without a known price {'is' if unpriced == 1 else 'are'} left out "
+        "of these dollars (never counted as $0). See **Sources and prices** for the models concerned.",
+        icon=":material/warning:",
+    )
+
 st.subheader("Where the waste goes")
 by = st.segmented_control(
     "Waste by",
