@@ -222,3 +222,27 @@ def build(url: str = "duckdb:///:memory:") -> Warehouse:
     pipeline.ingest(list(CALLS), [])
     pipeline.ingest([], list(SPANS))
     return wh
+
+
+def unpriced_retry(url: str, at: datetime) -> None:
+    """Write into ``url`` one task on a model without a price: a failed call at ``at``, retried with success
+    a second later (waste whose cost is unknown)."""
+    calls = [
+        Call(
+            source="otlp",
+            trace_id="U1",
+            span_id=f"s{i}",
+            started_at=at + timedelta(seconds=i),
+            model="acme-internal",
+            provider="acme",
+            status=status,
+            input_tokens=500,
+            output_tokens=50,
+        )
+        for i, status in enumerate(("error", "ok"))
+    ]
+    wh = connect(url)
+    try:
+        Pipeline(wh, Pricer()).ingest(calls, [])
+    finally:
+        wh.close()

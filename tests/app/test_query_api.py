@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,9 +15,10 @@ from fastapi.testclient import TestClient
 from agentledger.app.query_api import build_query_router, records
 from agentledger.core.security import key_from_headers, key_is_valid
 from agentledger.core.settings import Settings
+from agentledger.warehouse import connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analytics"))  # the shared hand-built ledger
-from handbuilt import CODER_WEEK1, PLANNER_WEEK1, WEEK1_TOTAL, build  # noqa: E402
+from handbuilt import CODER_WEEK1, PLANNER_WEEK1, WEEK1_TOTAL, build, unpriced_retry  # noqa: E402
 
 KEY = "sk-test-analytics"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -202,31 +204,10 @@ def test_metrics_endpoint_answers_a_bad_window_with_422():
     wh.close()
 
 
-def test_waste_whose_every_call_is_unpriced_is_unknown_as_in_the_metrics():
-    from datetime import UTC, datetime, timedelta
-
-    from agentledger.core.pricing import Pricer
-    from agentledger.core.records import Call
-    from agentledger.ingest.pipeline import Pipeline
-    from agentledger.warehouse import connect
-
-    wh = connect("duckdb:///:memory:")
-    t0 = datetime(2025, 1, 7, tzinfo=UTC)
-    calls = [  # a failed call retried inside a task that succeeded, on a model without a price
-        Call(
-            source="otlp",
-            trace_id="U1",
-            span_id=f"s{i}",
-            started_at=t0 + timedelta(seconds=i),
-            model="acme-internal",
-            provider="acme",
-            status=status,
-            input_tokens=500,
-            output_tokens=50,
-        )
-        for i, status in enumerate(("error", "ok"))
-    ]
-    Pipeline(wh, Pricer()).ingest(calls, [])
+def test_waste_whose_every_call_is_unpriced_is_unknown_as_in_the_metrics(tmp_path):
+    url = f"duckdb:///{tmp_path / 'unpriced.duckdb'}"
+    unpriced_retry(url, datetime(2025, 1, 7, tzinfo=UTC))
+    wh = connect(url)
     settings = Settings(api_keys=KEY, _env_file=None)
     app = FastAPI()
     app.include_router(build_query_router(wh, settings, lambda: None))

@@ -6,18 +6,21 @@ The figures on the pages are compared with the analytics functions run on the sa
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
 from ui_helpers import APP, Ledger
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "analytics"))  # the shared hand-built ledgers
+from handbuilt import unpriced_retry  # noqa: E402
+
 from agentledger.analytics.metrics import Filters, call_totals, compute_metrics, waste_breakdown
-from agentledger.core.pricing import Pricer
 from agentledger.core.records import Call, calls_to_arrow
-from agentledger.ingest.pipeline import Pipeline
 from agentledger.ui import format as fmt
 from agentledger.warehouse import connect
 from agentledger.warehouse.base import Cursor
@@ -300,26 +303,7 @@ def test_waste_page_shows_the_waste_split(ledger_env: Ledger) -> None:
 
 def test_waste_of_unpriced_calls_is_named_not_shown_as_no_waste(tmp_path, monkeypatch) -> None:
     url = f"duckdb:///{tmp_path / 'unpriced.duckdb'}"
-    t0 = datetime.now(UTC) - timedelta(days=1)
-    calls = [  # a failed call retried inside a task that succeeded, on a model without a price
-        Call(
-            source="otlp",
-            trace_id="U1",
-            span_id=f"s{i}",
-            started_at=t0 + timedelta(seconds=i),
-            model="acme-internal",
-            provider="acme",
-            status=status,
-            input_tokens=500,
-            output_tokens=50,
-        )
-        for i, status in enumerate(("error", "ok"))
-    ]
-    wh = connect(url)
-    try:
-        Pipeline(wh, Pricer()).ingest(calls, [])
-    finally:
-        wh.close()
+    unpriced_retry(url, datetime.now(UTC) - timedelta(days=1))
     monkeypatch.setenv("AGENTLEDGER_WAREHOUSE", url)
     at = run_app("waste")
     assert any("1 wasted call without a known price is left out" in w.value for w in at.warning)
