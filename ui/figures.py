@@ -169,8 +169,10 @@ def model_mix(mix: Sequence[Row], colors: Mapping[str, str]) -> go.Figure:
     fig.update_layout(barmode="group", bargap=0.3, bargroupgap=0.05)
     fig.update_yaxes(autorange="reversed", automargin=True)
     top = max([v for v in cost_share + call_share if v is not None] or [0.0])
-    # Room on the right for the labels outside the longest bar.
-    fig.update_xaxes(title_text="share (%)", ticksuffix=" %", range=[0, min(100, top * 100) * 1.45 + 5])
+    # Room on the right for the labels outside the longest bar, but no tick past 100 %.
+    right = min(100, top * 100) * 1.45 + 5
+    ticks = [t for t in range(0, 101, 20) if t <= right]
+    fig.update_xaxes(title_text="share (%)", ticksuffix=" %", range=[0, right], tickvals=ticks)
     return _layout(fig, height=max(260, 60 + 52 * len(models)), showlegend=False)
 
 
@@ -204,19 +206,24 @@ def ranked_bars(
     if not pairs:
         return empty(f"No known {title.lower()} in this window")
     labels = [p[0] for p in pairs]
+    shown = [_display_value(p[1], kind) for p in pairs]
+    zero = not any(shown)  # every bar is 0: its label goes beside it, on an axis that starts at 0
     fig = go.Figure(
         go.Bar(
             y=labels,
-            x=[_display_value(p[1], kind) for p in pairs],
+            x=shown,
             orientation="h",
             marker_color=PALETTE[0],
             text=[_display_text(p[1], kind) for p in pairs],
-            textposition="auto",
+            textposition="outside" if zero else "auto",
+            cliponaxis=False,
             hovertemplate="%{y}: %{text}<extra></extra>",
         )
     )
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_xaxes(title_text=title, **_METRIC_AXIS.get(kind, {}))
+    if zero:
+        fig.update_xaxes(range=[0, 1])
     return _layout(fig, height=max(260, 60 + 30 * len(labels)), showlegend=False)
 
 

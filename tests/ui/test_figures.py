@@ -112,6 +112,20 @@ def test_ranked_bars_sorts_and_drops_unknown_values() -> None:
     assert fig.layout.xaxis.ticksuffix == " %"
 
 
+def test_bars_that_are_all_zero_still_show_their_value() -> None:
+    fig = figures.ranked_bars(["llama-internal"], [0.0], title="Cache hit rate", kind="pct")
+    (bars,) = fig.data
+    assert (bars.textposition, list(bars.text)) == ("outside", ["0.0 %"])
+    assert tuple(fig.layout.xaxis.range) == (0, 1)  # not an axis around zero with nothing on it
+
+
+def test_model_mix_of_one_model_has_no_tick_past_100_percent() -> None:
+    one = [{"model": "gpt-4o", "cost_share": 1.0, "call_share": 1.0}]
+    fig = figures.model_mix(one, figures.model_colors(["gpt-4o"]))
+    assert fig.layout.xaxis.range[1] > 100  # room for the labels beside the bars
+    assert max(fig.layout.xaxis.tickvals) == 100
+
+
 def test_stacked_bars_sum_parts_and_rank_by_total() -> None:
     frame = pl.DataFrame({"key": ["x", "y", "z"], "a": [1.0, 5.0, 0.0], "b": [3.0, None, 0.0]})
     fig = figures.stacked_bars(frame, key="key", parts={"a": "part a", "b": "part b"}, title="Waste")
