@@ -172,7 +172,9 @@ def model_mix(mix: Sequence[Row], colors: Mapping[str, str]) -> go.Figure:
     # Room on the right for the labels outside the longest bar, but no tick past 100 %.
     right = min(100, top * 100) * 1.45 + 5
     ticks = [t for t in range(0, 101, 20) if t <= right]
-    fig.update_xaxes(title_text="share (%)", ticksuffix=" %", range=[0, right], tickvals=ticks)
+    fig.update_xaxes(
+        title_text="share (%)", range=[0, right], tickvals=ticks, ticktext=[f"{t} %" for t in ticks]
+    )
     return _layout(fig, height=max(260, 60 + 52 * len(models)), showlegend=False)
 
 

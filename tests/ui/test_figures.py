@@ -124,6 +124,7 @@ def test_model_mix_of_one_model_has_no_tick_past_100_percent() -> None:
     fig = figures.model_mix(one, figures.model_colors(["gpt-4o"]))
     assert fig.layout.xaxis.range[1] > 100  # room for the labels beside the bars
     assert max(fig.layout.xaxis.tickvals) == 100
+    assert fig.layout.xaxis.ticktext[-1] == "100 %"
 
 
 def test_stacked_bars_sum_parts_and_rank_by_total() -> None:
