@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, Valid
 
 from agentledger.core.errors import ConfigError
 from agentledger.core.yamltext import load_yaml
+from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP
 
 LANGFUSE_CLOUD = "https://cloud.langfuse.com"
 HELICONE_API = "https://api.helicone.ai"
@@ -46,7 +47,10 @@ class _SourceBase(BaseModel):
         None, description="Project the rows are written to (default: the settings' project)"
     )
     overlap_minutes: float = Field(
-        10, ge=0, description="Minutes re-read before the cursor on each run, for late records"
+        DEFAULT_OVERLAP.total_seconds() / 60,
+        ge=0,
+        description="Minutes re-read before the cursor on each run, for late records (long calls reach the "
+        "sources when they end)",
     )
     initial_lookback_days: float | None = Field(
         30,

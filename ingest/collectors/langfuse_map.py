@@ -11,6 +11,9 @@ Conventions this mapping undoes (FORMATS.md §1):
 - ``costDetails.total`` (= ``totalCost``) is Langfuse's own price, kept as ``cost_reported_usd``. A total of 0
   on a call that used tokens means Langfuse had no price for the model, so it is read as unknown, not free.
 - ``level == ERROR`` is a failed observation; ``statusMessage`` says why.
+- Langfuse's OTel ingestion makes a generation of every span with a model or usage, also of a framework's
+  span that repeats its calls' usage (the AI SDK's ``ai.generateText`` above its ``doGenerate`` steps): where the
+  span attributes in the metadata mark such a span, it is kept as context, as the OTLP path keeps it.
 - The trace context (session, user, environment, tags, release, trace name) is read from the observation
   first; ``_trace`` (what the trace endpoints or the v3 scores list gave) fills what it lacks and brings the
   scores. Trace scores come as ``ScoreV1`` (``value`` a number, ``stringValue`` a text); a ``ScoreV3`` (one
@@ -56,7 +59,7 @@ from agentledger.core.records import Call, Outcome, SpanContext, SpanKind, Statu
 from agentledger.core.tokens import TokenCounts, from_langfuse_usage
 from agentledger.ingest.collectors.base import Normalized
 from agentledger.ingest.collectors.timeutil import parse_optional_timestamp, parse_timestamp
-from agentledger.ingest.otlp.conventions import OWN_PREFIX_HASH, OWN_PROMPT_HASH
+from agentledger.ingest.otlp.conventions import OWN_PREFIX_HASH, OWN_PROMPT_HASH, classify
 from agentledger.ingest.otlp.limits import clip
 from agentledger.ingest.otlp.prompts import recorded_system_and_tools, request_body_hashes, request_hashes
 
@@ -114,21 +117,43 @@ def _normalize(record: dict[str, Any], project_id: str, outcome_scores: tuple[st
     ):  # nullable in the API: an observation outside any trace is a task of its own
         record = {**record, "traceId": record["id"]}
     trace = record.get("_trace") or {}
-    meta = _metadata(record.get("metadata"))
-    out = Normalized(spans=[_observation_span(record, trace, meta, project_id)])
+    attributes = _span_attributes(record.get("metadata"))
+    meta = _metadata(record.get("metadata"), attributes)
+    context_kind = _context_kind(record, attributes)
+    out = Normalized(spans=[_observation_span(record, trace, meta, project_id, context_kind)])
     if record["id"] != record["traceId"]:
         out.spans.append(trace_span(record, trace, project_id, outcome_scores))
     obs_type = str(record.get("type") or "").upper()
-    if obs_type in CALL_TYPES:
+    if obs_type in CALL_TYPES and context_kind is None:
         out.calls.append(_call(record, trace, meta, project_id, CALL_TYPES[obs_type]))
     return out
 
 
+def _context_kind(record: dict[str, Any], attributes: dict[str, Any] | None) -> SpanKind | None:
+    """The context kind of a generation that the OTLP rules say is not an LLM call; None for any other.
+
+    Langfuse's OTel ingestion makes a generation of every span that carries a model or usage, also of a
+    framework's span above the calls, which repeats their usage: the Vercel AI SDK's ``ai.generateText`` above
+    its ``ai.generateText.doGenerate`` steps, a GenAI ``invoke_agent`` span. Counting both doubles the bill,
+    so an observation whose span attributes the OTLP path classifies as a task, agent, workflow, tool or
+    retriever span (:func:`agentledger.ingest.otlp.conventions.classify`) is kept as that context span. Without
+    span attributes, or when they carry no marker of what the span is, Langfuse's type stands.
+    """
+    if not attributes or str(record.get("type") or "").upper() not in CALL_TYPES:
+        return None
+    found = classify(str(record.get("name") or ""), attributes)
+    return None if found.is_call or found.kind == "other" else found.kind
+
+
 def _observation_span(
-    record: dict[str, Any], trace: dict[str, Any], meta: dict[str, Any], project_id: str
+    record: dict[str, Any],
+    trace: dict[str, Any],
+    meta: dict[str, Any],
+    project_id: str,
+    context_kind: SpanKind | None = None,
 ) -> SpanContext:
     obs_type = str(record.get("type") or "").upper()
-    kind = SPAN_KINDS.get(obs_type, "other")
+    kind = context_kind or SPAN_KINDS.get(obs_type, "other")
     name = record.get("name")
     is_root = not record.get("parentObservationId")
     status = _status(record)
@@ -143,7 +168,7 @@ def _observation_span(
         started_at=parse_timestamp(record["startTime"]),
         ended_at=parse_optional_timestamp(record.get("endTime")),
         status=status,
-        agent_name=name if kind == "agent" else _first_meta(meta, _META_AGENT),
+        agent_name=_first_meta(meta, _META_AGENT) or (name if kind == "agent" else None),
         task_type=_first_meta(meta, (_META_TASK_TYPE,)),
         workflow_name=name if kind == "workflow" else None,
         session_id=record.get("sessionId") or trace.get("sessionId"),
@@ -389,22 +414,30 @@ def _error_type(record: dict[str, Any]) -> str:
     return str(message)[:_ERROR_TYPE_LIMIT] if message else "ERROR"
 
 
-def _metadata(value: Any) -> dict[str, Any]:
-    """Observation metadata flattened with its OTel ``attributes`` (where Langfuse keeps span attributes)."""
+def _metadata_object(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
             return {}
-    if not isinstance(value, dict):
-        return {}
-    attrs = value.get("attributes")
+    return value if isinstance(value, dict) else {}
+
+
+def _span_attributes(value: Any) -> dict[str, Any] | None:
+    """The OTel span attributes an OTel-ingested observation keeps in its metadata (``attributes``), or None."""
+    attrs = _metadata_object(value).get("attributes")
     if isinstance(attrs, str):
         try:
             attrs = json.loads(attrs)
         except json.JSONDecodeError:
             attrs = None  # cut at 200 characters by the API: nothing readable in it
-    return {**value, **attrs} if isinstance(attrs, dict) else dict(value)
+    return attrs if isinstance(attrs, dict) else None
+
+
+def _metadata(value: Any, attributes: dict[str, Any] | None) -> dict[str, Any]:
+    """Observation metadata flattened with its OTel ``attributes`` (where Langfuse keeps span attributes)."""
+    meta = _metadata_object(value)
+    return {**meta, **attributes} if attributes else dict(meta)
 
 
 def _own_hash(meta: dict[str, Any], key: str) -> str | None:

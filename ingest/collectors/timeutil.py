@@ -10,7 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-DEFAULT_OVERLAP = timedelta(minutes=10)
+# A call reaches Helicone, Langfuse (exported when its span ends) and LiteLLM's spend logs when it ends, while
+# the windows are by start time: a call that ran longer than the overlap (the OpenAI and Anthropic SDKs wait
+# 10 minutes before they time out; reasoning and deep-research calls run longer) would fall behind the cursor
+# and never be read. An hour covers them, at the price of reading that hour again on every run.
+DEFAULT_OVERLAP = timedelta(minutes=60)
 
 
 def parse_timestamp(value: object) -> datetime:

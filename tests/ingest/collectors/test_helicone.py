@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -257,3 +258,35 @@ def test_a_rejected_query_surfaces_the_server_message(server) -> None:
     collector.page_size = 5000  # past the constructor's check, to see the server's own answer
     with pytest.raises(TerminalError, match="Invalid limit"):
         list(collector.fetch(None))
+
+
+def test_a_call_that_reaches_helicone_when_it_ends_is_read_by_a_later_run(tmp_path) -> None:
+    """Helicone logs a request when its response completes, and the collector reads by start time: a call that
+    ran 15 minutes (a reasoning model) shows up behind calls that started after it, and must still be read."""
+    base = _rows()["fac84b2d-fd86-4ee8-b246-08ba0c7ddab3"]
+    t0 = CLOCK - timedelta(hours=2)
+
+    def row(request_id: str, start: datetime, duration: timedelta) -> dict[str, Any]:
+        return {
+            **base,
+            "request_id": request_id,
+            "request_created_at": ch_time(start),
+            "response_created_at": ch_time(start + duration),
+            "updated_at": ch_time(start + duration),
+        }
+
+    long_call = row("long-0000-4000-8000-000000000001", t0, timedelta(minutes=15))
+    short_call = row("short-000-4000-8000-000000000002", t0 + timedelta(minutes=11), timedelta(seconds=2))
+    api = HeliconeApi(rows=[])
+    wh = open_warehouse(tmp_path, "late")
+    try:
+        with FakeServer(api) as srv:
+            for minutes, visible in ((5, []), (12, []), (14, [short_call]), (20, [short_call, long_call])):
+                api.rows = list(visible)
+                now = t0 + timedelta(minutes=minutes)
+                collector = make_collector(srv, clock=lambda now=now: now)
+                sync_collector(collector, Pipeline(wh, None), wh, project_id=PROJECT)
+        stored = {c["span_id"] for c in stored_rows(wh)["calls"]}
+        assert stored == {long_call["request_id"], short_call["request_id"]}
+    finally:
+        wh.close()

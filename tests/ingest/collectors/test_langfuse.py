@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -285,6 +286,58 @@ def test_embedding_is_a_call_and_spans_get_kinds() -> None:
     assert kinds == {"0000000000000t01": "tool", TRACE_IDS_FROM_REFERENCE[0]: "workflow"}
     assert normalize("0000000000000c01").spans[0].workflow_name == "answer-question"
     assert normalize("0000000000000c01").calls == []
+
+
+def _ai_sdk_generation(obs_id: str, parent: str, operation: str, tokens: tuple[int, int]) -> dict[str, Any]:
+    """A generation as Langfuse's OTel ingestion stores a Vercel AI SDK span that carries a model and usage."""
+    generation = copy.deepcopy(_by_id()["0000000000000g01"])
+    generation.update(id=obs_id, parentObservationId=parent, name=operation)
+    generation["usageDetails"] = {"input": tokens[0], "output": tokens[1], "total": sum(tokens)}
+    generation.pop("costDetails", None)
+    generation.pop("totalCost", None)
+    generation["metadata"] = {
+        "attributes": {
+            "ai.operationId": operation,
+            "ai.model.id": "gpt-4o-2024-08-06",
+            "ai.model.provider": "openai.chat",
+            "ai.usage.promptTokens": tokens[0],
+            "ai.usage.completionTokens": tokens[1],
+        }
+    }
+    return generation
+
+
+def test_a_framework_span_above_the_calls_is_context_not_a_second_call(tmp_path) -> None:
+    """DESIGN.md: tokens and cost come from LLM-call rows only. Langfuse stores the AI SDK's ``ai.generateText``
+    (which repeats the usage of its steps) as a generation; a two-step run must cost its two steps, once."""
+    parent = _ai_sdk_generation("00000000000vp001", "0000000000000c01", "ai.generateText", (3000, 300))
+    steps = [
+        _ai_sdk_generation("00000000000vs001", "00000000000vp001", "ai.generateText.doGenerate", (1000, 100)),
+        _ai_sdk_generation("00000000000vs002", "00000000000vp001", "ai.generateText.doGenerate", (2000, 200)),
+    ]
+    collector = LangfuseCollector("http://127.0.0.1:9", PUBLIC_KEY, SECRET_KEY)
+    out = [collector.normalize(r, project_id=PROJECT) for r in (parent, *steps)]
+    assert out[0].calls == [] and out[0].spans[0].kind == "task"
+    assert [len(o.calls) for o in out[1:]] == [1, 1]
+    wh = open_warehouse(tmp_path, "ai-sdk")
+    try:
+        Pipeline(wh, None).ingest([c for o in out for c in o.calls], [s for o in out for s in o.spans])
+        totals = wh.sql("SELECT count(*) AS n, sum(input_tokens) AS tokens FROM ledger_calls")
+        assert (totals["n"][0], totals["tokens"][0]) == (2, 3000)
+    finally:
+        wh.close()
+    # A generation whose span attributes say nothing of what the span is stays a call (native SDK records too).
+    plain = _ai_sdk_generation("00000000000vx001", "0000000000000c01", "chat gpt-4o", (10, 5))
+    plain["metadata"] = {"attributes": {"gen_ai.request.model": "gpt-4o"}}
+    assert len(collector.normalize(plain, project_id=PROJECT).calls) == 1
+    # A GenAI agent span with the agent's total usage is the agent's context, as on the OTLP path.
+    agent = _ai_sdk_generation("00000000000va001", "0000000000000c01", "invoke_agent Planner", (500, 50))
+    agent["metadata"] = {
+        "attributes": {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "Planner"}
+    }
+    (agent_out,) = [collector.normalize(agent, project_id=PROJECT)]
+    assert agent_out.calls == [] and agent_out.spans[0].kind == "agent"
+    assert agent_out.spans[0].agent_name == "Planner"
 
 
 def test_root_agent_span_and_trace_span() -> None:
