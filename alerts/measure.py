@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -129,6 +129,9 @@ def measure_spikes(wh: Warehouse, rule: SpikeRule, now: datetime, project_id: st
     out = []
     for row in flags.iter_rows(named=True):
         day = row["day"].isoformat()
+        # The flagged UTC day (up to now), not the lookback: what the message's window and links show.
+        day_start = datetime(row["day"].year, row["day"].month, row["day"].day, tzinfo=UTC)
+        day_end = min(day_start + timedelta(days=1), now)
         details = {
             "anomalous": True,
             "day": day,
@@ -137,11 +140,13 @@ def measure_spikes(wh: Warehouse, rule: SpikeRule, now: datetime, project_id: st
             "z_threshold": rule.z,
             "history_days": row["history_days"],
             "top_traces": [
-                {"trace_id": t, "cost_usd": c}
-                for t, c in zip(row["top_trace_ids"], row["top_trace_costs"], strict=True)
+                {"trace_id": t, "cost_usd": c, "calls": n}
+                for t, c, n in zip(
+                    row["top_trace_ids"], row["top_trace_costs"], row["top_trace_calls"], strict=True
+                )
             ],
         }
-        out.append(Observation(row["value"], filters.since, now, row["agent"], 0, day, details))  # type: ignore[arg-type]
+        out.append(Observation(row["value"], day_start, day_end, row["agent"], 0, day, details))  # type: ignore[arg-type]
     return out
 
 

@@ -98,7 +98,9 @@ class AlertMessage:
             share = self.details.get("share")
             pct = f" ({share * 100:.0f}% of the budget)" if share is not None else ""
             budget = format_value(self.details.get("amount_usd"), "usd")
-            return f"{self.details.get('period_label', 'period')} spend {value} of {budget}{pct}"
+            unpriced = self.details.get("unpriced_calls") or 0
+            left_out = f"; {plural(unpriced, 'call')} without a price not counted" if unpriced else ""
+            return f"{self.details.get('period_label', 'period')} spend {value} of {budget}{pct}{left_out}"
         if self.kind == "runaway":
             return f"{value} runaway task(s) over the limit ({self.details.get('limits', '')})"
         if self.kind == "unpriced_model":
@@ -106,6 +108,15 @@ class AlertMessage:
         if self.kind == "spike":
             return f"{self.metric} {value} on {self.details.get('day')}, expected about {format_value(self.details.get('expected'), self.unit)}"
         return f"{self.metric} {value} {self.op} {format_value(self.threshold, self.unit)}"
+
+    def forecast_text(self) -> str | None:
+        """A budget's spend at the period's end at the current run rate (None for other alerts); it covers
+        the priced calls only when some calls have no price, and says so."""
+        forecast = self.details.get("forecast_usd")
+        if forecast is None:
+            return None
+        partial = " (priced calls only)" if self.details.get("unpriced_calls") else ""
+        return f"{format_value(forecast, 'usd')}{partial}"
 
     def window_text(self) -> str:
         """``2026-11-23 10:00 → 2026-11-24 10:00 UTC``."""

@@ -130,6 +130,7 @@ SCHEMA = {
     "history_days": pl.Int64(),
     "top_trace_ids": pl.List(pl.String()),
     "top_trace_costs": pl.List(pl.Float64()),
+    "top_trace_calls": pl.List(pl.Int64()),
 }
 
 
@@ -147,6 +148,7 @@ def _flag_row(
         "history_days": base.history,
         "top_trace_ids": top["trace_id"].to_list(),
         "top_trace_costs": top["cost_usd"].to_list(),
+        "top_trace_calls": top["calls"].to_list(),
     }
 
 

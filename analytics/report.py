@@ -128,6 +128,7 @@ class Row:
     cost_per_completed_task_usd: float | None
     cost_per_completed_task_prev_usd: float | None
     causes: list[Cause] = field(default_factory=list)
+    unpriced_calls: int = 0  # of ``calls``: when some are, the costs are lower bounds
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,7 @@ class SessionRow:
     calls: int
     tasks: int
     completed_tasks: int
+    unpriced_calls: int = 0  # of ``calls``: when some are, the cost is a lower bound
 
 
 @dataclass(frozen=True)
@@ -279,6 +281,7 @@ def rank_rows(now: dict[str | None, Metrics], before: dict[str | None, Metrics],
                 cost_per_completed_task_usd=m["cost_per_completed_task_usd"],
                 cost_per_completed_task_prev_usd=prev.get("cost_per_completed_task_usd") if prev else None,
                 causes=likely_causes(m, prev),
+                unpriced_calls=int(m.get("unpriced_calls") or 0),
             )
         )
     return rows
@@ -345,6 +348,7 @@ def week_figures(wh: Warehouse, current: Filters, before: Filters, top: int) -> 
             calls=int(r["calls"]),
             tasks=int(r["tasks"]),
             completed_tasks=int(r["completed_tasks"]),
+            unpriced_calls=int(r["unpriced_calls"] or 0),
         )
         for r in frame.filter(is_session).sort("rank").iter_rows(named=True)
     ]

@@ -62,6 +62,17 @@ def money(value: float | None) -> str:
     return format_value(value, "usd")
 
 
+def at_least(value: float | None, unpriced_calls: int) -> str:
+    """:func:`money` of a sum that leaves out ``unpriced_calls`` calls without a price: ``≥ $1.23`` then."""
+    text = money(value)
+    return f"≥ {text}" if unpriced_calls and value is not None else text
+
+
+def calls_text(calls: int, unpriced_calls: int) -> str:
+    """``12`` or ``12 (3 unpriced)``."""
+    return f"{calls:,}" + (f" ({unpriced_calls:,} unpriced)" if unpriced_calls else "")
+
+
 def change(value: float | None) -> str:
     """``+12%``, ``-5%``, or ``—`` when there is nothing to compare with."""
     return "—" if value is None else f"{value * 100:+.0f}%"
@@ -142,8 +153,9 @@ def _md_table(rows: list[Row], label: str) -> list[str]:
     ]
     for r in rows:
         lines.append(
-            f"| {r.rank} | {_cell(_key(r.key))} | {money(r.cost_usd)} | {change(r.cost_change)} | {r.calls:,} | "
-            f"{money(r.cost_per_completed_task_usd)} | {_cell(_causes(r))} |"
+            f"| {r.rank} | {_cell(_key(r.key))} | {at_least(r.cost_usd, r.unpriced_calls)} | {change(r.cost_change)} | "
+            f"{calls_text(r.calls, r.unpriced_calls)} | {at_least(r.cost_per_completed_task_usd, r.unpriced_calls)} | "
+            f"{_cell(_causes(r))} |"
         )
     return lines if rows else ["_No calls this week._"]
 
@@ -155,8 +167,9 @@ def _md_sessions(rows: list[SessionRow]) -> list[str]:
     ]
     for s in rows:
         lines.append(
-            f"| {s.rank} | {_cell(s.session)} | {_cell(_key(s.agent))} | {_cell(_key(s.user))} | {money(s.cost_usd)} | "
-            f"{s.calls:,} | {s.tasks} ({s.completed_tasks}) |"
+            f"| {s.rank} | {_cell(s.session)} | {_cell(_key(s.agent))} | {_cell(_key(s.user))} | "
+            f"{at_least(s.cost_usd, s.unpriced_calls)} | {calls_text(s.calls, s.unpriced_calls)} | "
+            f"{s.tasks} ({s.completed_tasks}) |"
         )
     return lines if rows else ["_No sessions this week._"]
 
@@ -254,10 +267,10 @@ def _html_rows(rows: list[Row], label: str) -> str:
             [
                 (str(r.rank), True),
                 (_nowrap(_key(r.key)), False),
-                (money(r.cost_usd), True),
+                (at_least(r.cost_usd, r.unpriced_calls), True),
                 (_change_html(r.cost_change), True),
-                (f"{r.calls:,}", True),
-                (money(r.cost_per_completed_task_usd), True),
+                (calls_text(r.calls, r.unpriced_calls), True),
+                (at_least(r.cost_per_completed_task_usd, r.unpriced_calls), True),
                 (escape(_causes(r)), False),
             ]
         )
@@ -289,8 +302,8 @@ def _html_sessions(rows: list[SessionRow]) -> str:
                 (escape(s.session), False),
                 (_nowrap(_key(s.agent)), False),
                 (escape(_key(s.user)), False),
-                (money(s.cost_usd), True),
-                (f"{s.calls:,}", True),
+                (at_least(s.cost_usd, s.unpriced_calls), True),
+                (calls_text(s.calls, s.unpriced_calls), True),
                 (f"{s.tasks} ({s.completed_tasks})", True),
             ]
         )
@@ -364,8 +377,9 @@ def to_html(report: WeeklyReport) -> str:
 
 def _slack_rows(rows: list[Row], limit: int = 10) -> str:
     lines = [
-        f"{r.rank}. *{slack_escape(_key(r.key))}* {money(r.cost_usd)} ({change(r.cost_change)}), {r.calls:,} calls, "
-        f"{money(r.cost_per_completed_task_usd)}/completed task"
+        f"{r.rank}. *{slack_escape(_key(r.key))}* {at_least(r.cost_usd, r.unpriced_calls)} ({change(r.cost_change)}), "
+        f"{calls_text(r.calls, r.unpriced_calls)} calls, "
+        f"{at_least(r.cost_per_completed_task_usd, r.unpriced_calls)}/completed task"
         + (f" — _{slack_escape(_causes(r))}_" if r.causes else "")
         for r in rows[:limit]
     ]
@@ -374,7 +388,8 @@ def _slack_rows(rows: list[Row], limit: int = 10) -> str:
 
 def _slack_sessions(rows: list[SessionRow], limit: int = 10) -> str:
     lines = [
-        f"{s.rank}. `{slack_escape(s.session)}` {money(s.cost_usd)}, {s.calls:,} calls"
+        f"{s.rank}. `{slack_escape(s.session)}` {at_least(s.cost_usd, s.unpriced_calls)}, "
+        f"{calls_text(s.calls, s.unpriced_calls)} calls"
         + (f" · {slack_escape(s.agent)}" if s.agent else "")
         + (f" · user {slack_escape(s.user)}" if s.user else "")
         for s in rows[:limit]

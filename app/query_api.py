@@ -264,6 +264,7 @@ class Anomaly(BaseModel):
     history_days: int
     top_trace_ids: list[str]
     top_trace_costs: list[float | None]
+    top_trace_calls: list[int]
 
 
 class AnomaliesResponse(BaseModel):

@@ -76,10 +76,9 @@ def alert_text(message: AlertMessage) -> str:
         f"Window:    {message.window_text()}",
         f"Scope:     {', '.join(f'{k}={v}' for k, v in message.filters().items()) or 'whole project'}",
     ]
-    if message.details.get("forecast_usd") is not None:
-        lines.append(
-            f"Forecast:  {format_value(message.details['forecast_usd'], 'usd')} by the end of the period"
-        )
+    forecast = message.forecast_text()
+    if forecast is not None:
+        lines.append(f"Forecast:  {forecast} by the end of the period")
     if message.description:
         lines += ["", message.description]
     if message.offenders:
@@ -117,8 +116,9 @@ def alert_html(message: AlertMessage) -> str:
         ("Scope", ", ".join(f"{k}={v}" for k, v in message.filters().items()) or "whole project"),
         ("Severity", message.severity),
     ]
-    if message.details.get("forecast_usd") is not None:
-        facts.append(("Forecast", format_value(message.details["forecast_usd"], "usd")))
+    forecast = message.forecast_text()
+    if forecast is not None:
+        facts.append(("Forecast", forecast))
     rows = "".join(
         f'<tr><td style="{_TD}font-weight:600;">{escape(k)}</td><td style="{_TD}">{escape(v)}</td></tr>'
         for k, v in facts

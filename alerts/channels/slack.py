@@ -56,9 +56,9 @@ def alert_blocks(message: AlertMessage) -> list[dict[str, Any]]:
         _field("Severity", message.severity),
         _field("Scope", ", ".join(f"{k}={v}" for k, v in message.filters().items()) or "whole project"),
     ]
-    forecast = message.details.get("forecast_usd")
+    forecast = message.forecast_text()
     if forecast is not None:
-        fields.append(_field("Forecast for the period", format_value(forecast, "usd")))
+        fields.append(_field("Forecast for the period", forecast))
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",

@@ -6,7 +6,7 @@
 --   aggregates as metrics.sql run with group "period" and "period:<dimension>"; sessions (count, P95 of
 --   session cost) for dim 'none' only, NULL for the others;
 -- * dim 'session' (period 'current', key the session): top_sessions.sql's $top most expensive sessions of
---   the current window, with its rank, agent, user, calls, cost and tasks by outcome.
+--   the current window, with its rank, agent, user, calls (and how many unpriced), cost and tasks by outcome.
 --
 -- The calls in scope (read once) are summed per period, dimension values, task and session (`by_task`) and per
 -- period, task type, agent and model (`by_model`, few rows): the groups are sums of those, but for the model
@@ -167,6 +167,7 @@ per_session AS (
     SELECT
         period, session_key,
         SUM(calls) AS calls,
+        SUM(unpriced_calls) AS unpriced_calls,
         SUM(cost_usd) AS cost_usd,
         MIN(agent_name) AS agent_name,
         MIN(user_id) AS user_id
@@ -186,7 +187,7 @@ top_sessions AS (
     SELECT *
     FROM (
         SELECT
-            session_key, calls, cost_usd, agent_name, user_id,
+            session_key, calls, unpriced_calls, cost_usd, agent_name, user_id,
             ROW_NUMBER() OVER (ORDER BY cost_usd DESC NULLS LAST, calls DESC, session_key) AS rank
         FROM per_session
         WHERE period = 'current'
@@ -276,7 +277,7 @@ LEFT JOIN sessions AS s ON s.gid = m.gid AND s.period = m.period
 UNION ALL
 SELECT
     'session', 'current', s.session_key, NULL, NULL, NULL, NULL, NULL, NULL,
-    CAST(s.calls AS BIGINT), NULL, s.cost_usd, NULL, NULL, NULL, NULL, NULL,
+    CAST(s.calls AS BIGINT), CAST(s.unpriced_calls AS BIGINT), s.cost_usd, NULL, NULL, NULL, NULL, NULL,
     CAST(k.tasks AS BIGINT), CAST(k.completed_tasks AS BIGINT), CAST(k.failed_tasks AS BIGINT), NULL, NULL, NULL,
     NULL, NULL, NULL, NULL, NULL,
     CAST(s.rank AS BIGINT), s.agent_name, s.user_id

@@ -172,3 +172,35 @@ def test_one_round_of_every_rule_kind_on_each_backend(backend: str, tmp_path) ->
         assert [e["event"] for e in engine.store.history()] == ["fired"] * 5
     finally:
         wh.close()
+
+
+def test_a_budget_message_says_how_many_calls_it_could_not_count(wh: Warehouse) -> None:
+    now = datetime(2026, 11, 16, tzinfo=UTC)
+    at = datetime(2026, 11, 10, tzinfo=UTC)
+    write(wh, [call("b0", "c", 300.0, at), call("b1", "c", None, at, model="my-finetune", provider="acme")])
+    r = rule(kind="budget", period="month", amount_usd=500)
+    engine = AlertEngine(wh, Settings(), parse_alerts({"rules": [r.model_dump()]}), {}, clock=FakeClock(now))
+    (message,) = engine.check().messages
+    assert message.subject() == (
+        "FIRING: r: Month 2026-11 spend $300.00 of $500.00 (60% of the budget); 1 call without a price not counted"
+    )
+    assert message.forecast_text() == "$600.00 (priced calls only)"
+
+
+def test_a_spike_message_covers_the_flagged_day_and_counts_the_calls_of_its_traces(wh: Warehouse) -> None:
+    history = [1.0, 1.1, 0.9, 1.05, 0.95, 1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0, 1.1, 0.9]
+    calls = [
+        call(f"d{i}", "c", cost, T0 - timedelta(days=14 - i, hours=2), agent_name="support-bot")
+        for i, cost in enumerate(history)
+    ]
+    day = datetime(T0.year, T0.month, T0.day, tzinfo=UTC)
+    spike = [
+        call("spike", f"c{n}", 5.0, day + timedelta(minutes=n), agent_name="support-bot") for n in (1, 2)
+    ]
+    write(wh, calls + spike)
+    r = rule(kind="spike", metric="total_cost_usd", z=3.5, window_days=14)
+    engine = AlertEngine(wh, Settings(), parse_alerts({"rules": [r.model_dump()]}), {}, clock=FakeClock(T0))
+    (message,) = engine.check().messages
+    assert (message.since, message.until) == (day, T0)
+    (top, *_) = message.offenders
+    assert (top.id, top.cost_usd, top.calls) == ("spike", 10.0, 2)

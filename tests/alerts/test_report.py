@@ -279,3 +279,45 @@ def test_the_html_report_renders_in_headless_chromium(report) -> None:
         finally:
             browser.close()
     assert (ARTIFACTS / "weekly_report.png").stat().st_size > 10_000
+
+
+def test_rows_with_unpriced_calls_show_their_costs_as_lower_bounds() -> None:
+    """A row whose calls are partly unpriced knows only part of its cost: ``≥ $…`` and how many calls lack a
+    price, in every format; a row whose calls are all priced reads as before."""
+    wh = connect("duckdb:///:memory:")
+    try:
+        at = THIS_WEEK + timedelta(hours=1)
+        research = [
+            call("r1", "c0", 0.0275, at, task_type="research", agent_name="research", session_id="S12"),
+            *[
+                call(
+                    "r1",
+                    f"c{n}",
+                    None,
+                    at + timedelta(minutes=n),
+                    task_type="research",
+                    agent_name="research",
+                    session_id="S12",
+                    model="acme-private-7",
+                    provider="acme",
+                )
+                for n in (1, 2, 3)
+            ],
+        ]
+        chat = [call("c1", "c0", 0.01, at, task_type="chat", agent_name="support", session_id="S13")]
+        write(wh, research + chat)
+        report = build_weekly_report(wh, Settings(), "2026-W47", now=datetime(2026, 11, 23, 9, tzinfo=UTC))
+    finally:
+        wh.close()
+    by_type = {r.key: r for r in report.task_types}
+    assert (by_type["research"].unpriced_calls, by_type["chat"].unpriced_calls) == (3, 0)
+    (s12,) = [s for s in report.sessions if s.session == "S12"]
+    assert (s12.calls, s12.unpriced_calls) == (4, 3)
+    markdown = render(report, "md")
+    assert "| research | ≥ $0.0275 | — | 4 (3 unpriced) | ≥ $0.0275 |" in markdown
+    assert "| chat | $0.01 | — | 1 | $0.01 |" in markdown
+    assert "≥ $0.0275 | 4 (3 unpriced) | 1 (1) |" in markdown  # the session
+    html = render(report, "html")
+    assert "≥ $0.0275" in html and "4 (3 unpriced)" in html
+    slack = json.dumps(to_slack_blocks(report), ensure_ascii=False)
+    assert "≥ $0.0275 (—), 4 (3 unpriced) calls" in slack
