@@ -52,7 +52,7 @@ from agentledger.analytics.anomalies import ANOMALY_METRICS
 from agentledger.analytics.filters import GROUP_BY
 from agentledger.analytics.metrics import METRIC_KEYS
 from agentledger.core.errors import ConfigError
-from agentledger.core.yamltext import load_yaml
+from agentledger.core.yamltext import load_yaml, yaml_error
 
 # Every scalar metric of compute_metrics can be alerted on (the model mix is a table, not a number).
 METRICS = tuple(k for k in METRIC_KEYS if k != "model_mix")
@@ -337,7 +337,9 @@ def describe(exc: ValidationError, origin: str) -> str:
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_error(path, exc)) from exc
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it: {exc}") from exc
     if data is None:
         return {}

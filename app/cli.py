@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -17,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
-from agentledger.core.errors import AgentLedgerError
+from agentledger.core.errors import AgentLedgerError, ConfigError
 from agentledger.core.security import is_loopback, redact_url
 from agentledger.core.settings import Settings, describe_settings_error
 
@@ -359,10 +361,12 @@ def up(
     )
 
     settings = _settings(warehouse)
+    _check_free(settings.host, settings.port, "AGENTLEDGER_PORT")  # before loading anything: fail fast
     if not no_ui:
         from agentledger.ui.auth import check_exposure
 
-        check_exposure(settings.ui_host, settings)  # before loading anything: fail fast
+        check_exposure(settings.ui_host, settings)
+        _check_free(settings.ui_host, settings.ui_port, "AGENTLEDGER_UI_PORT")
     wh = open_warehouse(settings)
     if not no_demo and count_calls(wh, settings.project_id) == 0:
         with _progress() as progress:
@@ -394,6 +398,12 @@ def up(
     )
     refresher.start()
     _wait_started(server)
+    if not server.started:  # the bind failed after all (uvicorn logged why): do not announce a dead API
+        stop.set()
+        wh.close()
+        raise AgentLedgerError(
+            f"the API did not start on {api_url}: is the port taken? Choose another with AGENTLEDGER_PORT"
+        )
     console.print(f"API on {api_url}  ·  dashboard on http://{settings.ui_host}:{settings.ui_port}")
     try:
         run_dashboard(settings.ui_host, settings.ui_port)
@@ -419,11 +429,22 @@ def migrate(
     batch_rows: Annotated[int, typer.Option(min=1, help="Rows per batch")] = 50_000,
 ) -> None:
     """Copy a ledger between warehouses (resumable: a stopped copy goes on after its last batch); counts checked."""
+    from agentledger.app.services import missing_ledger
     from agentledger.warehouse import connect
     from agentledger.warehouse.chclient import redact_url
     from agentledger.warehouse.copy import copy_ledger
 
-    source, target = connect(from_url), connect(to_url)
+    missing = missing_ledger(from_url)
+    if missing is not None:
+        raise ConfigError(f"--from: no ledger at {missing} (nothing to copy; a relative path is from here)")
+    if _same_ledger(from_url, to_url):
+        raise ConfigError(f"--from and --to name the same ledger ({redact_url(to_url)}): nothing to copy")
+    source = connect(from_url)
+    try:
+        target = connect(to_url)
+    except BaseException:
+        source.close()
+        raise
     try:
         with _progress() as progress:
             tasks: dict[str, Any] = {}
@@ -451,10 +472,44 @@ def migrate(
         )
 
 
+def _same_ledger(a: str, b: str) -> bool:
+    """Whether two warehouse URLs name the same ledger (the same DuckDB file or chDB folder, or equal URLs)."""
+    from agentledger.warehouse.duckdb import database_file
+
+    def where(url: str) -> str:
+        scheme, _, rest = url.partition("://")
+        if scheme.lower() == "duckdb":
+            file = database_file(url)
+            return f"duckdb:{file.resolve()}" if file is not None else f"duckdb:memory:{id(url)}"
+        if scheme.lower() == "chdb":  # chdb:///rel/dir or chdb:////abs/dir, as duckdb:// URLs
+            return f"chdb:{Path(rest[1:] if rest.startswith('/') else rest).expanduser().resolve()}"
+        return url.rstrip("/")
+
+    return where(a) == where(b)
+
+
 def _wait_started(server: Any, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _check_free(host: str, port: int, variable: str) -> None:
+    """Refuse at once when ``host:port`` cannot be listened on (taken, or not an address of this machine)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise AgentLedgerError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            reason = "the port is taken" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
+            raise AgentLedgerError(
+                f"cannot listen on {host}:{port}: {reason}; choose another port with {variable}"
+            ) from None
 
 
 def _register_commands() -> None:

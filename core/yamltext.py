@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["StrictLoader", "load_yaml"]
+__all__ = ["StrictLoader", "load_yaml", "yaml_error"]
 
 
 class StrictLoader(yaml.SafeLoader):
@@ -38,8 +38,8 @@ class StrictLoader(yaml.SafeLoader):
             if key in seen:
                 first = seen[key].start_mark.line + 1
                 raise yaml.composer.ComposerError(
-                    "while reading a mapping",
-                    node.start_mark,
+                    None,
+                    None,
                     f"the key {key_node.value!r} is given twice (first on line {first})",
                     key_node.start_mark,
                 )
@@ -50,3 +50,20 @@ class StrictLoader(yaml.SafeLoader):
 def load_yaml(text: str) -> Any:
     """``text`` read with :class:`StrictLoader` (raises ``yaml.YAMLError`` naming the line of a problem)."""
     return yaml.load(text, Loader=StrictLoader)  # noqa: S506  # StrictLoader is a SafeLoader
+
+
+def yaml_error(path: object, exc: yaml.YAMLError) -> str:
+    """One line for a YAML error in the file ``path``: ``prices.yaml:3: not valid YAML: <what, where>``.
+
+    PyYAML's own text spans several lines and names ``"<unicode string>"`` for the file.
+    """
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None)
+    if not isinstance(exc, yaml.MarkedYAMLError) or problem is None:
+        return f"{path}: not valid YAML: {' '.join(str(exc).split())}"
+    where = f":{mark.line + 1}" if mark is not None else ""
+    text = problem
+    context, context_mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and context_mark is not None and (mark is None or context_mark.line != mark.line):
+        text += f" ({context} started on line {context_mark.line + 1})"
+    return f"{path}{where}: not valid YAML: {' '.join(text.split())}"

@@ -30,7 +30,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
 from agentledger.core.errors import ConfigError
-from agentledger.core.yamltext import load_yaml
+from agentledger.core.yamltext import load_yaml, yaml_error
 from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP
 
 LANGFUSE_CLOUD = "https://cloud.langfuse.com"
@@ -222,7 +222,9 @@ def load_config(path: str | Path) -> SourcesConfig:
     try:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text) if path.suffix.lower() == ".toml" else load_yaml(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_error(path, exc)) from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read it: {exc}") from exc
     return parse_config(data or {}, origin=str(path))
 

@@ -111,6 +111,26 @@ def database_file(url: str) -> Path | None:
     return None if path == ":memory:" else Path(path).expanduser()
 
 
+# A DuckDB database file carries these bytes after its 8-byte checksum.
+_DUCKDB_MAGIC = b"DUCK"
+
+
+def _refuse_other_files(file: Path) -> None:
+    """A path that holds something else than a DuckDB database (a CSV export, a folder) is an error: DuckDB
+    would open an empty database in memory instead, and every figure would read $0."""
+    if file.is_dir():
+        raise WarehouseError(f"cannot open DuckDB warehouse {str(file)!r}: it is a directory, not a file")
+    try:
+        with file.open("rb") as handle:
+            head = handle.read(12)
+    except FileNotFoundError:
+        return  # a new ledger
+    except OSError as exc:
+        raise WarehouseError(f"cannot open DuckDB warehouse {str(file)!r}: {exc.strerror or exc}") from None
+    if head and head[8:12] != _DUCKDB_MAGIC:
+        raise WarehouseError(f"cannot open DuckDB warehouse {str(file)!r}: the file is not a DuckDB database")
+
+
 def sql_fragment(name: str) -> str:
     """A shared piece of canonical SQL, ``sql/queries/fragments/<name>.sql``, for a template slot."""
     path = sql_root() / "queries" / "fragments" / f"{name}.sql"
@@ -196,7 +216,9 @@ class DuckDBWarehouse:
         self.url = url
         self.path = database_path(url)
         if self.path != ":memory:":
-            Path(self.path).expanduser().parent.mkdir(parents=True, exist_ok=True)  # DuckDB expands ~ too
+            file = Path(self.path).expanduser()  # DuckDB expands ~ too
+            _refuse_other_files(file)
+            file.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._con = duckdb.connect(self.path)
         except duckdb.Error as exc:

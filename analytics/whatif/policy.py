@@ -45,7 +45,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from agentledger.core.errors import ConfigError
-from agentledger.core.yamltext import load_yaml
+from agentledger.core.yamltext import load_yaml, yaml_error
 
 __all__ = [
     "Batch",
@@ -245,5 +245,5 @@ def load_policy(path: str | Path) -> Policy:
     try:
         document = load_yaml(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        raise ConfigError(yaml_error(path, exc)) from exc
     return parse_policy(document, str(path))

@@ -44,7 +44,7 @@ from pydantic import (
 from agentledger.core.errors import ConfigError
 from agentledger.core.pricing.catalog import provider_matches
 from agentledger.core.pricing.rates import UnitPrices
-from agentledger.core.yamltext import StrictLoader, load_yaml
+from agentledger.core.yamltext import StrictLoader, load_yaml, yaml_error
 
 __all__ = ["PriceOverride", "load_overrides", "parse_overrides"]
 
@@ -229,7 +229,5 @@ def load_overrides(path: str | Path) -> list[PriceOverride]:
     try:
         document = load_yaml(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {exc}") from exc
+        raise ConfigError(yaml_error(path, exc)) from exc
     return parse_overrides(document, str(path), _locator(text))

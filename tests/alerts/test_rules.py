@@ -184,5 +184,5 @@ def test_saving_replaces_only_the_alerts_section(tmp_path: Path) -> None:
 def test_a_rules_file_giving_a_key_twice_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "alerts.yaml"
     path.write_text("alerts:\n  rules: []\n  rules: []\n")
-    with pytest.raises(ConfigError, match=r"(?s)alerts.yaml: cannot read it: .*'rules' is given twice"):
+    with pytest.raises(ConfigError, match=r"(?s)alerts.yaml:\d+: not valid YAML: .*'rules' is given twice"):
         load_alerts(path)

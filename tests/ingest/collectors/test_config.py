@@ -142,7 +142,9 @@ def test_a_source_giving_a_key_twice_is_refused_not_read_as_the_last(tmp_path: P
     path.write_text(
         "sources:\n  - type: langfuse\n    host: https://a.example\n    host: https://b.example\n"
     )
-    with pytest.raises(ConfigError, match=r"(?s)agentledger.yaml: cannot read it: .*'host' is given twice"):
+    with pytest.raises(
+        ConfigError, match=r"(?s)agentledger.yaml:\d+: not valid YAML: .*'host' is given twice"
+    ):
         load_config(path)
 
 
