@@ -98,8 +98,8 @@ def build_alerts_router(warehouse: Warehouse, settings: Settings, require_key: A
         config = _merge(load(), update)
         try:
             save_alerts(settings.config_file, config)
-        except ConfigError as exc:
-            raise HTTPException(500, str(exc)) from None
+        except ConfigError as exc:  # a read-only or missing folder (the compose file mounts it read-only)
+            raise HTTPException(409, f"the rules were not saved: {exc}") from None
         return {
             **config.model_dump(mode="json"),
             "configured_channels": _configured_channels(config, settings),

@@ -89,14 +89,14 @@ def create_app(settings: Settings, warehouse: Warehouse | None = None, *, contro
     app.include_router(
         build_otlp_router(
             writer.submit, settings, pick_project, mapper, writer.coming, writer.submit_prepared
-        ),
-        tags=["ingest"],
+        )
     )
     _include_litellm(app, writer.submit, settings, pick_project)
 
-    app.include_router(build_query_router(wh, settings, require_key), tags=["query"])
-    app.include_router(build_recommend_router(wh, settings, require_key), tags=["recommendations"])
-    app.include_router(build_alerts_router(wh, settings, require_key), tags=["alerts"])
+    # each router names its own tag (one per endpoint in the OpenAPI schema)
+    app.include_router(build_query_router(wh, settings, require_key))
+    app.include_router(build_recommend_router(wh, settings, require_key))
+    app.include_router(build_alerts_router(wh, settings, require_key))
 
     @app.get("/healthz", tags=["meta"])
     def healthz() -> dict[str, str]:
@@ -131,7 +131,7 @@ def _include_litellm(
         from agentledger.ingest.litellm_receiver import build_litellm_router
     except ImportError:  # the LiteLLM receiver is optional in a trimmed install
         return
-    app.include_router(build_litellm_router(ingest, settings, pick_project), tags=["ingest"])
+    app.include_router(build_litellm_router(ingest, settings, pick_project))
 
 
 class RetryAfterOn503:

@@ -304,7 +304,7 @@ def build_query_router(
 ) -> APIRouter:
     """The ``/api`` analytics endpoints on ``warehouse``; every one depends on ``require_key``, which
     returns the caller's project (None: ``settings.project_id``) and every query is limited to it."""
-    router = APIRouter(prefix="/api", tags=["analytics"], dependencies=[Depends(require_key)])
+    router = APIRouter(prefix="/api", tags=["query"], dependencies=[Depends(require_key)])
     pricer = Pricer.from_settings(settings)
     wh = warehouse
 

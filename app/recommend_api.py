@@ -72,7 +72,7 @@ def build_recommend_router(
 ) -> APIRouter:
     """The recommendation and what-if endpoints on ``warehouse``, guarded by ``require_key``, which returns
     the caller's project (None: ``settings.project_id``)."""
-    router = APIRouter(dependencies=[Depends(require_key)], tags=["recommend"])
+    router = APIRouter(dependencies=[Depends(require_key)], tags=["recommendations"])
     pricer = Pricer.from_settings(settings)
 
     # Defaults rather than Annotated: with postponed annotations FastAPI cannot see these local names.

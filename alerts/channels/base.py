@@ -8,7 +8,9 @@ sends exactly what the first attempt sent) and sends a payload. ``send`` raises
 
 from __future__ import annotations
 
+import html
 import logging
+import re
 import threading
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -96,8 +98,22 @@ def post(
         raise TransientError(f"{what}: cannot reach the server: {type(exc).__name__}: {reason}") from None
     if response.is_success:
         return
-    detail = response.text[:200].strip()
-    message = f"{what}: HTTP {response.status_code} {detail}".strip()
+    message = f"{what}: HTTP {response.status_code} {_detail(response)}".strip()
     if response.status_code in (408, 429) or response.status_code >= 500:
         raise TransientError(message, retry_after=_retry_after(response))
     raise TerminalError(message)
+
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]+>")
+_DETAIL_CHARS = 160
+
+
+def _detail(response: httpx.Response) -> str:
+    """What an error answer says, on one line: an HTML page's title (or its text), a JSON or text body, cut."""
+    text = response.text[:4000]
+    if "html" in response.headers.get("content-type", "") or text.lstrip().startswith("<"):
+        title = _TITLE.search(text)
+        text = html.unescape(title.group(1) if title else _TAG.sub(" ", text))
+    text = " ".join(text.split())
+    return text if len(text) <= _DETAIL_CHARS else text[: _DETAIL_CHARS - 1] + "…"

@@ -66,6 +66,8 @@ class HttpSink:
 
     port: int = field(default_factory=free_port)
     status: int = 200
+    answer: bytes | None = None  # the body of the answer (default: "ok", or "unavailable" for an error)
+    content_type: str | None = None
     requests: list[Received] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -81,8 +83,11 @@ class HttpSink:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 sink.requests.append(Received(self.path, dict(self.headers.items()), body))
                 self.send_response(sink.status)
+                if sink.content_type:
+                    self.send_header("Content-Type", sink.content_type)
                 self.end_headers()
-                self.wfile.write(b"ok" if sink.status < 400 else b"unavailable")
+                default = b"ok" if sink.status < 400 else b"unavailable"
+                self.wfile.write(default if sink.answer is None else sink.answer)
 
             def log_message(self, *args: object) -> None:
                 pass

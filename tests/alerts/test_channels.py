@@ -108,6 +108,26 @@ def test_slack_errors_are_transient_or_terminal_and_never_show_the_url(http_sink
     assert "secret-token" not in str(err.value) and "cannot reach" in str(err.value)
 
 
+def test_an_error_page_is_named_on_one_line_not_dumped(http_sink: HttpSink) -> None:
+    """A proxy's HTML error page gives its title in the error, not the page's markup over many lines."""
+    channel = SlackChannel("slack", SecretStr(http_sink.url))
+    http_sink.status, http_sink.content_type = 501, "text/html;charset=utf-8"
+    http_sink.answer = (
+        b"<!DOCTYPE HTML>\n<html lang='en'>\n<head>\n<title>Error response</title>\n</head>\n<body>\n"
+        b"<h1>Error response</h1>\n<p>Error code: 501</p>\n"
+        + b"<p>padding</p>\n" * 200
+        + b"</body>\n</html>\n"
+    )
+    with pytest.raises(TransientError) as err:
+        channel.send({"text": "x"}, delivery_id="d", now=AT)
+    assert str(err.value) == "Slack channel 'slack': HTTP 501 Error response"
+    http_sink.status = 400
+    http_sink.content_type, http_sink.answer = "application/json", b'{"error":\n  "' + b"x" * 500 + b'"}'
+    with pytest.raises(TerminalError) as err:
+        channel.send({"text": "x"}, delivery_id="d", now=AT)
+    assert "\n" not in str(err.value) and len(str(err.value)) < 220 and str(err.value).endswith("…")
+
+
 def test_slack_log_lines_never_show_the_webhook_url(
     http_sink: HttpSink, caplog: pytest.LogCaptureFixture
 ) -> None:

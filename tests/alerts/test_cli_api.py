@@ -292,6 +292,17 @@ def test_rules_can_be_read_and_replaced(api) -> None:
     assert client.get("/api/alerts/rules", headers={"X-API-Key": "wrong"}).status_code == 401
 
 
+def test_rules_in_a_read_only_folder_are_not_saved_and_say_why(api) -> None:
+    """docker-compose.yml mounts the rules file's folder read-only: a PUT is refused with 409, not a 500."""
+    client, settings, _ = api
+    before = settings.config_file.read_text()
+    # what cannot be written, whoever runs the tests: the file the new rules go to first is a folder
+    settings.config_file.with_name(settings.config_file.name + ".tmp").mkdir()
+    put = client.put("/api/alerts/rules", json={"rules": [P95_RULE]})
+    assert put.status_code == 409 and "the rules were not saved" in put.json()["detail"]
+    assert settings.config_file.read_text() == before
+
+
 def test_history_state_and_weekly_report_endpoints(api) -> None:
     client, settings, wh = api
     assert client.get("/api/alerts/history").json() == []

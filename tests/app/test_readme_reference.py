@@ -97,3 +97,17 @@ def test_every_readme_endpoint_is_served(routes: set[str]) -> None:
 def test_every_route_is_in_the_readme(routes: set[str]) -> None:
     missing = sorted(path for path in routes if path not in README)
     assert not missing, f"routes the README does not document: {missing}"
+
+
+def test_every_operation_is_listed_under_one_tag() -> None:
+    """The OpenAPI schema groups each endpoint once (a tag given twice listed it twice in the docs)."""
+    from agentledger.app.api import create_app
+
+    api: Any = create_app(Settings(warehouse="duckdb:///:memory:", _env_file=None))
+    tags = {
+        (path, method): operation.get("tags", [])
+        for path, methods in api.openapi()["paths"].items()
+        for method, operation in methods.items()
+    }
+    assert {key: t for key, t in tags.items() if len(t) != 1} == {}
+    assert {t[0] for t in tags.values()} == {"ingest", "query", "recommendations", "alerts", "meta"}

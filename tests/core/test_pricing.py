@@ -643,6 +643,15 @@ def test_example_overrides_file_loads_and_prices():
     pricer = Pricer(load_overrides(REPO / "examples" / "prices.yaml"))
     call = priced("gpt-4o", "openai", pricer, at=datetime(2025, 3, 1, tzinfo=UTC), input_tokens=MTOK)
     assert (call.cost_usd, call.price_status) == (pytest.approx(2.0), "override")
+    snapshot = priced(
+        "gpt-4o-2024-08-06", "openai", pricer, at=datetime(2025, 3, 1, tzinfo=UTC), input_tokens=MTOK
+    )
+    assert snapshot.price_status == "override"
+    mini = priced("gpt-4o-mini", "openai", pricer, at=datetime(2025, 3, 1, tzinfo=UTC), input_tokens=MTOK)
+    assert (mini.cost_usd, mini.price_status) == (
+        pytest.approx(0.15),
+        "priced",
+    )  # the catalog, not the contract
 
 
 def test_from_settings_reads_prices_file_and_policy(tmp_path):
