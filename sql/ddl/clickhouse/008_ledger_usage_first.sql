@@ -1,0 +1,82 @@
+-- The ledger view with the rule of sql/ddl/duckdb/008_ledger_usage_first.sql (ClickHouse dialect; that file
+-- explains it): per (project, response id), a source whose record carries usage (input + output tokens > 0)
+-- wins over one whose record has none, then source priority (otlp > langfuse > litellm > helicone > others by
+-- name). The first stored source's rows with usage, and the rows without a response_id, stay without a look-up;
+-- the response ids of the other rows are looked up (IN sets, built once per query) and their winning source's
+-- rows come back, but for those the first branch returned already.
+-- Tables read here are FINAL through the session's `final` setting, like every other read.
+-- The view's columns are fixed when it is created: a migration that adds columns to `calls` re-creates it.
+
+CREATE OR REPLACE VIEW ledger_calls AS
+SELECT c.*
+FROM calls AS c
+WHERE c.response_id IS NULL
+   OR c.response_id = ''
+   OR (
+       c.input_tokens + c.output_tokens > 0
+       AND c.source = (
+           SELECT substring(min(concat(toString(multiIf(source = 'otlp', 1, source = 'langfuse', 2,
+                                                        source = 'litellm', 3, source = 'helicone', 4, 9)), source)), 2)
+           FROM (SELECT DISTINCT source FROM calls)
+       )
+   )
+UNION ALL
+SELECT c.*
+FROM calls AS c
+WHERE (c.project_id, c.response_id, c.source) IN (
+    -- per looked-up response id: the winning source
+    SELECT project_id, response_id, best_source
+    FROM (
+        SELECT
+            project_id,
+            assumeNotNull(response_id) AS response_id,
+            substring(min(concat(
+                if(input_tokens + output_tokens > 0, '0', '1'),
+                toString(multiIf(source = 'otlp', 1, source = 'langfuse', 2, source = 'litellm', 3,
+                                 source = 'helicone', 4, 9)),
+                source
+            )), 3) AS best_source
+        FROM calls
+        WHERE response_id IN (
+            SELECT response_id
+            FROM calls
+            WHERE response_id != ''
+              AND (
+                  input_tokens + output_tokens = 0
+                  OR source != (
+                      SELECT substring(min(concat(toString(multiIf(source = 'otlp', 1, source = 'langfuse', 2,
+                                                                   source = 'litellm', 3, source = 'helicone', 4, 9)),
+                                                  source)), 2)
+                      FROM (SELECT DISTINCT source FROM calls)
+                  )
+              )
+        )
+        GROUP BY project_id, response_id
+    )
+)
+AND NOT (
+    -- returned by the first branch
+    c.input_tokens + c.output_tokens > 0
+    AND c.source = (
+        SELECT substring(min(concat(toString(multiIf(source = 'otlp', 1, source = 'langfuse', 2,
+                                                     source = 'litellm', 3, source = 'helicone', 4, 9)), source)), 2)
+        FROM (SELECT DISTINCT source FROM calls)
+    )
+);
+
+-- Calls recorded by more than one source: the key of every record, the first one being a row kept.
+CREATE OR REPLACE VIEW ledger_links AS
+SELECT
+    project_id,
+    assumeNotNull(response_id) AS response_id,
+    count() AS records,
+    arrayMap(x -> x.4, arraySort(groupArray((
+        if(input_tokens + output_tokens > 0, 0, 1),
+        multiIf(source = 'otlp', 1, source = 'langfuse', 2, source = 'litellm', 3, source = 'helicone', 4, 9),
+        source,
+        concat(source, ':', trace_id, ':', span_id)
+    )))) AS linked_sources
+FROM calls
+WHERE response_id IS NOT NULL AND response_id != ''
+GROUP BY project_id, response_id
+HAVING uniqExact(source) > 1;
