@@ -21,6 +21,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal, get_args
 
 import polars as pl
 
@@ -29,9 +30,10 @@ from agentledger.analytics.breakdowns import resolve_window, timeseries, top_tra
 from agentledger.analytics.filters import Filters
 from agentledger.warehouse.base import Warehouse
 
-__all__ = ["ANOMALY_METRICS", "Baseline", "detect_anomalies", "flag_series", "robust_z"]
+__all__ = ["ANOMALY_METRICS", "AnomalyMetric", "Baseline", "detect_anomalies", "flag_series", "robust_z"]
 
-ANOMALY_METRICS = ("total_cost_usd", "cost_per_completed_task_usd", "p95_session_cost_usd")
+AnomalyMetric = Literal["total_cost_usd", "cost_per_completed_task_usd", "p95_session_cost_usd"]
+ANOMALY_METRICS: tuple[AnomalyMetric, ...] = get_args(AnomalyMetric)
 MAD_SCALE = 0.6745  # the MAD of a normal distribution is 0.6745 sigma
 MEAN_AD_SCALE = 1.253314  # sqrt(pi / 2): mean absolute deviation -> sigma, for a normal distribution
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal, get_args
 
 from agentledger.core.errors import InputError
 
@@ -11,7 +12,7 @@ from agentledger.core.errors import InputError
 DASHBOARD_DAYS = 30
 
 # Dimensions every metric can be grouped by (the warehouse maps each to an allow-listed expression).
-GROUP_BY = (
+GroupBy = Literal[
     "day",
     "week",
     "agent",
@@ -22,7 +23,8 @@ GROUP_BY = (
     "provider",
     "source",
     "environment",
-)
+]
+GROUP_BY: tuple[GroupBy, ...] = get_args(GroupBy)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ The result says how many were left out; ``include_unpriced=True`` keeps them wit
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,6 +38,7 @@ import polars as pl
 
 from agentledger.analytics._common import check_choice, normalized, params
 from agentledger.analytics.filters import Filters
+from agentledger.core.output import check_output_file, write_output_file
 from agentledger.core.pricing import Pricer, UnitPrices
 from agentledger.warehouse.base import Warehouse
 
@@ -378,14 +380,17 @@ def export_focus(
 ) -> FocusExport:
     """Write the FOCUS 1.2 rows for ``filters`` to ``out_path`` as CSV or Parquet (see the module docstring).
 
-    ``pricer`` (e.g. ``Pricer.from_settings``) supplies list prices for models only an override prices."""
+    ``pricer`` (e.g. ``Pricer.from_settings``) supplies list prices for models only an override prices. A path
+    that cannot be written (a folder, a folder that does not exist) is refused before the ledger is read, and
+    the file is written whole or not at all (see :mod:`agentledger.core.output`)."""
     check_choice("fmt", fmt, ("csv", "parquet"))
+    path = check_output_file(out_path)
     frame, counts = focus_frame(wh, filters, granularity, pricer, include_unpriced)
-    path = Path(out_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "csv":
-        _for_csv(frame).write_csv(path)
+        write_output_file(path, _for_csv(frame).write_csv())
     else:
-        frame.write_parquet(path)
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer)
+        write_output_file(path, buffer.getvalue())
     billed = float(frame["BilledCost"].sum()) if frame.height else 0.0
     return FocusExport(path, frame.height, billed, counts["calls"], counts["unpriced_calls_excluded"])

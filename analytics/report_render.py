@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timedelta
 from html import escape
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlencode
 
 from agentledger.analytics._common import dollars
 from agentledger.analytics.report import Row, SessionRow, WeeklyReport
 
-FORMATS = ("md", "html", "json")
+ReportFormat = Literal["md", "html", "json"]
+FORMATS: tuple[ReportFormat, ...] = get_args(ReportFormat)
 NONE_KEY = "(none)"
 SECTIONS = (("task_types", "Task types"), ("agents", "Agents"), ("users", "Users"))
 

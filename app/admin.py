@@ -216,7 +216,26 @@ class RemoteKeyStore:
 
 
 def _detail(response: httpx.Response) -> str:
+    """The server's reason in one line: its message, or the fields a refused request body got wrong
+    (``project '': String should have at least 1 character``) rather than the validation structure."""
     try:
-        return str(response.json().get("detail"))
+        detail = response.json().get("detail")
     except (ValueError, AttributeError):
         return response.text[:200]
+    if isinstance(detail, list):
+        return "; ".join(_problem(error) for error in detail) or response.reason_phrase
+    return str(detail)
+
+
+def _problem(error: Any) -> str:
+    """One entry of a validation error: the field (without where the request carried it), the value given when
+    it is a short one, and what is wrong with it."""
+    if not isinstance(error, dict):
+        return str(error)
+    where = [str(part) for part in error.get("loc") or ()]
+    if where and where[0] in ("body", "query", "path", "header"):
+        where = where[1:]
+    field = ".".join(where) or "the request"
+    given = error.get("input")
+    shown = f" {given!r}" if isinstance(given, str | int | float) and len(repr(given)) <= 80 else ""
+    return f"{field}{shown}: {error.get('msg', 'invalid')}"

@@ -17,8 +17,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
+from agentledger.analytics.filters import GROUP_BY, GroupBy
+from agentledger.app.cli_format import fmt
 from agentledger.core.errors import AgentLedgerError, ConfigError
 from agentledger.core.security import is_loopback, redact_url
 from agentledger.core.settings import Settings, describe_settings_error
@@ -29,6 +31,18 @@ out = Console()
 
 class _State:
     debug = False
+
+
+def _flag_without_type(option: TyperOption, ctx: Any) -> str | None:
+    """A flag takes no value, so the help shows none after it (`--json`, not `--json <bool>`, which typer's
+    rich help would show and the parser would refuse)."""
+    if option.is_flag or option.count:
+        return option.metavar
+    return _option_type(option, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_without_type  # type: ignore[method-assign]
 
 
 class _Group(TyperGroup):
@@ -102,14 +116,14 @@ def demo(
     wh = open_warehouse(settings)
     try:
         with _progress() as progress:
-            task = progress.add_task("demo spans", total=None)
+            task = progress.add_task("demo sessions", total=sessions)
             result = load_demo(
                 build_pipeline(settings, wh),
                 project_id=settings.project_id,
                 sessions=sessions,
                 seed=seed,
                 end=parse_when(end, "--end"),
-                progress=lambda n: progress.advance(task, n),
+                sessions_progress=lambda n: progress.advance(task, n),
             )
     finally:
         wh.close()
@@ -137,21 +151,29 @@ def ingest_otlp(
 ) -> None:
     """Import OTLP trace files. A bad record is reported with its file and position; the good ones are kept."""
     from agentledger.app.services import build_pipeline, open_warehouse
-    from agentledger.ingest.otlp.files import import_files
+    from agentledger.ingest.otlp.files import import_files, iter_paths
     from agentledger.ingest.runtime import tune_for_ingest
 
+    files = list(iter_paths(paths))  # the folders listed once: the progress bar's total
     settings = _settings(warehouse)
     wh = open_warehouse(settings)
     tune_for_ingest()
     try:
         with _progress() as progress, build_pipeline(settings, wh).overlapped() as ingest:
-            task = progress.add_task("spans", total=None)
+            task = progress.add_task("files", total=len(files))
+            read = [0]
+
+            def spans_read(n: int) -> None:
+                read[0] += n
+                progress.update(task, description=f"files ({read[0]:,} spans)")
+
             report = import_files(
-                paths,
+                files,
                 ingest,
                 project_id=settings.project_id,
-                progress=lambda n: progress.advance(task, n),
+                progress=spans_read,
                 workers=workers,
+                files_progress=lambda n: progress.advance(task, n),
             )
     finally:
         wh.close()
@@ -174,8 +196,8 @@ def metrics(
     since: SinceOpt = None,
     until: UntilOpt = None,
     group_by: Annotated[
-        str | None,
-        typer.Option(help="day, week, agent, task_type, user, feature, model, provider, source, environment"),
+        GroupBy | None,
+        typer.Option(metavar="<dimension>", help=f"One row per value of: {', '.join(GROUP_BY)}"),
     ] = None,
     agent: Annotated[str | None, typer.Option(help="Only this agent")] = None,
     task_type: Annotated[str | None, typer.Option(help="Only this task type")] = None,
@@ -189,13 +211,11 @@ def metrics(
     environment: Annotated[str | None, typer.Option(help="Only this environment")] = None,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Cost per completed task, waste ratio, cache hit rate, P95 session cost, model mix (DESIGN.md definitions)."""
-    from agentledger.analytics.filters import GROUP_BY
+    """Cost per completed task, waste ratio, cache hit rate, P95 session cost, model mix (defined in the README's
+    Metrics section)."""
     from agentledger.analytics.metrics import compute_metrics
     from agentledger.app.services import open_warehouse, scope
 
-    if group_by is not None and group_by not in GROUP_BY:
-        raise AgentLedgerError(f"--group-by must be one of {', '.join(GROUP_BY)}, not {group_by!r}")
     settings = _settings(warehouse)
     filters = scope(
         settings.project_id,
@@ -222,18 +242,6 @@ def metrics(
         )
         return
     _print_metrics(result, group_by)
-
-
-def _fmt(value: Any, key: str) -> str:
-    if value is None:
-        return "—"
-    if key.endswith("_usd"):
-        return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
-    if key.endswith(("_rate", "_ratio", "_share")):
-        return f"{value:.1%}"
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
 
 
 _SUMMARY_KEYS = (
@@ -269,7 +277,7 @@ def _print_metrics(result: dict[str, Any], group_by: str | None) -> None:
             table.add_row(
                 str(g["key"]),
                 *(
-                    _fmt(g[k], k)
+                    fmt(g[k], k)
                     for k in (
                         "total_cost_usd",
                         "calls",
@@ -284,17 +292,17 @@ def _print_metrics(result: dict[str, Any], group_by: str | None) -> None:
         return
     table = Table("metric", "value", title="agentledger metrics")
     for key in _SUMMARY_KEYS:
-        table.add_row(key, _fmt(result[key], key))
+        table.add_row(key, fmt(result[key], key))
     out.print(table)
     mix = Table("model", "provider", "calls", "cost", "share of cost", "share of calls", title="model mix")
     for m in result["model_mix"]:
         mix.add_row(
             str(m["model"]),
             str(m["provider"]),
-            _fmt(m["calls"], "calls"),
-            _fmt(m["cost_usd"], "cost_usd"),
-            _fmt(m["cost_share"], "cost_share"),
-            _fmt(m["call_share"], "call_share"),
+            fmt(m["calls"], "calls"),
+            fmt(m["cost_usd"], "cost_usd"),
+            fmt(m["cost_share"], "cost_share"),
+            fmt(m["call_share"], "call_share"),
         )
     out.print(mix)
 

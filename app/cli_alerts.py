@@ -25,8 +25,9 @@ from agentledger.alerts.rules import load_alerts
 from agentledger.alerts.scheduler import Scheduler, standard_jobs
 from agentledger.alerts.state import Clock, system_clock
 from agentledger.analytics.report import build_weekly_report, previous_week
-from agentledger.analytics.report_render import FORMATS, format_value, render
-from agentledger.core.errors import ConfigError, InputError, WarehouseError
+from agentledger.analytics.report_render import ReportFormat, format_value, render
+from agentledger.core.errors import ConfigError, WarehouseError
+from agentledger.core.output import check_output_file, write_output_file
 from agentledger.core.security import redact_url
 from agentledger.core.settings import Settings
 from agentledger.warehouse.base import Warehouse
@@ -288,7 +289,7 @@ def report_weekly(
     week: Annotated[
         str | None, typer.Option(help="ISO week, e.g. 2026-W47 (default: last complete week)")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or json")] = "md",
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Markdown, HTML or JSON")] = "md",
     out_file: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout")
     ] = None,
@@ -300,8 +301,8 @@ def report_weekly(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """The weekly top-10 cost report: task types, agents, users and sessions with week-over-week causes."""
-    if fmt not in FORMATS:
-        raise InputError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    if out_file is not None:
+        check_output_file(out_file)  # before anything is read, built or sent
     settings = _settings(warehouse, config)
     now = datetime.now(UTC)
     week = week or previous_week(now, settings.report_timezone)
@@ -317,13 +318,14 @@ def report_weekly(
                 else NO_REPORT_CHANNEL
             )
         report = build_weekly_report(wh, settings, week, now=now, top=engine.config.report.top)
+        text = render(report, fmt)
+        if out_file is not None:  # before sending: a file that cannot be written stops the command there
+            write_output_file(out_file, text)
         sent = engine.send_report(report, resend=resend) if send else []
     finally:
         wh.close()
-    text = render(report, fmt)
     if out_file is not None:
-        out_file.write_text(text, encoding="utf-8")
-        console.print(f"wrote the {report.week} report to {out_file}")
+        console.print(f"wrote the {report.week} report to {out_file}", highlight=False)
     else:
         print(text, end="")
     for d in sent:

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from agentledger.app.cli_format import usd
 from agentledger.core.settings import Settings
 
 __all__ = ["recommend", "whatif"]
@@ -50,12 +51,6 @@ def _print_json(payload: dict[str, Any]) -> None:
         out.print_json(text)
     else:
         print(text)
-
-
-def _usd(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"${value:,.4f}" if abs(value) < 1 else f"${value:,.2f}"
 
 
 def _target(target: dict[str, Any]) -> str:
@@ -101,8 +96,8 @@ def _print_report(report: dict[str, Any]) -> None:
         table.add_row(
             rec["kind"],
             _target(rec["target"]),
-            _usd(rec["monthly_savings_usd"]),
-            f"{_usd(low)} – {_usd(high)}",
+            usd(rec["monthly_savings_usd"]),
+            f"{usd(low)} – {usd(high)}",
             rec["confidence"],
             rec["action"],
         )
@@ -161,11 +156,11 @@ def _print_whatif(result: dict[str, Any]) -> None:
     low, high = result["savings_ci_usd"]
     rows = [
         ("calls (repriced)", f"{result['calls']:,} ({result['repriced_calls']:,})"),
-        ("recorded cost", _usd(result["recorded_cost_usd"])),
-        ("cost under the policy", _usd(result["replayed_cost_usd"])),
-        ("saving", f"{_usd(result['savings_usd'])}" + (f" ({pct:.1f} %)" if pct is not None else "")),
-        ("95 % interval", f"{_usd(low)} – {_usd(high)}"),
-        ("saving per month", _usd(result["monthly_savings_usd"])),
+        ("recorded cost", usd(result["recorded_cost_usd"])),
+        ("cost under the policy", usd(result["replayed_cost_usd"])),
+        ("saving", f"{usd(result['savings_usd'])}" + (f" ({pct:.1f} %)" if pct is not None else "")),
+        ("95 % interval", f"{usd(low)} – {usd(high)}"),
+        ("saving per month", usd(result["monthly_savings_usd"])),
     ]
     for label, value in rows:
         summary.add_row(label, value)
@@ -175,9 +170,9 @@ def _print_whatif(result: dict[str, Any]) -> None:
         by_type.add_row(
             str(row["key"]),
             f"{row['calls']:,}",
-            _usd(row["recorded_cost_usd"]),
-            _usd(row["replayed_cost_usd"]),
-            _usd(row["savings_usd"]),
+            usd(row["recorded_cost_usd"]),
+            usd(row["replayed_cost_usd"]),
+            usd(row["savings_usd"]),
         )
     out.print(by_type)
     for note in result["notes"]:

@@ -14,7 +14,7 @@ from agentledger.core.pricing import Pricer
 from agentledger.core.records import LEDGER_END, LEDGER_START
 from agentledger.core.security import redact_url
 from agentledger.core.settings import Settings
-from agentledger.ingest.demo import generate_requests
+from agentledger.ingest.demo import generate_sessions
 from agentledger.ingest.otlp import decode_protobuf, map_request
 from agentledger.ingest.pipeline import IngestResult, Pipeline
 from agentledger.warehouse import connect
@@ -98,15 +98,23 @@ def load_demo(
     seed: int = 7,
     end: datetime | None = None,
     progress: Callable[[int], None] | None = None,
+    sessions_progress: Callable[[int], None] | None = None,
 ) -> IngestResult:
-    """Write the demo workload through the real OTLP decode -> mapping -> pricing -> warehouse path."""
+    """Write the demo workload through the real OTLP decode -> mapping -> pricing -> warehouse path.
+
+    ``progress`` is called with the number of spans of each request written, ``sessions_progress`` with the
+    number of sessions it completed (they add up to ``sessions``)."""
     total = IngestResult(calls=0, spans=0)
-    for request in generate_requests(sessions=sessions, seed=seed, end=end):
+    done = 0
+    for request, complete in generate_sessions(sessions=sessions, seed=seed, end=end):
         batch = map_request(decode_protobuf(request.SerializeToString()), project_id=project_id)
         result = pipeline.ingest(batch.calls, batch.spans)
         total = IngestResult(calls=total.calls + result.calls, spans=total.spans + result.spans)
         if progress:
             progress(len(batch.spans))
+        if sessions_progress and complete > done:
+            sessions_progress(complete - done)
+        done = complete
     return total
 
 

@@ -177,12 +177,27 @@ def get_settings() -> Settings:
 
 
 def describe_settings_error(exc: ValidationError) -> str:
-    """A settings validation error as the variables to fix, never echoing the values given (some are secrets)."""
-    ours = exc.title == Settings.__name__
+    """A settings validation error as the variables to fix, never echoing the values given (some are secrets).
+
+    Any settings model read from the environment (:class:`Settings`, the recommenders' ``RecommendOptions``
+    under ``AGENTLEDGER_RECOMMEND_``) names its variables with its own prefix."""
+    model = _settings_model(exc.title)
+    prefix = str(model.model_config.get("env_prefix") or "") if model is not None else ""
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error.get("loc", ()))
-        if ours and where in Settings.model_fields:
-            where = f"AGENTLEDGER_{where.upper()}"
+        if model is not None and where in model.model_fields:
+            where = f"{prefix}{where}".upper()
         problems.append(f"{where or exc.title}: {error['msg']}")
-    return ("invalid setting: " if ours else f"invalid {exc.title}: ") + "; ".join(problems)
+    return ("invalid setting: " if model is not None else f"invalid {exc.title}: ") + "; ".join(problems)
+
+
+def _settings_model(name: str) -> type[BaseSettings] | None:
+    """agentledger's settings model (a subclass of ``BaseSettings``, wherever it is defined) of that name."""
+    pending: list[type[BaseSettings]] = [BaseSettings]
+    while pending:
+        for model in pending.pop().__subclasses__():
+            if model.__name__ == name and model.__module__.startswith("agentledger."):
+                return model
+            pending.append(model)
+    return None

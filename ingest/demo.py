@@ -327,14 +327,15 @@ class _TraceBuilder:
         )
 
 
-def generate_requests(
+def generate_sessions(
     sessions: int = 300,
     seed: int = 7,
     end: datetime | None = None,
     days: int = 28,
     traces_per_request: int = 20,
-) -> Iterator[ExportTraceServiceRequest]:
-    """Yield OTLP export requests for ``sessions`` sessions spread over ``days`` days before ``end``."""
+) -> Iterator[tuple[ExportTraceServiceRequest, int]]:
+    """Yield OTLP export requests for ``sessions`` sessions spread over ``days`` days before ``end``, each with
+    the number of sessions complete once it is written (the last request's is ``sessions``)."""
     rng = random.Random(seed)
     ids = _Ids(rng)
     end = (end or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
@@ -354,10 +355,10 @@ def generate_requests(
             pending.append(builder.build(runaway=(s == runaway_session and t == 0)))
             start = builder.clock + timedelta(seconds=rng.randint(5, 300))
             if len(pending) >= traces_per_request:
-                yield _request(pending)
+                yield _request(pending), s  # sessions 0 .. s-1 are complete; s may go on
                 pending = []
     if pending:
-        yield _request(pending)
+        yield _request(pending), sessions
 
 
 def _request(traces: list[list[Span]]) -> ExportTraceServiceRequest:

@@ -139,10 +139,12 @@ def import_files(
     batch_spans: int = 5000,
     progress: Callable[[int], None] | None = None,
     workers: int = 0,
+    files_progress: Callable[[int], None] | None = None,
 ) -> FileImportReport:
     """Read, map and ingest OTLP files in batches of about ``batch_spans`` spans.
 
-    ``progress`` is called with the number of spans read since its previous call. Unreadable records are
+    ``progress`` is called with the number of spans read since its previous call, ``files_progress`` with 1
+    each time a file has been read (its records handed on, whether written yet or not). Unreadable records are
     listed in ``errors`` and skipped; an exception from ``ingest`` propagates (nothing is acknowledged).
     With ``workers`` > 0 the files are read and mapped in that many processes (see the module docstring);
     the report and what is stored are the same, but for one case: given an :class:`OverlappedIngest`, the
@@ -168,6 +170,8 @@ def import_files(
     try:
         for item in mapped:
             if isinstance(item, Path):
+                if report.files and files_progress is not None:
+                    files_progress(1)  # the one before is read
                 report.files += 1
                 continue
             if isinstance(item, FileError):
@@ -194,6 +198,8 @@ def import_files(
     finally:  # the worker processes stop here, also when ``ingest`` raised (not when the traceback is freed)
         mapped.close()
     _flush(ingest, calls, spans, report)
+    if report.files and files_progress is not None:
+        files_progress(1)
     return report
 
 

@@ -179,6 +179,7 @@ def test_csv_and_parquet_files(wh, tmp_path):
     assert text.columns == list(FOCUS_COLUMNS)
     assert "2025-01-06T10:00:00Z" in set(text["ChargePeriodStart"])
     assert sum(float(v) for v in text["BilledCost"]) == pytest.approx(TOTAL)
+    (tmp_path / "out").mkdir()  # a missing folder is refused, not created
     parquet = export_focus(
         wh, Filters(), tmp_path / "out" / "focus.parquet", "parquet", "call", pricer=PRICER
     )

@@ -94,7 +94,7 @@ def test_top_audit_and_anomalies_run(cli):
         (["recommend", "--until", "0001-01-02"], "--until: '0001-01-02' is outside the ledger's time range"),
         (["metrics", "--since", "2025-01-06", "--until", "9999-12-31"], "outside the ledger's time range"),
         (["top", "--limit", "0"], "--limit"),
-        (["export", "focus", "never-written.csv", "--format", "xml"], "Invalid value for --format"),
+        (["export", "focus", "never-written.csv", "--format", "xml"], "Invalid value for '--format'"),
     ],
 )
 def test_bad_windows_and_limits_are_errors_not_tracebacks(tmp_path, args, message):
