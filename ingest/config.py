@@ -236,7 +236,7 @@ def parse_config(data: Any, *, origin: str = "<config>") -> SourcesConfig:
     try:
         return SourcesConfig.model_validate({"sources": data.get("sources") or []})
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin, prefix="sources")) from None
+        raise ConfigError(_describe(exc, origin)) from None
 
 
 def source_from_options(options: Mapping[str, Any], *, origin: str = "command line") -> Any:
@@ -244,7 +244,7 @@ def source_from_options(options: Mapping[str, Any], *, origin: str = "command li
     try:
         return _SOURCE_ADAPTER.validate_python(dict(options))
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, origin, prefix="")) from None
+        raise ConfigError(_describe(exc, origin)) from None
 
 
 def _secret_from_env(var: str, label: str, env: Mapping[str, str] | None) -> SecretStr:
@@ -268,12 +268,13 @@ def _secret_file(var: str, label: str, env: Mapping[str, str]) -> str:
         ) from None
 
 
-def _describe(exc: ValidationError, origin: str, *, prefix: str) -> str:
-    """One line per problem, naming the field path; never echoes input values (they might be secrets)."""
+def _describe(exc: ValidationError, origin: str) -> str:
+    """One line per problem, naming the field path (``sources[0].host``, as in the file); never echoes input
+    values (they might be secrets)."""
     lines = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = _format_loc(prefix, err["loc"])
-        msg = err["msg"]
+        loc = _format_loc(err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
         field = str(err["loc"][-1]) if err["loc"] else ""
         if err["type"] == "extra_forbidden" and any(w in field.lower() for w in _SECRET_WORDS):
             msg = f"secrets are read from the environment only: name the variable with {field}_env"
@@ -281,8 +282,8 @@ def _describe(exc: ValidationError, origin: str, *, prefix: str) -> str:
     return f"{origin}: invalid configuration\n  " + "\n  ".join(lines)
 
 
-def _format_loc(prefix: str, loc: tuple[Any, ...]) -> str:
-    text = prefix
+def _format_loc(loc: tuple[Any, ...]) -> str:
+    text = ""
     for part in loc:
         if isinstance(part, int):
             text += f"[{part}]"

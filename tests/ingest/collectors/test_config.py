@@ -159,3 +159,15 @@ def test_merge_keys_may_override_what_they_merge_at_any_depth(tmp_path: Path) ->
     )
     (source,) = load_config(path).sources
     assert source.host == "https://cloud.langfuse.com"
+
+
+def test_error_paths_name_the_entry_once(tmp_path: Path) -> None:
+    path = write(tmp_path, "agentledger.yaml", "sources:\n  - type: nosuch\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: invalid configuration")
+    assert "\n  sources[0]: Input tag 'nosuch'" in message and "sources.sources" not in message
+    with pytest.raises(ConfigError) as info:
+        parse_config({"sources": [{"type": "helicone"}, {"type": "langfuse", "page_size": 0}]})
+    assert "\n  sources[1].page_size: " in str(info.value) and "sources.sources" not in str(info.value)
