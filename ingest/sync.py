@@ -27,6 +27,7 @@ from agentledger.warehouse.base import Cursor, Warehouse, cursor_key
 log = logging.getLogger(__name__)
 
 _ERROR_LIMIT = 500
+_MALFORMED_IDS = 20  # how many malformed record ids a report keeps
 _IDLE_CURSOR_INTERVAL_S = 5.0
 
 
@@ -161,7 +162,9 @@ def _sync_page(
     if calls or spans:
         pipeline.ingest(calls, spans)
     report.pages += 1
-    report.records += len(page.records)
+    report.records += len(page.records) + len(page.skipped)
+    report.malformed += len(page.skipped)  # logged by the collector, which could not read them
+    report.malformed_ids.extend(page.skipped[: max(0, _MALFORMED_IDS - len(report.malformed_ids))])
     report.calls += len(calls)
     report.spans += len(spans)
     if page.next_cursor is not None:
@@ -191,7 +194,7 @@ def _count_malformed(
 ) -> None:
     record_id = collector.record_id(record)
     report.malformed += 1
-    if len(report.malformed_ids) < 20:
+    if len(report.malformed_ids) < _MALFORMED_IDS:
         report.malformed_ids.append(record_id)
     log.warning("%s: skipped malformed record %s: %s", collector.source_key, record_id, redact(str(exc)))
 

@@ -19,10 +19,15 @@ from agentledger.core.records import Call, SpanContext
 
 @dataclass(slots=True)
 class Page:
-    """Raw records of one fetch step and the cursor value that is safe to store once they are written."""
+    """Raw records of one fetch step and the cursor value that is safe to store once they are written.
+
+    ``skipped`` names the records the fetch step itself could not read (a line of a file that is not JSON),
+    e.g. ``spend.jsonl:3``: the collector has logged them, and the runner counts them as malformed.
+    """
 
     records: list[dict[str, Any]]
     next_cursor: str | None  # None: keep the previous cursor
+    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

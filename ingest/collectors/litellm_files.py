@@ -10,7 +10,8 @@ Each record is a StandardLoggingPayload (a callback's or a logging integration's
 - any of these with ``.gz`` appended.
 
 A bad line (not JSON, not an object, neither kind of record) is logged with its file and line, kept in
-:attr:`LiteLLMFileCollector.problems`, and skipped. A last line that is not JSON and has no newline yet is
+:attr:`LiteLLMFileCollector.problems`, and skipped; the runner counts it as malformed (its id is
+``file:line``). A last line that is not JSON and has no newline yet is
 one a logger is still writing: it is neither read nor counted, so the next run reads it whole. The cursor is a JSON object mapping each file's absolute
 path to the number of lines (or records, for ``.json`` documents) already written, so appending to a log file
 only reads the new lines; a file that became shorter was replaced and is read again from the start. A run
@@ -88,14 +89,20 @@ class LiteLLMFileCollector(LiteLLMRecords):
         done = {k: v for k, v in done.items() if Path(k) in set(files)}  # forget files that are gone
         filtered = since is not None or until is not None
         for path in files:
-            for batch, position in self._batches(path, done.get(str(path), 0)):
+            for batch, bad, position in self._batches(path, done.get(str(path), 0)):
                 done[str(path)] = position
                 kept = [r for r in batch if _in_window(r, since, until)] if filtered else batch
-                yield Page(records=kept, next_cursor=None if filtered else json.dumps(done, sort_keys=True))
+                yield Page(
+                    records=kept,
+                    next_cursor=None if filtered else json.dumps(done, sort_keys=True),
+                    skipped=bad,
+                )
 
-    def _batches(self, path: Path, skip: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
-        """``(records, position)`` after each batch; reads again from 0 when the file has fewer than ``skip``."""
+    def _batches(self, path: Path, skip: int) -> Iterator[tuple[list[dict[str, Any]], list[str], int]]:
+        """``(records, bad lines, position)`` after each batch (a bad line as ``file:line``); reads again from
+        0 when the file has fewer than ``skip`` lines."""
         batch: list[dict[str, Any]] = []
+        bad: list[str] = []
         position = 0
         for position, item in self._items(path):
             if position <= skip:
@@ -103,17 +110,19 @@ class LiteLLMFileCollector(LiteLLMRecords):
             record = self._accept(path, position, item)
             if record is not None:
                 batch.append(record)
-            if len(batch) >= self.batch_size:
-                yield batch, position
-                batch = []
+            elif item is not _BLANK:
+                bad.append(f"{path}:{position}")
+            if len(batch) + len(bad) >= self.batch_size:
+                yield batch, bad, position
+                batch, bad = [], []
         if position < skip:  # the file was truncated or replaced: what it holds now is new
             log.info(
                 "%s has %d lines, fewer than the %d already read: reading it again", path, position, skip
             )
             yield from self._batches(path, 0)
             return
-        if batch or position > skip:
-            yield batch, position
+        if batch or bad or position > skip:
+            yield batch, bad, position
 
     def _items(self, path: Path) -> Iterator[tuple[int, Any]]:
         """``(line or record number, parsed item or the error text)`` of one file."""

@@ -49,6 +49,18 @@ def test_ingest_litellm_file_and_sources(reference_dir, tmp_path) -> None:
     assert listed.exit_code == 0 and "litellm" in listed.output
 
 
+def test_ingest_litellm_file_counts_a_bad_line_as_malformed(tmp_path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text("garbage{\n")
+    url = f"duckdb:///{tmp_path / 'l.duckdb'}"
+    result = runner.invoke(
+        app, ["ingest", "litellm", "--file", str(path), "--warehouse", url], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if "litellm_file:" in line)
+    assert [cell.strip() for cell in row.split("│")[2:5]] == ["1", "0", "1"]  # records, calls, malformed
+
+
 def test_ingest_litellm_needs_exactly_one_way_in(tmp_path) -> None:
     url = f"duckdb:///{tmp_path / 'l.duckdb'}"
     none = runner.invoke(app, ["ingest", "litellm", "--warehouse", url])

@@ -59,6 +59,9 @@ def test_mixed_lines_with_a_bad_one(
     assert isinstance(collector, Collector)
     report = _sync(collector, ledger)
     assert report.ok and report.calls == 4
+    # the three bad lines are malformed records of the run (the blank line is nothing)
+    assert (report.records, report.malformed) == (7, 3)
+    assert report.malformed_ids == [f"{path}:3", f"{path}:7", f"{path}:8"]
     assert sorted(c["span_id"] for c in ledger.calls()) == ["req-00000", "req-00001", "slp-0", "slp-1"]
     assert [p.split(": ", 1)[0] for p in collector.problems] == [f"{path}:3", f"{path}:7", f"{path}:8"]
     assert "not JSON" in collector.problems[0] and "neither 'request_id'" in collector.problems[1]
@@ -167,6 +170,17 @@ def test_malformed_record_is_reported_by_the_runner(
     _write_lines(path, [json.dumps(r) for r in records])
     report = _sync(LiteLLMFileCollector(path, batch_size=2), ledger)
     assert report.malformed == 1 and report.malformed_ids == ["slp-1"] and report.pages == 2
+
+
+def test_a_file_of_bad_lines_counts_them_as_malformed(tmp_path: Path, ledger: Ledger) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text("garbage{\n[1]\n")
+    report = _sync(LiteLLMFileCollector(path, batch_size=1), ledger)
+    assert report.ok and report.calls == 0
+    assert (report.malformed, report.malformed_ids) == (2, [f"{path}:1", f"{path}:2"])
+    assert json.loads(ledger.warehouse.get_cursor(f"litellm_file:{path}").value) == {str(path): 2}
+    again = _sync(LiteLLMFileCollector(path), ledger)  # lines already read are not counted again
+    assert (again.records, again.malformed) == (0, 0)
 
 
 def test_from_source_and_missing_path(tmp_path: Path) -> None:
