@@ -51,6 +51,14 @@ def _run_one(
     _print_reports([report])
 
 
+def _check_url_option(url: str | None, option: str) -> None:
+    """Refuse at once a base URL that is not http(s) with a host name, naming the option."""
+    if url is not None:
+        from agentledger.ingest.config import check_http_url
+
+        check_http_url(url, option)
+
+
 def _close(collector: Any) -> None:
     close = getattr(collector, "close", None)
     if callable(close):
@@ -65,6 +73,7 @@ def ingest_langfuse(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Pull Langfuse observations (keys from LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY), incrementally."""
+    _check_url_option(host, "--host")
     _run_one({"type": "langfuse", "host": host}, since, warehouse)
 
 
@@ -79,6 +88,7 @@ def ingest_helicone(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Pull Helicone requests (key from HELICONE_API_KEY), incrementally."""
+    _check_url_option(host, "--host")
     options: dict[str, Any] = {"type": "helicone", "cost_unit": cost_unit}
     if host:
         options["base_url"] = host
@@ -111,6 +121,7 @@ def ingest_litellm(
             + (f" (got {', '.join(given)})" if given else "")
         )
     if api_url:
+        _check_url_option(api_url, "--api-url")
         _run_one({"type": "litellm", "api_url": api_url}, since, warehouse)
     elif db_url:
         # The URL may hold a password: it travels as the variable LiteLLM itself uses, never into logs.

@@ -26,16 +26,51 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, TypeAdapter, ValidationError, field_validator
 
 from agentledger.core.errors import ConfigError
+from agentledger.core.security import redact_url
 from agentledger.core.yamltext import load_yaml, yaml_error
 from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP
 
 LANGFUSE_CLOUD = "https://cloud.langfuse.com"
 HELICONE_API = "https://api.helicone.ai"
 _SECRET_WORDS = ("key", "secret", "password", "token")
+
+
+def http_url_problem(url: str) -> str | None:
+    """What keeps ``url`` from being the base URL of an HTTP API (None when it can be one): it must be
+    ``http://`` or ``https://`` with a host name (and a numeric port, if any)."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+        httpx.URL(text)
+    except (ValueError, httpx.InvalidURL):
+        return f"{redact_url(text)!r} is not a valid URL"
+    if parts.scheme.lower() not in ("http", "https"):
+        return f"{redact_url(text)!r} is not an http:// or https:// URL"
+    if not parts.hostname:
+        return f"{redact_url(text)!r} has no host name"
+    return None
+
+
+def check_http_url(url: str, name: str) -> str:
+    """``url`` when it can be an HTTP API's base URL; else a ConfigError naming ``name`` (an option, a field
+    or a variable), the URL shown without its password."""
+    problem = http_url_problem(url)
+    if problem:
+        raise ConfigError(f"{name}: {problem}: give the API's base URL, e.g. https://host:port")
+    return url
+
+
+def _http_url_field(value: str | None) -> str | None:
+    problem = None if value is None else http_url_problem(value)
+    if problem:
+        raise ValueError(f"{problem}: give the API's base URL, e.g. https://host:port")
+    return value
 
 
 class _SourceBase(BaseModel):
@@ -107,12 +142,18 @@ class LangfuseSource(_SourceBase):
         "so at most 100 observations are read a request",
     )
 
+    _check_host = field_validator("host")(_http_url_field)
+
     def resolve_host(self, env: Mapping[str, str] | None = None) -> str:
-        """The configured host, else ``LANGFUSE_HOST`` (or ``LANGFUSE_BASE_URL``), else Langfuse Cloud."""
+        """The configured host, else ``LANGFUSE_HOST`` (or ``LANGFUSE_BASE_URL``), else Langfuse Cloud;
+        ConfigError naming the variable when the one from the environment is not an http(s) URL."""
+        if self.host:
+            return self.host.rstrip("/")
         env = os.environ if env is None else env
-        return (
-            self.host or env.get("LANGFUSE_HOST") or env.get("LANGFUSE_BASE_URL") or LANGFUSE_CLOUD
-        ).rstrip("/")
+        for var in ("LANGFUSE_HOST", "LANGFUSE_BASE_URL"):
+            if env.get(var):
+                return check_http_url(env[var], f"source {self.label!r}: {var}").rstrip("/")
+        return LANGFUSE_CLOUD
 
     def credentials(self, env: Mapping[str, str] | None = None) -> tuple[SecretStr, SecretStr]:
         """(public key, secret key) from the environment; ConfigError naming the variable when one is missing."""
@@ -138,6 +179,8 @@ class HeliconeSource(_SourceBase):
         description="Also fetch request/response bodies: gives the provider's response id and max_tokens",
     )
 
+    _check_base_url = field_validator("base_url")(_http_url_field)
+
     def api_key(self, env: Mapping[str, str] | None = None) -> SecretStr:
         """The API key from the environment; ConfigError naming the variable when it is missing."""
         return _secret_from_env(self.api_key_env, self.label, env)
@@ -150,6 +193,8 @@ class LiteLLMApiSource(_SourceBase):
     api_url: str = Field(..., description="The proxy's base URL, e.g. http://localhost:4000")
     api_key_env: str = Field("LITELLM_API_KEY", description="Env var holding the master or a virtual key")
     page_size: int = Field(1000, ge=1, le=1000, description="Spend logs per page (the API allows up to 1000)")
+
+    _check_api_url = field_validator("api_url")(_http_url_field)
 
     def api_key(self, env: Mapping[str, str] | None = None) -> SecretStr:
         """The API key from the environment; ConfigError naming the variable when it is missing."""

@@ -4,7 +4,8 @@ Transient failures (429, 5xx, dropped connections, timeouts) are retried with ex
 jitter, honouring ``Retry-After`` (seconds or an HTTP date) when the server sends one; after the last attempt
 they surface as :class:`TransientError`. Refusals that retrying cannot fix surface at once as
 :class:`TerminalError`: 401/403 name the credential to check (never its value), other 4xx carry the server's
-message. Secrets the client was given are masked in every message it builds.
+message, and a request that cannot be sent at all (a URL that is not http(s), a malformed URL or header) is
+not retried. Secrets the client was given are masked in every message it builds.
 """
 
 from __future__ import annotations
@@ -20,12 +21,16 @@ from typing import Any
 
 import httpx
 
-from agentledger.core.errors import TerminalError, TransientError
+from agentledger.core.errors import ConfigError, TerminalError, TransientError
+from agentledger.core.security import redact_url
 
 DEFAULT_TIMEOUT_S = 30.0
 MAX_RETRY_AFTER_S = 300.0  # a server asking for more than 5 minutes is treated as asking for 5
 _MESSAGE_LIMIT = 300
 Params = Mapping[str, Any] | Sequence[tuple[str, Any]]
+# Failures of the request itself, before or regardless of the server: a URL without http(s), a malformed URL
+# or header. Retrying sends the same request again, so they are terminal.
+_CANNOT_HEAL = (httpx.UnsupportedProtocol, httpx.LocalProtocolError, httpx.InvalidURL)
 
 # Shapes of credentials that must never reach a log line or a cursor row, whatever the source.
 _SECRET_PATTERNS = [
@@ -108,13 +113,18 @@ class HttpClient:
         self._sleep = sleep
         self._rng = rng
         self.host = _shown_url(base_url)
-        self._client = httpx.Client(
-            base_url=base_url.rstrip("/"),
-            auth=auth,
-            headers=dict(headers or {}),
-            timeout=timeout,
-            transport=transport,
-        )
+        try:
+            self._client = httpx.Client(
+                base_url=base_url.rstrip("/"),
+                auth=auth,
+                headers=dict(headers or {}),
+                timeout=timeout,
+                transport=transport,
+            )
+        except (httpx.InvalidURL, httpx.LocalProtocolError) as exc:
+            raise ConfigError(
+                self._redact(f"{service}: cannot use the host URL {redact_url(base_url)}: {exc}")
+            ) from exc
 
     def get_json(
         self, path: str, params: Mapping[str, Any] | None = None, *, missing_ok: bool = False
@@ -155,6 +165,13 @@ class HttpClient:
     def _attempt(self, method: str, path: str, *, missing_ok: bool, **kwargs: Any) -> httpx.Response:
         try:
             response = self._client.request(method, path, **kwargs)
+        except _CANNOT_HEAL as exc:  # the same request fails the same way every time: do not retry it
+            raise TerminalError(
+                self._redact(
+                    f"{self.service} {method} {path} at {self.host} cannot be sent: {type(exc).__name__}: {exc}"
+                    " (check the host URL)"
+                )
+            ) from exc
         except httpx.TransportError as exc:  # connect/read errors, dropped connections, timeouts
             raise TransientError(self._redact(f"{type(exc).__name__}: {exc}")) from exc
         if not (missing_ok and response.status_code == 404):

@@ -61,6 +61,24 @@ def test_ingest_litellm_file_counts_a_bad_line_as_malformed(tmp_path) -> None:
     assert [cell.strip() for cell in row.split("│")[2:5]] == ["1", "0", "1"]  # records, calls, malformed
 
 
+def test_a_host_that_is_not_http_is_refused_naming_the_option(tmp_path) -> None:
+    url = f"duckdb:///{tmp_path / 'l.duckdb'}"
+    env = {
+        "HELICONE_API_KEY": "x",
+        "LANGFUSE_PUBLIC_KEY": "pk",
+        "LANGFUSE_SECRET_KEY": "sk",
+        "LITELLM_API_KEY": "x",
+    }
+    for args, option in [
+        (["helicone", "--host", "notaurl"], "--host"),
+        (["langfuse", "--host", "ftp://x"], "--host"),
+        (["litellm", "--api-url", "localhost:4000"], "--api-url"),
+    ]:
+        result = runner.invoke(app, ["ingest", *args, "--warehouse", url], env=env)
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith(f"Error: {option}: ") and "attempts" not in result.output
+
+
 def test_ingest_litellm_needs_exactly_one_way_in(tmp_path) -> None:
     url = f"duckdb:///{tmp_path / 'l.duckdb'}"
     none = runner.invoke(app, ["ingest", "litellm", "--warehouse", url])

@@ -171,3 +171,26 @@ def test_error_paths_name_the_entry_once(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         parse_config({"sources": [{"type": "helicone"}, {"type": "langfuse", "page_size": 0}]})
     assert "\n  sources[1].page_size: " in str(info.value) and "sources.sources" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"),
+    [
+        ({"type": "helicone", "base_url": "notaurl"}, "sources[0].base_url"),
+        ({"type": "langfuse", "host": "ftp://x"}, "sources[0].host"),
+        ({"type": "litellm", "api_url": "http://:4000"}, "sources[0].api_url"),
+        ({"type": "litellm", "api_url": "http://proxy:port"}, "sources[0].api_url"),
+    ],
+)
+def test_a_base_url_that_is_not_http_with_a_host_is_refused(entry: dict, field: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config({"sources": [entry]}, origin="a.yaml")
+    assert f"a.yaml: invalid configuration\n  {field}: " in str(info.value)
+    assert "base URL" in str(info.value)
+
+
+def test_langfuse_host_from_the_environment_is_checked_and_named() -> None:
+    (source,) = parse_config({"sources": [{"type": "langfuse"}]}).sources
+    assert source.resolve_host({"LANGFUSE_HOST": "https://lf.example.com/"}) == "https://lf.example.com"
+    with pytest.raises(ConfigError, match="LANGFUSE_HOST: 'ftp://u:\\*\\*\\*@x' is not an http"):
+        source.resolve_host({"LANGFUSE_HOST": "ftp://u:hunter2@x"})

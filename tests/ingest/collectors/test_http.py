@@ -84,6 +84,33 @@ def test_5xx_and_connection_errors_back_off_then_give_up_as_transient() -> None:
     assert sleeps == [0.5, 1.0, 2.0]  # no sleep after the last attempt
 
 
+@pytest.mark.parametrize("base_url", ["notaurl", "ftp://source.test", f"ftp://admin:{SECRET}@source.test"])
+def test_a_url_that_is_not_http_is_refused_at_once_not_retried(base_url: str) -> None:
+    sleeps: list[float] = []
+    http = HttpClient(base_url, service="Langfuse", credential_hint="LANGFUSE_HOST", sleep=sleeps.append)
+    with pytest.raises(TerminalError) as info:
+        http.get_json("/api/public/v2/observations")
+    message = str(info.value)
+    assert "UnsupportedProtocol" in message and "check the host URL" in message and "attempts" not in message
+    assert sleeps == [] and SECRET not in message
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.UnsupportedProtocol("Request URL has an unsupported protocol 'ftp://'."),
+        httpx.LocalProtocolError("Illegal header value"),
+        httpx.InvalidURL("Invalid non-printable ASCII character in URL"),
+    ],
+)
+def test_request_errors_that_cannot_heal_are_terminal(error: Exception) -> None:
+    sleeps: list[float] = []
+    http = client(scripted(error, httpx.Response(200, json={})), sleeps)
+    with pytest.raises(TerminalError, match=type(error).__name__):
+        http.get_json("/x")
+    assert sleeps == []
+
+
 def test_an_unreachable_host_is_named_without_the_credentials_of_its_url() -> None:
     """A real connection refused: the message names the server (not a password in its URL)."""
     with socket.socket() as probe:  # a port nobody listens on
