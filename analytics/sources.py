@@ -41,7 +41,8 @@ class DataExtent:
 
 
 def list_sources(wh: Warehouse, project_id: str = "default") -> pl.DataFrame:
-    """The collector cursors of ``project_id`` (source_key, value, updated_at, last_run_at, last_error, records).
+    """The collector cursors of ``project_id`` (source_key, value, updated_at, last_run_at, last_error, records),
+    and the last failure of each source entry that could not be built (a variable not set), under its name.
 
     A source read into several projects has a cursor per project (see :func:`~agentledger.warehouse.base.cursor_key`).
     """
@@ -49,7 +50,12 @@ def list_sources(wh: Warehouse, project_id: str = "default") -> pl.DataFrame:
     if frame.is_empty():
         return frame
     mine = [cursor_project(key) == project_id for key in frame["source_key"].to_list()]
-    return frame.filter(pl.Series(mine, dtype=pl.Boolean))
+    # A row with no cursor, no run and no error says nothing: the cleared failure of a source entry that
+    # could not be built then (see agentledger.ingest.sync.sync_all).
+    said_nothing = (
+        pl.col("value").is_null() & pl.col("last_run_at").is_null() & pl.col("last_error").is_null()
+    )
+    return frame.filter(pl.Series(mine, dtype=pl.Boolean)).filter(~said_nothing)
 
 
 def source_activity(wh: Warehouse, project_id: str = "default") -> pl.DataFrame:

@@ -126,24 +126,31 @@ def sync_all(
     """Sync every enabled source of a :class:`~agentledger.ingest.config.SourcesConfig`, one after another.
 
     A source that fails (bad credentials, the remote side down) gets a report with ``error`` set and the
-    others still run; errors that are not agentledger's own (bugs) propagate.
+    others still run; errors that are not agentledger's own (bugs) propagate. A source whose collector cannot
+    even be built (a variable not set, a malformed URL) has its failure stored under the entry's name (its
+    ``name``, else its type) so that ``agentledger sources`` shows it too.
     """
     build = build or build_collector
     reports = []
     for source in config.enabled():
         started = datetime.now(UTC)
+        source_project = source.project_id or project_id
+        entry_key = cursor_key(source.label, source_project)
         try:
             collector = build(source, env=env)
-        except AgentLedgerError as exc:  # a missing env var: report it and go on with the other sources
-            log.error("sync of source %r failed: %s", source.label, redact(str(exc)))
-            reports.append(_failed_report(source.label, exc, started))
+        except AgentLedgerError as exc:  # a missing env var, a bad URL: record it, go on with the others
+            report = _failed_report(source.label, entry_key, exc, started)
+            log.error("sync of source %r failed: %s", source.label, report.error)
+            _store_cursor_safely(warehouse, report)
+            reports.append(report)
             continue
+        _forget_entry_error(warehouse, entry_key)
         try:
             run = sync_collector(
                 collector,
                 pipeline,
                 warehouse,
-                project_id=source.project_id or project_id,
+                project_id=source_project,
                 since=since,
                 until=until,
                 progress=progress,
@@ -253,7 +260,21 @@ def _close(collector: Collector) -> None:
         close()
 
 
-def _failed_report(label: str, exc: AgentLedgerError, started: datetime) -> SyncReport:
-    report = SyncReport(label, label, started_at=started, finished_at=datetime.now(UTC))
+def _failed_report(label: str, key: str, exc: AgentLedgerError, started: datetime) -> SyncReport:
+    """The report of a source entry whose collector could not be built (its error names the variable or
+    setting to fix, never a secret); it is stored under the entry's name, ``key``."""
+    report = SyncReport(label, key, started_at=started, finished_at=datetime.now(UTC))
     report.error = redact(f"{type(exc).__name__}: {exc}")[:_ERROR_LIMIT]
     return report
+
+
+def _forget_entry_error(warehouse: Warehouse, key: str) -> None:
+    """A source entry that failed before it could be read (stored under its name, see :func:`sync_all`) is
+    built now: clear that row, whose source is now listed under its own cursor. A cleared row (no cursor, no
+    run, no error) is left out of :func:`agentledger.analytics.sources.list_sources`."""
+    try:
+        stored = warehouse.get_cursor(key)
+        if stored is not None and stored.value is None and stored.last_error is not None:
+            warehouse.set_cursor(Cursor(source_key=key, value=None, updated_at=datetime.now(UTC)))
+    except AgentLedgerError as exc:
+        log.error("could not clear the earlier failure of %s: %s", key, redact(str(exc)))

@@ -159,12 +159,33 @@ def test_sync_all_runs_every_enabled_source_and_reports_failures(wh) -> None:
     assert built == ["good", "no-keys", "down"]
     assert [(r.source_key, r.ok) for r in reports] == [
         ("project:main memory:good", True),
-        ("no-keys", False),
+        ("project:main no-keys", False),
         ("project:other memory:down", False),
     ]
     assert "LANGFUSE_PUBLIC_KEY" in reports[1].error and "503" in reports[2].error
     projects = wh.sql("SELECT project_id, count(*) AS n FROM calls GROUP BY 1 ORDER BY 1").to_dicts()
     assert projects == [{"project_id": "main", "n": 4}, {"project_id": "other", "n": 2}]
+
+
+def test_a_source_that_cannot_be_built_is_listed_with_its_error_until_it_runs(wh) -> None:
+    config = parse_config({"sources": [{"type": "helicone"}, {"type": "langfuse", "name": "lf"}]})
+    keys: dict[str, str] = {}
+
+    def build(source: Any, env: Any = None) -> ListCollector:
+        if source.label not in keys:
+            raise ConfigError(f"source {source.label!r}: environment variable HELICONE_API_KEY is not set")
+        return ListCollector(records(2), key=f"memory:{source.label} key {keys[source.label]}")
+
+    sync_all(config, Pipeline(wh), wh, build=build)
+    listed = list_sources(wh).select("source_key", "value", "last_error", "last_run_at").to_dicts()
+    assert [(r["source_key"], r["value"]) for r in listed] == [("helicone", None), ("lf", None)]
+    assert all("HELICONE_API_KEY" in r["last_error"] and r["last_run_at"] is not None for r in listed)
+
+    keys["helicone"] = "1a2b3c4d"  # the variable is set now: the source runs under its own cursor
+    sync_all(config, Pipeline(wh), wh, build=build)
+    listed = list_sources(wh).select("source_key", "last_error").to_dicts()
+    assert [r["source_key"] for r in listed] == ["lf", "memory:helicone key 1a2b3c4d"]
+    assert listed[1]["last_error"] is None
 
 
 def test_one_source_read_into_two_projects_keeps_a_cursor_for_each(wh) -> None:
