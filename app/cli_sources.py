@@ -124,6 +124,9 @@ def ingest_litellm(
         _check_url_option(api_url, "--api-url")
         _run_one({"type": "litellm", "api_url": api_url}, since, warehouse)
     elif db_url:
+        from agentledger.ingest.collectors.litellm_postgres import check_db_url
+
+        check_db_url(db_url, "--db-url")  # before any connection; the message masks the password
         # The URL may hold a password: it travels as the variable LiteLLM itself uses, never into logs.
         _run_one({"type": "litellm_postgres"}, since, warehouse, env={**os.environ, "DATABASE_URL": db_url})
     else:

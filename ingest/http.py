@@ -39,6 +39,7 @@ _SECRET_PATTERNS = [
     (re.compile(r"\b(sk|pk)-lf-[A-Za-z0-9-]+"), r"\1-lf-***"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{8,}"), "sk-***"),
     (re.compile(r"(://[^/\s:@]+):[^/\s@]+@"), r"\1:***@"),  # password in a URL's userinfo
+    (re.compile(r"(?i)\b(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'\"]+)"), r"\1***"),  # libpq key=value
 ]
 
 

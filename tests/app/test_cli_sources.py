@@ -79,6 +79,38 @@ def test_a_host_that_is_not_http_is_refused_naming_the_option(tmp_path) -> None:
         assert result.output.startswith(f"Error: {option}: ") and "attempts" not in result.output
 
 
+def test_a_malformed_database_url_is_one_error_line_without_the_password(tmp_path) -> None:
+    url = f"duckdb:///{tmp_path / 'l.duckdb'}"
+    for db_url, says in [
+        ("mysql://u:hunter2@127.0.0.1:4698/db", "has the scheme 'mysql': it must be postgresql://"),
+        ("notaurl", "is not a postgresql:// URL"),
+        ("postgresql://u:hunter2@host:notaport/db", "has the port 'notaport': a port must be a number"),
+    ]:
+        result = runner.invoke(app, ["ingest", "litellm", "--db-url", db_url, "--warehouse", url])
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("Error: --db-url ") and says in result.output, result.output
+        assert "hunter2" not in result.output and "Traceback" not in result.output
+
+
+def test_sync_records_a_source_that_cannot_be_built_and_runs_the_others(reference_dir, tmp_path) -> None:
+    path, _ = _payload_file(reference_dir, tmp_path)
+    config = tmp_path / "agentledger.yaml"
+    config.write_text(
+        f"sources:\n  - type: helicone\n  - type: litellm_postgres\n  - type: litellm_file\n    path: {path}\n"
+    )
+    url = f"duckdb:///{tmp_path / 'l.duckdb'}"
+    env = {"DATABASE_URL": "mysql://u:hunter2@127.0.0.1:4698/db", "HELICONE_API_KEY": "", "COLUMNS": "300"}
+    result = runner.invoke(app, ["sync", "--config", str(config), "--warehouse", url], env=env)
+    assert result.exit_code == 1 and "Traceback" not in result.output and "hunter2" not in result.output
+    assert len(_calls(url)) == 1  # the file source after the failing ones still ran
+    listed = runner.invoke(app, ["sources", "--warehouse", url], env={"COLUMNS": "500"})
+    assert listed.exit_code == 0, listed.output
+    rows = {line.split("│")[1].strip(): line for line in listed.output.splitlines() if line.startswith("│")}
+    assert "HELICONE_API_KEY is not set" in rows["helicone"]
+    assert "DATABASE_URL mysql://u@127.0.0.1:4698/db has the scheme 'mysql'" in rows["litellm_postgres"]
+    assert f"litellm_file:{path}" in rows and "hunter2" not in listed.output
+
+
 def test_ingest_litellm_needs_exactly_one_way_in(tmp_path) -> None:
     url = f"duckdb:///{tmp_path / 'l.duckdb'}"
     none = runner.invoke(app, ["ingest", "litellm", "--warehouse", url])

@@ -23,12 +23,14 @@ from conftest import REPO, Ledger, spend_log_rows
 from litellm_spend_logs_table import insert_rows
 from psycopg import sql
 
-from agentledger.core.errors import TerminalError
+from agentledger.analytics.sources import list_sources
+from agentledger.core.errors import ConfigError, TerminalError
 from agentledger.core.pricing import Pricer
 from agentledger.ingest.collectors.base import Collector, Page
 from agentledger.ingest.collectors.litellm_postgres import LiteLLMPostgresCollector, safe_db_url
+from agentledger.ingest.config import parse_config, source_from_options
 from agentledger.ingest.pipeline import Pipeline
-from agentledger.ingest.sync import sync_collector
+from agentledger.ingest.sync import sync_all, sync_collector
 from agentledger.warehouse import connect
 
 pytestmark = pytest.mark.postgres
@@ -242,3 +244,72 @@ def test_missing_table_is_named(pg_url: str, ledger: Ledger) -> None:
 def test_safe_db_url() -> None:
     assert safe_db_url("postgresql://u:p@h:5432/db?sslmode=require&password=x") == "postgresql://u@h:5432/db"
     assert "secret" not in safe_db_url("host=h password=secret")
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://u:hunter2@127.0.0.1:4698/db", "scheme 'mysql': it must be postgresql:// or postgres://"),
+        ("notaurl", "'notaurl' is not a postgresql:// URL"),
+        ("postgresql://u:hunter2@host:notaport/db", "the port 'notaport': a port must be a number"),
+        ("postgresql://u:hunter2@h1:5432,h2:x/db", "the port 'x'"),
+        ("host=h port=abc password=hunter2", "the port 'abc'"),
+        ("postgresql://u:hunter2%zz@h/db", "cannot be read as a PostgreSQL connection string"),
+        ("host=h password='hunter2", "cannot be read as a PostgreSQL connection string"),
+    ],
+)
+def test_a_malformed_url_is_refused_before_connecting_without_its_password(
+    url: str, says: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(psycopg, "connect", lambda *a, **k: pytest.fail("connected with a malformed URL"))
+    with pytest.raises(ConfigError) as excinfo:
+        LiteLLMPostgresCollector(url, url_name="--db-url")
+    message = str(excinfo.value)
+    assert message.startswith("--db-url ") and says in message and "hunter2" not in message
+
+
+def test_from_source_names_the_variable_that_holds_a_malformed_url() -> None:
+    source = source_from_options({"type": "litellm_postgres"})
+    with pytest.raises(ConfigError) as excinfo:
+        LiteLLMPostgresCollector.from_source(
+            source, env={"DATABASE_URL": "mysql://u:hunter2@127.0.0.1:4698/db"}
+        )
+    message = str(excinfo.value)
+    assert "source 'litellm_postgres': DATABASE_URL mysql://u@127.0.0.1:4698/db has the scheme" in message
+    assert "hunter2" not in message
+
+
+def test_sync_records_a_malformed_url_and_runs_the_other_sources(
+    tmp_path: Path, payload: dict[str, Any], ledger: Ledger
+) -> None:
+    path = tmp_path / "callbacks.jsonl"
+    path.write_text(json.dumps(payload) + "\n")
+    config = parse_config(
+        {"sources": [{"type": "litellm_postgres"}, {"type": "litellm_file", "path": str(path)}]}
+    )
+    env = {"DATABASE_URL": "mysql://u:hunter2@127.0.0.1:4698/db"}
+    reports = sync_all(config, ledger.pipeline, ledger.warehouse, env=env)
+    assert [(r.source_key, r.ok, r.calls) for r in reports] == [
+        ("litellm_postgres", False, 0),
+        (f"litellm_file:{path}", True, 1),
+    ]
+    listed = {row["source_key"]: row for row in list_sources(ledger.warehouse).iter_rows(named=True)}
+    error = listed["litellm_postgres"]["last_error"]
+    assert "DATABASE_URL" in error and "must be postgresql://" in error and "hunter2" not in error
+    assert listed[f"litellm_file:{path}"]["last_error"] is None
+
+
+def test_psycopg_messages_that_echo_the_connection_string_are_masked(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(conninfo: str, **kwargs: Any) -> None:
+        raise psycopg.ProgrammingError(f'invalid connection option in "{conninfo}"')
+
+    monkeypatch.setattr(psycopg, "connect", refuse)
+    for url in ("postgresql://litellm:s3cr3t-pw@db:5432/litellm", "host=db user=litellm password=s3cr3t-pw"):
+        collector = LiteLLMPostgresCollector(url)
+        with pytest.raises(TerminalError) as excinfo:
+            _sync(collector, ledger)
+        assert "ProgrammingError" in str(excinfo.value) and "s3cr3t-pw" not in str(excinfo.value)
+        cursor = ledger.warehouse.get_cursor(collector.source_key)
+        assert cursor is not None and "s3cr3t-pw" not in cursor.last_error
