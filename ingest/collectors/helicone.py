@@ -5,7 +5,9 @@ it asks for the oldest ``limit`` rows at or after a lower bound on ``request_cre
 keeps the rows strictly older than the last timestamp of the page, reads every row that shares that last
 timestamp with an exact one-millisecond window (usually one request; offsets only inside a group larger
 than a page, up to the API's 10,000), then moves the lower bound just past it. Nothing at a page boundary
-is lost or read twice, and each page's cursor is the newest timestamp whose rows are all written.
+is lost or read twice, and each page's cursor is the newest timestamp whose rows are all written. Rows of one
+millisecond have no order the server keeps from one query to the next, so a group larger than a page is
+read until it is complete (see ``HeliconeCollector._same_millisecond``).
 
 Mapping: see :mod:`.helicone_map`. ``cost_unit`` says whether ``cost`` is USD (the API) or nano-USD (raw
 exports); it is a required choice of the caller, never guessed from magnitudes.
@@ -20,7 +22,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from agentledger.core.errors import TerminalError
+from agentledger.core.errors import TerminalError, TransientError
 from agentledger.ingest.collectors.base import Normalized, Page, account_fingerprint
 from agentledger.ingest.collectors.helicone_map import CostUnit, normalize_request, request_id
 from agentledger.ingest.collectors.timeutil import (
@@ -32,9 +34,19 @@ from agentledger.ingest.collectors.timeutil import (
 from agentledger.ingest.http import HttpClient
 
 QUERY_PATH = "/v1/request/query-clickhouse"
+COUNT_PATH = "/v1/request/count/query"
 MAX_PAGE_SIZE = 1000
 MAX_OFFSET = 10_000  # the API rejects larger offsets
 _MS = timedelta(milliseconds=1)
+MAX_GROUP_PASSES = 10  # readings of one millisecond's requests before giving up (see _same_millisecond)
+# Sort orders of successive readings of one millisecond: other keys, other directions, so that rows the
+# previous readings let slip between pages come out elsewhere (the API has no unique key to sort on).
+_GROUP_SORTS: tuple[dict[str, str], ...] = (
+    {"created_at": "asc"},
+    {"latency": "asc"},
+    {"latency": "desc"},
+    {"created_at": "desc"},
+)
 
 
 class HeliconeCollector:
@@ -123,14 +135,45 @@ class HeliconeCollector:
     # --- reading --------------------------------------------------------------------------------------
 
     def _same_millisecond(self, at: datetime) -> list[dict[str, Any]]:
-        """Every row created in the millisecond ``at`` (deduplicated by request id)."""
+        """Every row created in the millisecond ``at`` (deduplicated by request id).
+
+        A group that fits in one answer is read whole. A larger one is paged by offset, and ClickHouse keeps
+        no order among rows of equal sort keys (nor does the API offer a unique key to sort by), so a row may
+        move across a page boundary between two queries and be missed: the group is read again, sorted on
+        other keys, until it holds as many requests as ``/v1/request/count/query`` counts for the
+        millisecond, or, on a server without that count, until a whole pass finds no request it had not
+        seen (not a proof: a shuffled row may still be missed). A group still short after
+        ``MAX_GROUP_PASSES`` passes fails the run before its cursor moves (the next run reads it again).
+        """
         rows: dict[str, dict[str, Any]] = {}
+        expected: int | None = None
+        for attempt in range(MAX_GROUP_PASSES):
+            added, whole = self._group_pass(at, rows, _GROUP_SORTS[attempt % len(_GROUP_SORTS)])
+            if whole:  # one answer held the whole group: no page boundary to fall through
+                return list(rows.values())
+            if attempt == 0:
+                expected = self._count(at)
+            if (len(rows) >= expected) if expected is not None else (attempt > 0 and added == 0):
+                return list(rows.values())
+        raise TransientError(
+            f"Helicone returned {len(rows)} of the "
+            + (f"{expected} " if expected is not None else "")
+            + f"requests created at {format_timestamp(at)} after {MAX_GROUP_PASSES} readings: rows that share "
+            "a millisecond come back in a different order on each page; run again"
+        )
+
+    def _group_pass(
+        self, at: datetime, rows: dict[str, dict[str, Any]], sort: dict[str, str]
+    ) -> tuple[int, bool]:
+        """Read the millisecond ``at`` page by page into ``rows``: (requests not seen before, whether the
+        first answer held the whole group)."""
+        before = len(rows)
         offset = 0
         while True:
-            page = self._query(at, at + _MS, offset=offset)
+            page = self._query(at, at + _MS, offset=offset, sort=sort)
             rows.update((request_id(r), r) for r in page)
             if len(page) < self.page_size:
-                return list(rows.values())
+                return len(rows) - before, offset == 0
             offset += self.page_size
             if offset > MAX_OFFSET:
                 raise TerminalError(
@@ -138,12 +181,32 @@ class HeliconeCollector:
                     "the API cannot page past that offset"
                 )
 
-    def _query(self, lower: datetime | None, upper: datetime | None, *, offset: int) -> list[dict[str, Any]]:
+    def _count(self, at: datetime) -> int | None:
+        """How many requests the millisecond ``at`` holds, or None when the server does not say."""
+        body = {"filter": _time_filter(at, at + _MS), "isCached": False}
+        try:
+            response = self._http.request("POST", COUNT_PATH, json=body, missing_ok=True)
+            answer = response.json() if response.status_code != 404 else None
+        except (TerminalError, ValueError):
+            return None
+        count = answer.get("data") if isinstance(answer, dict) else None
+        if isinstance(count, bool) or not isinstance(count, int | float) or count < 0:
+            return None
+        return int(count)
+
+    def _query(
+        self,
+        lower: datetime | None,
+        upper: datetime | None,
+        *,
+        offset: int,
+        sort: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
         body = {
             "filter": _time_filter(lower, upper),
             "offset": offset,
             "limit": self.page_size,
-            "sort": {"created_at": "asc"},
+            "sort": sort or {"created_at": "asc"},
             "isCached": False,
             "includeInputs": self.include_inputs,
         }
@@ -155,7 +218,8 @@ class HeliconeCollector:
         rows = answer.get("data")
         if not isinstance(rows, list):
             raise TerminalError("Helicone answered the request query without a 'data' list")
-        _check_sorted(rows)
+        if sort is None:
+            _check_sorted(rows)
         return rows
 
 

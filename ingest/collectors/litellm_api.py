@@ -9,7 +9,10 @@ so calls logged at the same time are common on a busy proxy, and Postgres may or
 each page's query, so that a row at a page boundary is returned twice or never. After a full page the next
 request starts again at page 1 from the second of the page's last row (``start_date`` has whole seconds): every
 row of that second is read again in one query, and the ones already read are dropped. Only when a whole page
-lies within one second does paging go on by page number. This also keeps the proxy's OFFSET scans short. The
+lies within one second does that second get paged by page number (``start_date`` and ``end_date`` bounding
+it), read again under other sort orders until it holds the ``total`` the proxy counts (see
+``LiteLLMApiCollector._same_second``); the run then goes on from the next second. This also keeps the
+proxy's OFFSET scans short. The
 proxy caps its row count at 10,000 (``total_is_capped``); past the cap ``total_pages`` stops growing, so paging
 then goes on until a short page.
 """
@@ -24,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from agentledger.core.errors import ConfigError, InputError, TerminalError
+from agentledger.core.errors import ConfigError, InputError, TerminalError, TransientError
 from agentledger.ingest.collectors.base import Page
 from agentledger.ingest.collectors.litellm import LiteLLMRecords, record_id, record_started_at
 from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP, format_timestamp, read_start
@@ -34,6 +37,10 @@ SPEND_LOGS_PATH = "/spend/logs/v2"
 MAX_PAGE_SIZE = 1000
 _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_GROUP_PASSES = 10  # readings of one second's rows before giving up (see LiteLLMApiCollector._same_second)
+# Sort orders of successive readings of one second: rows that slipped between the pages of one reading come
+# out elsewhere in another (endTime rarely ties where startTime does).
+_GROUP_SORTS = (("startTime", "asc"), ("endTime", "asc"), ("endTime", "desc"), ("startTime", "desc"))
 
 
 def public_url(url: str) -> str:
@@ -138,8 +145,67 @@ class LiteLLMApiCollector(LiteLLMRecords):
                 lower, page = api_date(last), 1
                 boundary = last.replace(microsecond=0)
                 seen = {k: t for k, t in seen.items() if t is None or t >= boundary}
+            elif last is not None:
+                # the whole page is in one second: read that second whole, then go on after it
+                second = last.replace(microsecond=0)
+                group = self._same_second(second, params)
+                fresh = [r for r in group if _row_id(r) not in seen]
+                records = [r for r in fresh if _in_window(r, start, end)]
+                newest = _newest(records, newest)
+                yield Page(records=records, next_cursor=format_timestamp(newest) if newest else None)
+                seen.update((_row_id(r), _started_or_none(r)) for r in group)
+                boundary = second + timedelta(seconds=1)
+                if api_date(boundary) > params["end_date"]:
+                    return
+                lower, page = api_date(boundary), 1
+                seen = {k: t for k, t in seen.items() if t is None or t >= boundary}
             else:
-                page += 1  # the whole page is in one second (or its last time is unreadable)
+                page += 1  # the last row's time is unreadable: go on by page number
+
+    def _same_second(self, second: datetime, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every row of the second ``second`` (and of the instant after it: the API's end date is inclusive).
+
+        Paging is by page number, and Postgres keeps no order among equal sort keys from one query to the
+        next (the API has no unique key to sort on), so a row may slip between two pages: the second is read
+        again, sorted on other keys (``endTime`` rarely ties), until it holds the ``total`` the proxy counts
+        or, past the proxy's count cap, until a whole reading finds no row it had not seen (not a proof). A
+        second still short after ``MAX_GROUP_PASSES`` readings fails the run before the cursor passes it.
+        """
+        group_params = {
+            **params,
+            "start_date": api_date(second),
+            "end_date": min(api_date(second + timedelta(seconds=1)), params["end_date"]),
+        }
+        rows: dict[str, dict[str, Any]] = {}
+        expected: int | None = None
+        for attempt in range(MAX_GROUP_PASSES):
+            sort_by, sort_order = _GROUP_SORTS[attempt % len(_GROUP_SORTS)]
+            before, page = len(rows), 1
+            while True:
+                body = self._client.get_json(
+                    SPEND_LOGS_PATH,
+                    params={**group_params, "sort_by": sort_by, "sort_order": sort_order, "page": page},
+                )
+                data, total_pages, capped = _page_body(body, page)
+                rows.update((_row_id(r), r) for r in data)
+                if page == 1 and attempt == 0:
+                    total = body.get("total")
+                    if isinstance(total, int) and not isinstance(total, bool) and not capped:
+                        expected = total
+                if len(data) < self.page_size or (page >= total_pages and not capped):
+                    break
+                page += 1
+            if attempt == 0 and page == 1:  # one answer held the whole second
+                return list(rows.values())
+            added = len(rows) - before
+            if (len(rows) >= expected) if expected is not None else (attempt > 0 and added == 0):
+                return list(rows.values())
+        raise TransientError(
+            f"LiteLLM returned {len(rows)} of the "
+            + (f"{expected} " if expected is not None else "")
+            + f"spend logs of {api_date(second)} after {MAX_GROUP_PASSES} readings: rows with the same "
+            "startTime come back in a different order on each page; run again"
+        )
 
     def close(self) -> None:
         """Close the HTTP connection pool."""

@@ -8,13 +8,15 @@ from typing import Any
 
 import pytest
 
-from agentledger.core.errors import TerminalError
+from agentledger.core.errors import TerminalError, TransientError
 from agentledger.ingest.collectors import helicone as helicone_module
 from agentledger.ingest.collectors.helicone import HeliconeCollector
 from agentledger.ingest.collectors.registry import build_collector
+from agentledger.ingest.collectors.timeutil import parse_timestamp
 from agentledger.ingest.config import parse_config
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.ingest.sync import sync_collector
+from agentledger.warehouse.base import cursor_key
 
 from .contract import PROJECT, CollectorContract, SourceHarness, open_warehouse, stored_rows
 from .servers.base import FakeServer, Fault
@@ -23,6 +25,7 @@ from .servers.helicone import (
     BURST_AT,
     CACHE_REF,
     CLOCK,
+    COUNT,
     QUERY,
     HeliconeApi,
     build_dataset,
@@ -220,6 +223,58 @@ def test_pages_cover_every_row_once_across_a_millisecond_burst(server) -> None:
     assert all(b["offset"] == 0 for b in bodies if b not in burst_queries)
     cursors = [p.next_cursor for p in pages]
     assert cursors == sorted(cursors) and ch_time(BURST_AT).replace(" ", "T") + "000Z" in cursors
+
+
+def _burst_queries(api: HeliconeApi) -> list[dict[str, Any]]:
+    burst = {"gte": "2025-08-17T12:00:00.250Z"}
+    return [
+        r.body
+        for r in api.requests_to(QUERY)
+        if r.body["filter"].get("left", {}).get("request_response_rmt", {}).get("request_created_at") == burst
+    ]
+
+
+def test_a_millisecond_burst_is_read_whole_when_the_server_shuffles_ties_on_each_query() -> None:
+    """ClickHouse keeps no order among rows of one created_at: the 25-row burst, paged by 10, comes back
+    in a new order on every query, and is read again until it holds the 25 requests the count gives."""
+    api = HeliconeApi(shuffle_ties=True)
+    with FakeServer(api) as srv:
+        pages = list(make_collector(srv).fetch(None))
+    ids = [r["request_id"] for p in pages for r in p.records]
+    assert len(ids) == len(set(ids)) == len(build_dataset())
+    assert len(api.requests_to(COUNT)) == 1
+    sorts = [b["sort"] for b in _burst_queries(api)]
+    assert len(sorts) > 3 and {"latency": "asc"} in sorts  # read again, on another key
+
+
+def test_without_a_count_a_burst_is_read_until_a_reading_adds_nothing() -> None:
+    api = HeliconeApi(count=False)  # a server without /v1/request/count/query; ties keep their order
+    with FakeServer(api) as srv:
+        pages = list(make_collector(srv).fetch(None))
+    ids = [r["request_id"] for p in pages for r in p.records]
+    assert len(ids) == len(set(ids)) == len(build_dataset())
+    assert [b["offset"] for b in _burst_queries(api)] == [0, 10, 20, 0, 10, 20]
+
+
+def test_a_burst_that_cannot_be_read_whole_fails_before_the_cursor_passes_it(tmp_path) -> None:
+    class Overcounting(HeliconeApi):
+        def _count(self, body: dict[str, Any]) -> Any:
+            answer = super()._count(body)
+            answer.body["data"] += 1  # one request the queries never return
+            return answer
+
+    api = Overcounting()
+    wh = open_warehouse(tmp_path, "helicone")
+    try:
+        with FakeServer(api) as srv, pytest.raises(TransientError, match="25 of the 26 requests"):
+            collector = make_collector(srv)
+            sync_collector(collector, Pipeline(wh), wh, project_id=PROJECT)
+        assert len(_burst_queries(api)) == 3 * helicone_module.MAX_GROUP_PASSES
+        cursor = wh.get_cursor(cursor_key(collector.source_key, PROJECT))
+        assert cursor is not None and "run again" in cursor.last_error
+        assert cursor.value is not None and parse_timestamp(cursor.value) < BURST_AT
+    finally:
+        wh.close()
 
 
 def test_a_group_larger_than_the_api_offset_limit_fails_loudly(server, monkeypatch) -> None:

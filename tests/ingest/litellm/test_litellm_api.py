@@ -11,10 +11,10 @@ from collectors.servers.base import FakeServer, Fault
 from conftest import Ledger, spend_log_rows
 from litellm_fake_proxy import PATH, FakeLiteLLMProxy
 
-from agentledger.core.errors import ConfigError, TerminalError
+from agentledger.core.errors import ConfigError, TerminalError, TransientError
 from agentledger.ingest.collectors.base import Collector
 from agentledger.ingest.collectors.litellm_api import LiteLLMApiCollector, api_date
-from agentledger.ingest.collectors.timeutil import format_timestamp
+from agentledger.ingest.collectors.timeutil import format_timestamp, parse_timestamp
 from agentledger.ingest.config import source_from_options
 from agentledger.ingest.sync import sync_collector
 
@@ -107,14 +107,52 @@ def test_a_page_within_one_second_pages_on_by_number(spend_log: dict[str, Any], 
     with FakeServer(api) as server:
         assert _sync(_collector(server, page_size=5), ledger).records == 12
     requests = api.requests_to(PATH)
-    # the first page moves the start to 09:00:00; the rest of that second is paged by number
-    assert [(r.query["start_date"][0][-8:], r.query["page"][0]) for r in requests] == [
-        ("00:00:00", "1"),
-        ("09:00:00", "1"),
-        ("09:00:00", "2"),
-        ("09:00:00", "3"),
+    # the first page moves the start to 09:00:00; that second, a full page, is read whole by page number
+    # (its total is 12: one reading is enough), then the run goes on from the next second
+    assert [
+        (r.query["start_date"][0][-8:], r.query["end_date"][0][-8:], r.query["page"][0]) for r in requests
+    ] == [
+        ("00:00:00", "00:00:00", "1"),
+        ("09:00:00", "00:00:00", "1"),
+        ("09:00:00", "09:00:01", "1"),
+        ("09:00:00", "09:00:01", "2"),
+        ("09:00:00", "09:00:01", "3"),
+        ("09:00:01", "00:00:00", "1"),
     ]
     assert len(ledger.calls()) == 12
+
+
+def test_more_rows_at_one_start_time_than_a_page_are_all_read_when_ties_are_shuffled(
+    spend_log: dict[str, Any], ledger: Ledger
+) -> None:
+    """12 calls started in the same millisecond (ended at different times): the proxy's order among them
+    changes from one page's query to the next."""
+    rows = spend_log_rows(spend_log, 12, step_ms=50)
+    rows = [row | {"startTime": rows[0]["startTime"]} for row in rows]
+    api = FakeLiteLLMProxy(rows, shuffle_ties=True)
+    with FakeServer(api) as server:
+        report = _sync(_collector(server, page_size=5), ledger)
+    assert report.ok and report.malformed == 0
+    assert sorted(c["span_id"] for c in ledger.calls()) == sorted(r["request_id"] for r in rows)
+
+
+def test_a_second_that_cannot_be_read_whole_fails_before_the_cursor_passes_it(
+    spend_log: dict[str, Any], ledger: Ledger
+) -> None:
+    """Ties on every sort key, in an order that depends on the page: the rows of that second cannot all be
+    read, and the run says so instead of moving on without them."""
+    rows = spend_log_rows(spend_log, 12, step_ms=50)
+    rows = [row | {"startTime": rows[0]["startTime"], "endTime": rows[0]["endTime"]} for row in rows]
+    api = FakeLiteLLMProxy(rows, shuffle_ties=True)
+    with (
+        FakeServer(api) as server,
+        pytest.raises(TransientError, match="of the 12 spend logs of 2025-01-24 09:00:00"),
+    ):
+        _sync(_collector(server, page_size=5), ledger)
+    cursor = ledger.warehouse.get_cursor(f"litellm:{server.url}")
+    assert cursor is not None and "run again" in cursor.last_error
+    tied = datetime.fromisoformat(rows[0]["startTime"]).replace(tzinfo=UTC)
+    assert cursor.value is not None and parse_timestamp(cursor.value) <= tied  # the next run reads it again
 
 
 def test_incremental_run_reads_from_the_cursor_minus_the_overlap(

@@ -17,12 +17,14 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from .base import FakeApi, Request, Response, reference
 
 QUERY = "/v1/request/query-clickhouse"
+COUNT = "/v1/request/count/query"
 API_KEY = "sk-helicone-test-0123456789abcdef"
 MOCKS = "helicone/heliconerequest_mock_records.requestController.test.json"
 CLOCK = datetime(2025, 8, 20, tzinfo=UTC)  # "now" for collectors reading this data
@@ -145,6 +147,12 @@ def build_dataset(burst: int = 25) -> list[dict[str, Any]]:
 # --- the API --------------------------------------------------------------------------------------------
 
 
+_SORT_KEYS = {
+    "created_at": lambda r: _parse(r["request_created_at"]),
+    "latency": lambda r: r["delay_ms"],
+}
+
+
 def _tie_order(row: dict[str, Any]) -> str:
     return hashlib.sha1(row["request_id"].encode()).hexdigest()
 
@@ -178,18 +186,38 @@ def matches(row: dict[str, Any], node: Any) -> bool:
 
 
 class HeliconeApi(FakeApi):
-    """The bulk request query over an in-memory dataset."""
+    """The bulk request query (and the request count) over an in-memory dataset.
 
-    def __init__(self, rows: list[dict[str, Any]] | None = None) -> None:
+    ``shuffle_ties``: rows that share a timestamp come back in a new order on every query, as ClickHouse may
+    return them (seeded, so a test sees the same sequence each time). ``count``: whether
+    ``POST /v1/request/count/query`` exists (a 404 otherwise).
+    """
+
+    def __init__(
+        self, rows: list[dict[str, Any]] | None = None, *, shuffle_ties: bool = False, count: bool = True
+    ) -> None:
         super().__init__()
         self.rows = build_dataset() if rows is None else rows
+        self.shuffle_ties = shuffle_ties
+        self.count = count
+        self._random = random.Random(7)
 
     def route(self, request: Request) -> Response:
         if request.headers.get("Authorization") != f"Bearer {API_KEY}":
             return Response(401, {"data": None, "error": "Unauthorized"})
+        if request.method == "POST" and request.path == COUNT and self.count:
+            return self._count(request.body or {})
         if request.method != "POST" or request.path != QUERY:
             return Response(404, {"data": None, "error": f"no route {request.method} {request.path}"})
         return self._query(request.body or {})
+
+    def _count(self, body: dict[str, Any]) -> Response:
+        if "filter" not in body:
+            return Response(400, {"data": None, "error": "filter is required"})
+        try:
+            return Response(200, {"data": sum(matches(r, body["filter"]) for r in self.rows), "error": None})
+        except ValueError as exc:
+            return Response(400, {"data": None, "error": str(exc)})
 
     def _query(self, body: dict[str, Any]) -> Response:
         limit, offset = body.get("limit", 100), body.get("offset", 0)
@@ -203,7 +231,13 @@ class HeliconeApi(FakeApi):
             rows = [r for r in self.rows if matches(r, body["filter"])]
         except ValueError as exc:
             return Response(400, {"data": None, "error": str(exc)})
-        direction = (body.get("sort") or {}).get("created_at", "desc")
-        rows.sort(key=_tie_order)
-        rows.sort(key=lambda r: _parse(r["request_created_at"]), reverse=direction == "desc")
+        sort = body.get("sort") or {"created_at": "desc"}
+        if len(sort) != 1 or not set(sort) <= set(_SORT_KEYS):
+            return Response(400, {"data": None, "error": f"unsupported sort {sort}"})
+        ((field, direction),) = sort.items()
+        if self.shuffle_ties:
+            self._random.shuffle(rows)
+        else:
+            rows.sort(key=_tie_order)
+        rows.sort(key=_SORT_KEYS[field], reverse=direction == "desc")
         return Response(200, {"data": copy.deepcopy(rows[offset : offset + limit]), "error": None})
