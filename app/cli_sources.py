@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.table import Table
@@ -82,7 +82,8 @@ def ingest_helicone(
         str | None, typer.Option(help="Helicone API base URL (default: https://api.helicone.ai)")
     ] = None,
     cost_unit: Annotated[
-        str, typer.Option(help="Unit of `cost` in the payloads: usd (API) or nano_usd (raw exports)")
+        Literal["usd", "nano_usd"],
+        typer.Option(help="Unit of `cost` in the payloads: usd (API) or nano_usd (raw exports)"),
     ] = "usd",
     since: SinceOpt = None,
     warehouse: WarehouseOpt = None,

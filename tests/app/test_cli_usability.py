@@ -158,6 +158,7 @@ def test_waste_shows_shares_as_percentages_and_one_example_trace(ledger):
         (["metrics", "--group-by", "nope"], "'--group-by'", "'environment'"),
         (["top", "foo"], "'what'", "'traces', 'sessions'"),
         (["anomalies", "--metric", "bogus"], "'--metric'", "'p95_session_cost_usd'"),
+        (["ingest", "helicone", "--cost-unit", "eur"], "'--cost-unit'", "'usd', 'nano_usd'"),
     ],
 )
 def test_a_value_outside_an_option_s_choices_is_a_usage_error(tmp_path, args, option, allowed):
