@@ -22,9 +22,10 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from agentledger.core.errors import TerminalError, TransientError
+from agentledger.core.errors import TerminalError
 from agentledger.ingest.collectors.base import Normalized, Page, account_fingerprint
 from agentledger.ingest.collectors.helicone_map import CostUnit, normalize_request, request_id
+from agentledger.ingest.collectors.ties import read_whole_group
 from agentledger.ingest.collectors.timeutil import (
     DEFAULT_OVERLAP,
     format_timestamp,
@@ -38,7 +39,6 @@ COUNT_PATH = "/v1/request/count/query"
 MAX_PAGE_SIZE = 1000
 MAX_OFFSET = 10_000  # the API rejects larger offsets
 _MS = timedelta(milliseconds=1)
-MAX_GROUP_PASSES = 10  # readings of one millisecond's requests before giving up (see _same_millisecond)
 # Sort orders of successive readings of one millisecond: other keys, other directions, so that rows the
 # previous readings let slip between pages come out elsewhere (the API has no unique key to sort on).
 _GROUP_SORTS: tuple[dict[str, str], ...] = (
@@ -135,45 +135,24 @@ class HeliconeCollector:
     # --- reading --------------------------------------------------------------------------------------
 
     def _same_millisecond(self, at: datetime) -> list[dict[str, Any]]:
-        """Every row created in the millisecond ``at`` (deduplicated by request id).
-
-        A group that fits in one answer is read whole. A larger one is paged by offset, and ClickHouse keeps
-        no order among rows of equal sort keys (nor does the API offer a unique key to sort by), so a row may
-        move across a page boundary between two queries and be missed: the group is read again, sorted on
-        other keys, until it holds as many requests as ``/v1/request/count/query`` counts for the
-        millisecond, or, on a server without that count, until a whole pass finds no request it had not
-        seen (not a proof: a shuffled row may still be missed). A group still short after
-        ``MAX_GROUP_PASSES`` passes fails the run before its cursor moves (the next run reads it again).
-        """
-        rows: dict[str, dict[str, Any]] = {}
-        expected: int | None = None
-        for attempt in range(MAX_GROUP_PASSES):
-            added, whole = self._group_pass(at, rows, _GROUP_SORTS[attempt % len(_GROUP_SORTS)])
-            if whole:  # one answer held the whole group: no page boundary to fall through
-                return list(rows.values())
-            if attempt == 0:
-                expected = self._count(at)
-            if (len(rows) >= expected) if expected is not None else (attempt > 0 and added == 0):
-                return list(rows.values())
-        raise TransientError(
-            f"Helicone returned {len(rows)} of the "
-            + (f"{expected} " if expected is not None else "")
-            + f"requests created at {format_timestamp(at)} after {MAX_GROUP_PASSES} readings: rows that share "
-            "a millisecond come back in a different order on each page; run again"
+        """Every row created in the millisecond ``at`` (deduplicated by request id): one answer, or a group
+        larger than a page read by offset until it is whole (:mod:`.ties`), against the count of
+        ``/v1/request/count/query``."""
+        return read_whole_group(
+            lambda sort, rows: self._group_pass(at, rows, sort),
+            _GROUP_SORTS,
+            lambda: self._count(at),
+            what=f"Helicone requests created at {format_timestamp(at)}",
         )
 
-    def _group_pass(
-        self, at: datetime, rows: dict[str, dict[str, Any]], sort: dict[str, str]
-    ) -> tuple[int, bool]:
-        """Read the millisecond ``at`` page by page into ``rows``: (requests not seen before, whether the
-        first answer held the whole group)."""
-        before = len(rows)
+    def _group_pass(self, at: datetime, rows: dict[str, dict[str, Any]], sort: dict[str, str]) -> bool:
+        """Read the millisecond ``at`` page by page into ``rows``; whether the first answer held it whole."""
         offset = 0
         while True:
             page = self._query(at, at + _MS, offset=offset, sort=sort)
             rows.update((request_id(r), r) for r in page)
             if len(page) < self.page_size:
-                return len(rows) - before, offset == 0
+                return offset == 0
             offset += self.page_size
             if offset > MAX_OFFSET:
                 raise TerminalError(

@@ -27,9 +27,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import SecretStr
 
-from agentledger.core.errors import ConfigError, InputError, TerminalError, TransientError
+from agentledger.core.errors import ConfigError, InputError, TerminalError
 from agentledger.ingest.collectors.base import Page
 from agentledger.ingest.collectors.litellm import LiteLLMRecords, record_id, record_started_at
+from agentledger.ingest.collectors.ties import read_whole_group
 from agentledger.ingest.collectors.timeutil import DEFAULT_OVERLAP, format_timestamp, read_start
 from agentledger.ingest.http import HttpClient
 
@@ -37,7 +38,6 @@ SPEND_LOGS_PATH = "/spend/logs/v2"
 MAX_PAGE_SIZE = 1000
 _DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_GROUP_PASSES = 10  # readings of one second's rows before giving up (see LiteLLMApiCollector._same_second)
 # Sort orders of successive readings of one second: rows that slipped between the pages of one reading come
 # out elsewhere in another (endTime rarely ties where startTime does).
 _GROUP_SORTS = (("startTime", "asc"), ("endTime", "asc"), ("endTime", "desc"), ("startTime", "desc"))
@@ -163,24 +163,19 @@ class LiteLLMApiCollector(LiteLLMRecords):
                 page += 1  # the last row's time is unreadable: go on by page number
 
     def _same_second(self, second: datetime, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every row of the second ``second`` (and of the instant after it: the API's end date is inclusive).
-
-        Paging is by page number, and Postgres keeps no order among equal sort keys from one query to the
-        next (the API has no unique key to sort on), so a row may slip between two pages: the second is read
-        again, sorted on other keys (``endTime`` rarely ties), until it holds the ``total`` the proxy counts
-        or, past the proxy's count cap, until a whole reading finds no row it had not seen (not a proof). A
-        second still short after ``MAX_GROUP_PASSES`` readings fails the run before the cursor passes it.
-        """
+        """Every row of the second ``second`` (and of the instant after it: the API's end date is inclusive),
+        paged by page number and read until it is whole (:mod:`.ties`) against the ``total`` the proxy counts
+        (none past its count cap); ``endTime`` rarely ties where ``startTime`` does."""
         group_params = {
             **params,
             "start_date": api_date(second),
             "end_date": min(api_date(second + timedelta(seconds=1)), params["end_date"]),
         }
-        rows: dict[str, dict[str, Any]] = {}
-        expected: int | None = None
-        for attempt in range(MAX_GROUP_PASSES):
-            sort_by, sort_order = _GROUP_SORTS[attempt % len(_GROUP_SORTS)]
-            before, page = len(rows), 1
+        counted: list[int | None] = [None]
+
+        def read(order: tuple[str, str], rows: dict[str, dict[str, Any]]) -> bool:
+            sort_by, sort_order = order
+            page = 1
             while True:
                 body = self._client.get_json(
                     SPEND_LOGS_PATH,
@@ -188,23 +183,15 @@ class LiteLLMApiCollector(LiteLLMRecords):
                 )
                 data, total_pages, capped = _page_body(body, page)
                 rows.update((_row_id(r), r) for r in data)
-                if page == 1 and attempt == 0:
-                    total = body.get("total")
-                    if isinstance(total, int) and not isinstance(total, bool) and not capped:
-                        expected = total
+                total = body.get("total")
+                if page == 1 and isinstance(total, int) and not isinstance(total, bool) and not capped:
+                    counted[0] = total
                 if len(data) < self.page_size or (page >= total_pages and not capped):
-                    break
+                    return page == 1
                 page += 1
-            if attempt == 0 and page == 1:  # one answer held the whole second
-                return list(rows.values())
-            added = len(rows) - before
-            if (len(rows) >= expected) if expected is not None else (attempt > 0 and added == 0):
-                return list(rows.values())
-        raise TransientError(
-            f"LiteLLM returned {len(rows)} of the "
-            + (f"{expected} " if expected is not None else "")
-            + f"spend logs of {api_date(second)} after {MAX_GROUP_PASSES} readings: rows with the same "
-            "startTime come back in a different order on each page; run again"
+
+        return read_whole_group(
+            read, _GROUP_SORTS, lambda: counted[0], what=f"LiteLLM spend logs of {api_date(second)}"
         )
 
     def close(self) -> None:
