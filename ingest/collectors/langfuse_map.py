@@ -59,7 +59,7 @@ from agentledger.core.records import Call, Outcome, SpanContext, SpanKind, Statu
 from agentledger.core.tokens import TokenCounts, from_langfuse_usage
 from agentledger.ingest.collectors.base import Normalized
 from agentledger.ingest.collectors.timeutil import parse_optional_timestamp, parse_timestamp
-from agentledger.ingest.otlp.conventions import OWN_PREFIX_HASH, OWN_PROMPT_HASH, classify
+from agentledger.ingest.otlp.conventions import LANGFUSE_TYPE, OWN_PREFIX_HASH, OWN_PROMPT_HASH, classify
 from agentledger.ingest.otlp.limits import clip
 from agentledger.ingest.otlp.prompts import recorded_system_and_tools, request_body_hashes, request_hashes
 
@@ -141,7 +141,10 @@ def _context_kind(record: dict[str, Any], attributes: dict[str, Any] | None) -> 
     """
     if not attributes or str(record.get("type") or "").upper() not in CALL_TYPES:
         return None
-    found = classify(str(record.get("name") or ""), attributes)
+    # Langfuse's own type already says what its SDK's ``langfuse.observation.type`` said, and more: the server
+    # makes generations of the SDK's "span"s that carry a model and usage (Python SDK up to 3.3.0 sent them so).
+    markers = {k: v for k, v in attributes.items() if k != LANGFUSE_TYPE}
+    found = classify(str(record.get("name") or ""), markers)
     return None if found.is_call or found.kind == "other" else found.kind
 
 

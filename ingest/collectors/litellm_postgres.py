@@ -83,7 +83,8 @@ def check_db_url(url: str, name: str = "the LiteLLM database URL") -> None:
             "percent-encoded)"
         ) from None
     port = str(params.get("port") or "")
-    if port and not all(p.isdigit() and 0 < int(p) < 65536 for p in port.split(",")):
+    # one per host; an empty one is the default port (libpq: postgresql://h1,h2/db gives port ",")
+    if not all(p.isdigit() and 0 < int(p) < 65536 for p in port.split(",") if p):
         raise ConfigError(f"{name} {shown} has the port {port!r}: a port must be a number (1-65535)")
 
 

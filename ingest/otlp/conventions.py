@@ -103,6 +103,7 @@ TOTAL_TOKENS = (
 )
 USAGE_ALIASES = INPUT_TOKENS + OUTPUT_TOKENS + TOTAL_TOKENS
 
+LANGFUSE_TYPE = "langfuse.observation.type"
 LANGFUSE_USAGE = "langfuse.observation.usage_details"
 LANGFUSE_COST = "langfuse.observation.cost_details"
 REPORTED_COST = (
@@ -316,7 +317,7 @@ def vercel_operation(name: str, attributes: dict[str, Any]) -> str | None:
 
 def classify(name: str, attributes: dict[str, Any]) -> Classification:
     """Apply the call-detection rules of the module docstring, in order."""
-    lf_type = attributes.get("langfuse.observation.type")
+    lf_type = attributes.get(LANGFUSE_TYPE)
     if isinstance(lf_type, str) and lf_type:
         return _LANGFUSE_TYPES.get(lf_type.lower(), _OTHER)
     vercel = vercel_operation(name, attributes)

@@ -330,6 +330,18 @@ def test_a_framework_span_above_the_calls_is_context_not_a_second_call(tmp_path)
     plain = _ai_sdk_generation("00000000000vx001", "0000000000000c01", "chat gpt-4o", (10, 5))
     plain["metadata"] = {"attributes": {"gen_ai.request.model": "gpt-4o"}}
     assert len(collector.normalize(plain, project_id=PROJECT).calls) == 1
+    # Python SDK <= 3.3.0 sent generations as "span"s with a model and usage; Langfuse made them generations.
+    old_sdk = _ai_sdk_generation("00000000000vo001", "0000000000000c01", "summarize", (100, 20))
+    old_sdk["metadata"] = {
+        "attributes": {
+            "langfuse.observation.type": "span",
+            "langfuse.observation.model.name": "gpt-4o",
+            "langfuse.observation.usage_details": '{"input": 100, "output": 20}',
+        },
+        "scope": {"name": "langfuse-sdk", "version": "3.2.1"},
+    }
+    (old_call,) = collector.normalize(old_sdk, project_id=PROJECT).calls
+    assert (old_call.input_tokens, old_call.output_tokens) == (100, 20)
     # A GenAI agent span with the agent's total usage is the agent's context, as on the OTLP path.
     agent = _ai_sdk_generation("00000000000va001", "0000000000000c01", "invoke_agent Planner", (500, 50))
     agent["metadata"] = {

@@ -27,7 +27,7 @@ from agentledger.analytics.sources import list_sources
 from agentledger.core.errors import ConfigError, TerminalError
 from agentledger.core.pricing import Pricer
 from agentledger.ingest.collectors.base import Collector, Page
-from agentledger.ingest.collectors.litellm_postgres import LiteLLMPostgresCollector, safe_db_url
+from agentledger.ingest.collectors.litellm_postgres import LiteLLMPostgresCollector, check_db_url, safe_db_url
 from agentledger.ingest.config import parse_config, source_from_options
 from agentledger.ingest.pipeline import Pipeline
 from agentledger.ingest.sync import sync_all, sync_collector
@@ -266,6 +266,21 @@ def test_a_malformed_url_is_refused_before_connecting_without_its_password(
         LiteLLMPostgresCollector(url, url_name="--db-url")
     message = str(excinfo.value)
     assert message.startswith("--db-url ") and says in message and "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://h1,h2/db",  # libpq's default port for each host (its port list reads ",")
+        "postgresql://u:p@h1,h2:5433/db",
+        "host=h1,h2 port=,5433 dbname=x",
+        "postgresql://u:p@[2001:db8::1],[::1]:5433/db",
+        "postgresql://u@/litellm?host=/var/run/postgresql",
+        "postgresql://u:p@db.internal:5432/litellm?sslmode=require",
+    ],
+)
+def test_urls_libpq_takes_are_taken(url: str) -> None:
+    check_db_url(url, "--db-url")
 
 
 def test_from_source_names_the_variable_that_holds_a_malformed_url() -> None:
