@@ -86,7 +86,7 @@ state.set_view(view)
 
 if extent.empty and navigation.url_path != SOURCES.url_path:
     st.title(navigation.title)
-    st.markdown(state.GET_DATA_IN)
+    st.markdown(state.get_data_in())
     st.stop()
 
 navigation.run()

@@ -47,13 +47,22 @@ DIMENSION_LABELS = {
 }
 ALL = "(all)"
 
-GET_DATA_IN = """\
+
+def otlp_url() -> str:
+    """Where this installation's OTLP/HTTP receiver listens (AGENTLEDGER_HOST and AGENTLEDGER_PORT)."""
+    current = settings()
+    host = f"[{current.host}]" if ":" in current.host else current.host
+    return f"http://{host}:{current.port}/v1/traces"
+
+
+def get_data_in() -> str:
+    """What the pages say when the ledger is empty."""
+    return f"""\
 **No calls in this ledger yet.** Three ways to get data in:
 
 - a synthetic workload to explore: `agentledger demo`
 - OTLP trace files you already have: `agentledger ingest otlp FILE...`
-- live traffic: point any OpenTelemetry exporter at `http://127.0.0.1:4318/v1/traces` \
-(run `agentledger up` or `agentledger serve`)
+- live traffic: point any OpenTelemetry exporter at `{otlp_url()}` (run `agentledger up` or `agentledger serve`)
 """
 
 

@@ -429,6 +429,9 @@ def test_an_empty_ledger_explains_how_to_get_data_in(tmp_path: Any, monkeypatch:
     for command in ("agentledger demo", "agentledger ingest otlp FILE", "http://127.0.0.1:4318/v1/traces"):
         assert command in text
     assert not at.metric
+    monkeypatch.setenv("AGENTLEDGER_PORT", "4391")  # the receiver's address as configured, not the default
+    text = " ".join(m.value for m in run_app().markdown)
+    assert "http://127.0.0.1:4391/v1/traces" in text and ":4318" not in text
 
 
 def test_an_unreadable_warehouse_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,7 +18,7 @@ if cursors.is_empty():
     st.info(
         "No collector has run yet. Configure Langfuse, Helicone or LiteLLM sources in `agentledger.yaml` and run "
         "`agentledger sync`, or import one source with `agentledger ingest langfuse|helicone|litellm ...`. "
-        "OTLP traffic (`http://127.0.0.1:4318/v1/traces`) needs no collector and appears below."
+        f"OTLP traffic (`{state.otlp_url()}`) needs no collector and appears below."
     )
 else:
     failing = cursors.filter(pl.col("last_error").is_not_null())
@@ -43,7 +43,7 @@ else:
 st.subheader("Calls per source")
 activity = state.fetch("sources", "source_activity", project_id)
 if activity.is_empty():
-    st.markdown(state.GET_DATA_IN)
+    st.markdown(state.get_data_in())
 else:
     st.caption(
         "The whole ledger, whatever the dates and filters of the sidebar: what each source brought in."
