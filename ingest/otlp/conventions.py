@@ -77,6 +77,7 @@ CACHE_READ_TOKENS = (
     "gen_ai.usage.input_cached_tokens",
     "llm.token_count.prompt_details.cache_read",
     "ai.usage.cachedInputTokens",
+    "ai.usage.inputTokenDetails.cacheReadTokens",  # AI SDK 6 (its inputTokens include both cache counts)
     "llm.usage.cache_read_input_tokens",
 )
 CACHE_WRITE_TOKENS = (
@@ -86,6 +87,7 @@ CACHE_WRITE_TOKENS = (
     "gen_ai.usage.cache_write_tokens",
     "gen_ai.usage.input_cache_creation",
     "llm.token_count.prompt_details.cache_write",
+    "ai.usage.inputTokenDetails.cacheWriteTokens",  # AI SDK 6
     "llm.usage.cache_creation_input_tokens",
 )
 REASONING_TOKENS = (
@@ -93,6 +95,7 @@ REASONING_TOKENS = (
     "gen_ai.usage.reasoning_tokens",
     "llm.token_count.completion_details.reasoning",
     "ai.usage.reasoningTokens",
+    "ai.usage.outputTokenDetails.reasoningTokens",  # AI SDK 6
     "llm.usage.reasoning_tokens",
 )
 TOTAL_TOKENS = (

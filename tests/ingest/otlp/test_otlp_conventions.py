@@ -275,6 +275,29 @@ def test_vercel_uncached_input_is_repaired_and_embeddings_are_calls() -> None:
     assert (second.operation, second.input_tokens, second.provider) == ("embeddings", 64, "openai")
 
 
+def test_ai_sdk_6_usage_details_give_the_cache_writes_and_reasoning() -> None:
+    """AI SDK 6's doGenerate span: inputTokens is the total (cache reads and writes included), the details
+    are under inputTokenDetails / outputTokenDetails (generate-text.ts)."""
+    step = SpanSpec(
+        span_id="0000000000000f11",
+        name="ai.generateText.doGenerate",
+        attributes={
+            "ai.model.provider": "anthropic.messages",
+            "ai.model.id": "claude-sonnet-4-5",
+            "ai.usage.inputTokens": 11100,
+            "ai.usage.inputTokenDetails.noCacheTokens": 100,
+            "ai.usage.inputTokenDetails.cacheReadTokens": 1000,
+            "ai.usage.inputTokenDetails.cacheWriteTokens": 10000,
+            "ai.usage.cachedInputTokens": 1000,
+            "ai.usage.outputTokens": 300,
+            "ai.usage.outputTokenDetails.textTokens": 100,
+            "ai.usage.outputTokenDetails.reasoningTokens": 200,
+        },
+    )
+    (call,) = mapped(step).calls
+    assert tokens(call) == (11100, 1000, 10000, 300, 200)
+
+
 # ------------------------------------------------------------------------------- OpenLLMetry/Traceloop
 
 
