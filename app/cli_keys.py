@@ -30,15 +30,16 @@ WarehouseOpt = Annotated[
 
 
 @contextmanager
-def _store(warehouse: str | None) -> Iterator[KeyStore | RemoteKeyStore]:
+def _store(warehouse: str | None, *, existing: bool = False) -> Iterator[KeyStore | RemoteKeyStore]:
     """The ledger's key store; while a running server holds a DuckDB ledger, that server's (see
-    :mod:`agentledger.app.admin`)."""
+    :mod:`agentledger.app.admin`). With ``existing`` (listing, revoking), a DuckDB file that is not there is
+    an error naming it, not a new empty ledger without keys."""
     from agentledger.app.admin import RemoteKeyStore
     from agentledger.app.services import open_warehouse
 
     settings = Settings(**({"warehouse": warehouse} if warehouse else {}))
     try:
-        wh: Warehouse = open_warehouse(settings)
+        wh: Warehouse = open_warehouse(settings, existing=existing)
     except WarehouseError as exc:
         held = settings.warehouse.startswith("duckdb") and "lock" in str(exc).lower()
         remote = RemoteKeyStore.of(settings.warehouse) if held else None
@@ -97,7 +98,7 @@ def list_keys(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Every key: id, project, name, visible prefix, created, revoked (never the key itself)."""
-    with _store(warehouse) as store:
+    with _store(warehouse, existing=True) as store:
         rows = store.list(project)
     # The id and prefix are what people copy and compare: never wrapped, whatever the terminal's width.
     table = Table(
@@ -129,7 +130,7 @@ def revoke(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Revoke a key: it is refused at once, by a running server too (see AGENTLEDGER_KEY_CACHE_SECONDS)."""
-    with _store(warehouse) as store:
+    with _store(warehouse, existing=True) as store:
         row = store.revoke(key_id)
     console.print(
         f"key {row.key_id} ({row.prefix}…, project {row.project_id!r}) revoked at {_when(row.revoked_at)}",

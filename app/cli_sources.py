@@ -200,7 +200,7 @@ def sources(warehouse: WarehouseOpt = None) -> None:
     from agentledger.app.services import open_warehouse
 
     settings = cli._settings(warehouse)
-    wh = open_warehouse(settings)
+    wh = open_warehouse(settings, existing=True)
     try:
         frame = list_sources(wh, settings.project_id)
     finally:

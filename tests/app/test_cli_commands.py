@@ -79,3 +79,11 @@ def test_a_path_that_is_not_a_duckdb_database_is_refused_not_read_as_an_empty_le
     assert export.read_text().startswith("BilledCost")  # untouched
     code, out = _run("metrics", "--warehouse", f"duckdb:///{tmp_path}")
     assert code == 1 and "it is a directory" in out
+
+
+@pytest.mark.parametrize("args", [["sources"], ["keys", "list"], ["keys", "revoke", "k_123"]])
+def test_commands_that_read_the_ledger_do_not_create_one_at_a_mistyped_path(tmp_path: Path, args) -> None:
+    typo = tmp_path / "ledgr.duckdb"
+    code, out = _run(*args, "--warehouse", f"duckdb:///{typo}")
+    assert code == 1 and f"no ledger at {typo}" in out
+    assert not typo.exists()
